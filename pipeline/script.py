@@ -1,0 +1,142 @@
+"""Campaign scripts: a small declarative state machine, validated before a campaign can use it.
+
+    {"start": "ask_attend",
+     "nodes": {
+        "ask_attend": {"type": "ask", "say": "Hello {first_name}, ... Will you attend?",
+                       "on": {"affirm": "confirmed", "deny": "declined"}, "otherwise": "unclear"},
+        "confirmed": {"type": "end", "say": "Thank you. Goodbye.", "outcome": "interested"},
+        ...}}
+
+Node types: `say` (speak, then go to `next`), `ask` (speak, listen, branch on the intent in `on`; when nothing
+usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang up, record `outcome`).
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+
+OUTCOMES = {
+    "completed",
+    "interested",
+    "not_interested",
+    "callback_requested",
+    "opted_out",
+    "wrong_person",
+    "voicemail_left",
+    "unclear",
+}
+NODE_TYPES = {"say", "ask", "end"}
+
+
+class ScriptError(ValueError):
+    """A script that cannot run; the message names the node."""
+
+
+DEFAULT_SCRIPT: dict = {
+    "start": "ask_attend",
+    "nodes": {
+        "ask_attend": {
+            "type": "ask",
+            "say": "Hello {first_name}, this is Acme Clinic calling about your appointment tomorrow at ten "
+            "in the morning. Will you be able to attend?",
+            "on": {
+                "affirm": "confirmed",
+                "deny": "declined",
+                "callback_request": "callback",
+                "opt_out": "opted_out",
+                "wrong_person": "wrong_person",
+                "ask_repeat": "ask_attend",
+            },
+            "otherwise": "unclear",
+        },
+        "confirmed": {"type": "end", "say": "Thank you, we look forward to seeing you. Goodbye.",
+                      "outcome": "interested"},
+        "declined": {"type": "end", "say": "Thank you for letting us know. We will cancel the appointment. "
+                     "Goodbye.", "outcome": "not_interested"},
+        "callback": {"type": "end", "say": "Of course, we will call you back then. Goodbye.",
+                     "outcome": "callback_requested"},
+        "opted_out": {"type": "end", "say": "Understood, we will not call you again. Goodbye.",
+                      "outcome": "opted_out"},
+        "wrong_person": {"type": "end", "say": "We are sorry for the trouble. Goodbye.",
+                         "outcome": "wrong_person"},
+        "unclear": {"type": "end", "say": "Sorry, we could not understand you. We will try another time. "
+                    "Goodbye.", "outcome": "unclear"},
+    },
+}
+
+
+def template_fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def render(text: str, context: dict) -> str:
+    """Fill `{field}` placeholders; a field the contact lacks renders empty rather than failing the call."""
+    return text.format_map(defaultdict(str, {k: "" if v is None else v for k, v in context.items()}))
+
+
+def _successors(node: dict) -> list[str]:
+    kind = node["type"]
+    if kind == "say":
+        return [node["next"]]
+    if kind == "ask":
+        return [*node["on"].values(), node["otherwise"]]
+    return []
+
+
+def validate_script(script: object) -> dict:
+    """Return the script if it can run; raise ScriptError naming the offending node otherwise."""
+    if not isinstance(script, dict) or not isinstance(script.get("nodes"), dict) or not script["nodes"]:
+        raise ScriptError('A script is an object with "start" and a non-empty "nodes" object.')
+    nodes: dict = script["nodes"]
+    start = script.get("start")
+    if start not in nodes:
+        raise ScriptError(f'"start" names node {start!r}, which does not exist.')
+    for name, node in nodes.items():
+        if not isinstance(node, dict) or node.get("type") not in NODE_TYPES:
+            raise ScriptError(f"Node {name!r}: type must be one of {sorted(NODE_TYPES)}.")
+        if not isinstance(node.get("say", ""), str):
+            raise ScriptError(f'Node {name!r}: "say" must be text.')
+        try:
+            template_fields(node.get("say", ""))
+        except ValueError as exc:
+            raise ScriptError(f"Node {name!r}: bad placeholder in the prompt ({exc}).") from None
+        kind = node["type"]
+        if kind == "say" and not isinstance(node.get("next"), str):
+            raise ScriptError(f'Node {name!r}: a "say" node needs "next".')
+        if kind == "ask":
+            if not node.get("say"):
+                raise ScriptError(f'Node {name!r}: an "ask" node needs a prompt in "say".')
+            if not isinstance(node.get("on"), dict) or not node["on"]:
+                raise ScriptError(f'Node {name!r}: an "ask" node needs intents to branch on in "on".')
+            if not isinstance(node.get("otherwise"), str):
+                raise ScriptError(f'Node {name!r}: an "ask" node needs "otherwise" for unclear answers.')
+        if kind == "end" and node.get("outcome") not in OUTCOMES:
+            raise ScriptError(f"Node {name!r}: outcome must be one of {sorted(OUTCOMES)}.")
+        for target in _successors(node):
+            if target not in nodes:
+                raise ScriptError(f"Node {name!r} leads to {target!r}, which does not exist.")
+
+    reachable, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in reachable:
+            reachable.add(name)
+            todo.extend(_successors(nodes[name]))
+    unreachable = sorted(set(nodes) - reachable)
+    if unreachable:
+        raise ScriptError(f"Node {unreachable[0]!r} cannot be reached from {start!r}.")
+
+    # Every node must be able to reach an end node, or a call could loop forever.
+    can_end = {name for name, node in nodes.items() if node["type"] == "end"}
+    changed = True
+    while changed:
+        changed = False
+        for name, node in nodes.items():
+            if name not in can_end and any(t in can_end for t in _successors(node)):
+                can_end.add(name)
+                changed = True
+    dead = sorted(set(nodes) - can_end)
+    if dead:
+        raise ScriptError(f"Node {dead[0]!r} is a dead end: no path from it reaches an end node.")
+    return script
