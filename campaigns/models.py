@@ -227,3 +227,21 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker}: {self.text[:60]}"
+
+
+class ContactImport(models.Model):
+    """One CSV upload and its report, kept so a manager can see what was rejected and why."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
+    filename = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    rejected = models.JSONField(default=list, help_text="[{line, phone, reason}]")
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.created_count} added, {len(self.rejected)} rejected"

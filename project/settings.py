@@ -133,3 +133,4 @@ ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 # Vosk models per language: VOSK_MODELS="en=/srv/vosk/en,ko=/srv/vosk/ko"
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
 ASR_THREADS = env.int("ASR_THREADS", default=1)
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country

@@ -1,0 +1,238 @@
+"""Django admin, scoped to the tenants the signed-in user belongs to; roles decide who may change what."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from campaigns.models import (
+    CallAttempt,
+    Campaign,
+    Contact,
+    ContactImport,
+    DoNotCall,
+    Membership,
+    Role,
+    Tenant,
+    Turn,
+)
+from campaigns.selectors import campaign_progress, role_in, tenants_for_user
+from campaigns.services.campaigns import CampaignStateError, start_campaign
+from campaigns.services.imports import ImportFileError, import_contacts
+from pipeline.script import ScriptError, validate_script
+
+WRITE_ROLES = {Role.OWNER, Role.MANAGER}
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Every queryset, choice list and permission check goes through the user's memberships."""
+
+    def user_tenants(self, request):
+        return tenants_for_user(request.user)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(tenant__in=self.user_tenants(request))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant":
+            kwargs["queryset"] = self.user_tenants(request)
+        elif hasattr(db_field.related_model, "tenant"):
+            kwargs["queryset"] = db_field.related_model.objects.filter(tenant__in=self.user_tenants(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _can_write(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is not None:
+            return role_in(request.user, obj.tenant_id) in WRITE_ROLES
+        return Membership.objects.filter(user=request.user, role__in=WRITE_ROLES).exists()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self.user_tenants(request).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request) and (obj is None or obj.tenant in self.user_tenants(request))
+
+    def has_add_permission(self, request):
+        return self._can_write(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can_write(request, obj)
+
+
+class ReadOnlyTenantAdmin(TenantScopedAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+
+    def clean_script(self):
+        script = self.cleaned_data["script"]
+        try:
+            return validate_script(script)
+        except ScriptError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Call list (CSV)", help_text="Columns: phone (required), first_name, last_name, "
+                           "timezone, and any other column you use in prompts as {column}.")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(TenantScopedAdmin):
+    form = CampaignForm
+    list_display = ["name", "tenant", "status", "progress", "contact_count", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name"]
+    readonly_fields = ["status", "started_at", "completed_at", "created_by", "upload_link"]
+    actions = ["start_selected"]
+
+    def get_urls(self):
+        own = [path("<int:campaign_id>/upload/", self.admin_site.admin_view(self.upload_view),
+                    name="campaigns_campaign_upload")]
+        return own + super().get_urls()
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        return f"{campaign_progress(obj).percent} %"
+
+    @admin.display(description="Contacts")
+    def contact_count(self, obj):
+        return obj.contacts.count()
+
+    @admin.display(description="Call list")
+    def upload_link(self, obj):
+        if not obj.pk:
+            return "Save the campaign first."
+        return format_html('<a class="button" href="{}">Upload a CSV call list</a>',
+                           reverse("admin:campaigns_campaign_upload", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Start selected campaigns")
+    def start_selected(self, request, queryset):
+        for campaign in queryset:
+            if not self._can_write(request, campaign):
+                raise PermissionDenied
+            try:
+                queued = start_campaign(campaign)
+            except (CampaignStateError, ScriptError) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign.name}: {queued} calls queued.", messages.SUCCESS)
+
+    def upload_view(self, request, campaign_id: int):
+        campaign = self.get_queryset(request).filter(id=campaign_id).first()
+        if campaign is None:
+            raise Http404("No such campaign")
+        if not self._can_write(request, campaign):
+            raise PermissionDenied
+        report, error = None, None
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_contacts(campaign, upload.read(), upload.name, request.user)
+            except ImportFileError as exc:
+                error = str(exc)
+            else:
+                self.message_user(request, f"{report.created} contacts added, {len(report.rejected)} rows rejected.",
+                                  messages.SUCCESS if not report.rejected else messages.WARNING)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "campaign": campaign,
+            "form": form, "report": report, "error": error, "title": f"Upload a call list to {campaign.name}",
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/upload.html", context)
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantScopedAdmin):
+    list_display = ["phone", "first_name", "last_name", "campaign", "timezone", "status"]
+    list_filter = ["status"]
+    search_fields = ["phone", "first_name", "last_name"]
+
+
+class TurnInline(admin.TabularInline):
+    model = Turn
+    fields = ["index", "speaker", "text", "intent", "confidence", "start_ms", "end_ms", "response_latency_ms"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallAttempt)
+class CallAttemptAdmin(ReadOnlyTenantAdmin):
+    list_display = ["contact", "campaign", "status", "disposition", "dial_status", "sip_code", "talk_ms", "ended_at"]
+    list_filter = ["status", "disposition"]
+    search_fields = ["contact__phone"]
+    inlines = [TurnInline]
+    readonly_fields = ["analysis_pretty"]
+
+    @admin.display(description="Analysis")
+    def analysis_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.analysis, indent=2))
+
+
+@admin.register(DoNotCall)
+class DoNotCallAdmin(TenantScopedAdmin):
+    list_display = ["phone", "tenant", "reason", "created_at"]
+    search_fields = ["phone"]
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(ReadOnlyTenantAdmin):
+    list_display = ["filename", "campaign", "rows", "created_count", "created_at", "uploaded_by"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "tenant", "role"]
+
+    def _can_write(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is not None:
+            return role_in(request.user, obj.tenant_id) == Role.OWNER
+        return Membership.objects.filter(user=request.user, role=Role.OWNER).exists()
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_change_permission = has_delete_permission = lambda self, request, obj=None: (
+        request.user.is_superuser
+    )
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser

@@ -1,0 +1,162 @@
+"""Call-list import: validate every row of a CSV, store the valid ones, report each rejected row.
+
+A bad file (not text, wrong encoding, no header, no phone column, no rows) raises ImportFileError and stores
+nothing. A good file with bad rows stores the good rows and lists each bad one with its line and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zoneinfo
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from campaigns.models import Campaign, Contact, ContactImport, DoNotCall
+from campaigns.phones import InvalidPhone, to_e164, zones_for
+
+PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel")
+KNOWN_COLUMNS = {"first_name", "last_name", "timezone"}
+MAX_FIELD = 100
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read as a call list; nothing was stored."""
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    phone: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    import_id: int | None = None
+
+
+def _decode(data: bytes) -> str:
+    if not data.strip():
+        raise ImportFileError("The file is empty.")
+    if b"\x00" in data[:4096]:
+        raise ImportFileError("This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"The file is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at position {exc.start}). "
+            "Save it as 'CSV UTF-8' and upload again."
+        ) from None
+
+
+def _reader(text: str) -> csv.reader:
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(io.StringIO(text, newline=""), dialect)
+
+
+def _header(row: list[str]) -> list[str]:
+    return [h.strip().lower().replace(" ", "_").replace("-", "_") for h in row]
+
+
+def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv", user=None) -> ImportReport:
+    if len(data) > settings.CONTACT_UPLOAD_MAX_BYTES:
+        raise ImportFileError(f"The file is larger than {settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
+    reader = _reader(_decode(data))
+    try:
+        header = _header(next(reader))
+    except StopIteration:
+        raise ImportFileError("The file is empty.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
+    phone_column = next((c for c in PHONE_COLUMNS if c in header), None)
+    if phone_column is None:
+        raise ImportFileError(f"No phone column: the header needs one of {', '.join(PHONE_COLUMNS)}; found {header}.")
+    if len(set(header)) != len(header):
+        raise ImportFileError("The header repeats a column name.")
+
+    report = ImportReport()
+    existing = set(Contact.objects.filter(campaign=campaign).values_list("phone", flat=True))
+    blocked = set(DoNotCall.objects.for_tenant(campaign.tenant_id).values_list("phone", flat=True))
+    seen: dict[str, int] = {}
+    contacts: list[Contact] = []
+    region = getattr(settings, "DEFAULT_PHONE_REGION", "US")
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows
+            report.rows += 1
+            raw_phone = row[header.index(phone_column)].strip() if len(row) > header.index(phone_column) else ""
+
+            def reject(reason: str, line: int = line, raw_phone: str = raw_phone) -> None:
+                report.rejected.append(RejectedRow(line, raw_phone, reason))
+
+            if len(row) != len(header):
+                reject(f"expected {len(header)} columns, found {len(row)}")
+                continue
+            values = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
+            try:
+                phone = to_e164(raw_phone, region)
+            except InvalidPhone as exc:
+                reject(str(exc))
+                continue
+            if phone in seen:
+                reject(f"duplicate of line {seen[phone]}")
+                continue
+            seen[phone] = line
+            if phone in existing:
+                reject("already in this campaign")
+                continue
+            if phone in blocked:
+                reject("on the do-not-call list")
+                continue
+            too_long = [n for n in ("first_name", "last_name") if len(values.get(n, "")) > MAX_FIELD]
+            if too_long:
+                reject(f"{too_long[0]} is longer than {MAX_FIELD} characters")
+                continue
+            zone = values.get("timezone", "")
+            if zone:
+                try:
+                    zoneinfo.ZoneInfo(zone)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    reject(f"unknown time zone {zone!r}")
+                    continue
+            else:
+                zones = zones_for(phone)
+                if not zones:
+                    reject("cannot tell the time zone from the number; add a timezone column")
+                    continue
+                zone = zones[0]
+            custom = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k != phone_column}
+            contacts.append(
+                Contact(
+                    tenant_id=campaign.tenant_id, campaign=campaign, phone=phone, timezone=zone,
+                    first_name=values.get("first_name", ""), last_name=values.get("last_name", ""),
+                    custom_fields=custom, source_line=line,
+                )
+            )
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+
+    if report.rows == 0:
+        raise ImportFileError("The file has a header but no rows.")
+    with transaction.atomic():
+        Contact.objects.bulk_create(contacts, batch_size=2000)
+        record = ContactImport.objects.create(
+            tenant_id=campaign.tenant_id, campaign=campaign, filename=filename[:255], uploaded_by=user,
+            rows=report.rows, created_count=len(contacts),
+            rejected=[{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
+        )
+    report.created = len(contacts)
+    report.import_id = record.id
+    return report

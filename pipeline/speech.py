@@ -1,0 +1,48 @@
+"""Per-process factories for the speech engines and the carrier, built from settings.
+
+Models load once per worker process (they are large); each call gets its own Recognizer.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
+from pipeline.tts import PromptCache, Speaker, build_engines
+from telephony.interface import Carrier
+from telephony.simulator import SimulatedCarrier
+
+
+@lru_cache(maxsize=1)
+def prompt_cache() -> PromptCache:
+    return PromptCache(settings.TTS_CACHE_DIR)
+
+
+def speaker(engine: str = "", voice: str = "", language: str = "en") -> Speaker:
+    engines = build_engines(engine or settings.TTS_ENGINE, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
+    return Speaker(engines, prompt_cache(), voice=voice, language=language)
+
+
+@lru_cache(maxsize=4)
+def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
+    engine = engine or settings.ASR_ENGINE
+    if engine == "vosk":
+        path = settings.VOSK_MODELS.get(language)
+        if not path:
+            raise ASRError(f"No vosk model configured for {language!r}; set VOSK_MODELS (e.g. '{language}=/path').")
+        return VoskASR(path)
+    if engine == "whisper":
+        if language != "en":
+            raise ASRError(f"The bundled whisper model is English-only; configure a vosk model for {language!r}.")
+        return WhisperASR(threads=settings.ASR_THREADS)
+    raise ASRError(f"Unknown ASR engine {engine!r}; use 'whisper' or 'vosk'.")
+
+
+def carrier_for(dry_run: bool) -> Carrier:
+    """The carrier a campaign dials through. Only the simulator exists until SIP trunks land."""
+    if dry_run or settings.TELEPHONY_PROVIDER == "simulated":
+        # Virtual callees speak with the offline voice, whatever the campaign uses.
+        return SimulatedCarrier(speaker("piper"), realtime=settings.SIMULATOR_REALTIME)
+    raise RuntimeError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}; only 'simulated' exists yet.")

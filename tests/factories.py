@@ -1,0 +1,69 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Tenant {n}")
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role = Role.MANAGER
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    caller_id = "+12025550100"
+    dry_run = True
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    campaign = factory.SubFactory(CampaignFactory)
+    tenant = factory.SelfAttribute("campaign.tenant")
+    phone = factory.Sequence(lambda n: f"+1202555{1000 + n:04d}")
+    first_name = "Anna"
+    timezone = "America/New_York"
+
+
+class CallAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CallAttempt
+
+    contact = factory.SubFactory(ContactFactory)
+    campaign = factory.SelfAttribute("contact.campaign")
+    tenant = factory.SelfAttribute("contact.tenant")
+
+
+class DoNotCallFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DoNotCall
+
+    tenant = factory.SubFactory(TenantFactory)
+    phone = "+12025550199"
