@@ -84,7 +84,20 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = "__all__"
+        fields = [
+            "tenant",
+            "name",
+            "script",
+            "caller_id",
+            "language",
+            "tts_engine",
+            "voice",
+            "window_start",
+            "window_end",
+            "max_concurrent_calls",
+            "max_attempts",
+            "dry_run",
+        ]
 
     def clean_script(self):
         script = self.cleaned_data["script"]
@@ -95,8 +108,11 @@ class CampaignForm(forms.ModelForm):
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="Call list (CSV)", help_text="Columns: phone (required), first_name, last_name, "
-                           "timezone, and any other column you use in prompts as {column}.")
+    file = forms.FileField(
+        label="Call list (CSV)",
+        help_text="Columns: phone (required), first_name, last_name, "
+        "timezone, and any other column you use in prompts as {column}.",
+    )
 
 
 @admin.register(Campaign)
@@ -109,8 +125,13 @@ class CampaignAdmin(TenantScopedAdmin):
     actions = ["start_selected"]
 
     def get_urls(self):
-        own = [path("<int:campaign_id>/upload/", self.admin_site.admin_view(self.upload_view),
-                    name="campaigns_campaign_upload")]
+        own = [
+            path(
+                "<int:campaign_id>/upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="campaigns_campaign_upload",
+            )
+        ]
         return own + super().get_urls()
 
     @admin.display(description="Progress")
@@ -125,8 +146,10 @@ class CampaignAdmin(TenantScopedAdmin):
     def upload_link(self, obj):
         if not obj.pk:
             return "Save the campaign first."
-        return format_html('<a class="button" href="{}">Upload a CSV call list</a>',
-                           reverse("admin:campaigns_campaign_upload", args=[obj.pk]))
+        return format_html(
+            '<a class="button" href="{}">Upload a CSV call list</a>',
+            reverse("admin:campaigns_campaign_upload", args=[obj.pk]),
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -160,11 +183,19 @@ class CampaignAdmin(TenantScopedAdmin):
             except ImportFileError as exc:
                 error = str(exc)
             else:
-                self.message_user(request, f"{report.created} contacts added, {len(report.rejected)} rows rejected.",
-                                  messages.SUCCESS if not report.rejected else messages.WARNING)
+                self.message_user(
+                    request,
+                    f"{report.created} contacts added, {len(report.rejected)} rows rejected.",
+                    messages.SUCCESS if not report.rejected else messages.WARNING,
+                )
         context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "campaign": campaign,
-            "form": form, "report": report, "error": error, "title": f"Upload a call list to {campaign.name}",
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "campaign": campaign,
+            "form": form,
+            "report": report,
+            "error": error,
+            "title": f"Upload a call list to {campaign.name}",
         }
         return TemplateResponse(request, "admin/campaigns/campaign/upload.html", context)
 

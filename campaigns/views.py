@@ -10,7 +10,7 @@ from django.db import connection
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from campaigns.models import CallAttempt, Campaign
+from campaigns.models import CallAttempt
 from campaigns.selectors import campaign_progress, campaigns_for, tenants_for_user
 
 
@@ -25,11 +25,16 @@ def home(request):
 def campaign_detail(request, campaign_id: int):
     campaign = get_object_or_404(campaigns_for(tenants_for_user(request.user)), id=campaign_id)
     attempts = (
-        CallAttempt.objects.for_tenant(campaign.tenant_id).filter(campaign=campaign)
-        .select_related("contact").order_by("-id")[:200]
+        CallAttempt.objects.for_tenant(campaign.tenant_id)
+        .filter(campaign=campaign)
+        .select_related("contact")
+        .order_by("-id")[:200]
     )
-    return render(request, "dashboard/campaign.html",
-                  {"campaign": campaign, "progress": campaign_progress(campaign), "attempts": attempts})
+    return render(
+        request,
+        "dashboard/campaign.html",
+        {"campaign": campaign, "progress": campaign_progress(campaign), "attempts": attempts},
+    )
 
 
 def _attempt_for(request, attempt_id: int) -> CallAttempt:

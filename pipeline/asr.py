@@ -98,8 +98,12 @@ class WhisperASR:
             return Transcript("", 0.0)
         with self._lock:
             segments, _ = self.model.transcribe(
-                upsample(audio), language=self.language, beam_size=1, word_timestamps=True,
-                condition_on_previous_text=False, vad_filter=False,
+                upsample(audio),
+                language=self.language,
+                beam_size=1,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+                vad_filter=False,
             )
             segments = list(segments)
         words = [Word(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]

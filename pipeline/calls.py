@@ -69,8 +69,9 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     if DoNotCall.objects.for_tenant(attempt.tenant_id).filter(phone=contact.phone).exists():
         with transaction.atomic():
             _release(attempt, status=CallAttempt.Status.CANCELLED, error="on the do-not-call list")
-            Contact.objects.filter(id=contact.id).update(status=Contact.Status.SKIPPED,
-                                                         skip_reason="on the do-not-call list")
+            Contact.objects.filter(id=contact.id).update(
+                status=Contact.Status.SKIPPED, skip_reason="on the do-not-call list"
+            )
         complete_if_done(campaign.id)
         return "skipped"
     opens = calling_window_opens(campaign, contact.timezone, now)
@@ -82,8 +83,11 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         CallAttempt.objects.filter(id=attempt.id).update(
-            status=CallAttempt.Status.ENDED, dial_status=result.status.value, sip_code=result.sip_code,
-            ended_at=timezone.now(), error=result.detail if result.status is DialStatus.FAILED else "",
+            status=CallAttempt.Status.ENDED,
+            dial_status=result.status.value,
+            sip_code=result.sip_code,
+            ended_at=timezone.now(),
+            error=result.detail if result.status is DialStatus.FAILED else "",
         )
         return "ended"
 
@@ -95,9 +99,18 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     def store_turn(turn: TurnRecord) -> None:
         nonlocal turn_index
         Turn.objects.create(
-            tenant_id=attempt.tenant_id, attempt_id=attempt.id, index=turn_index, speaker=turn.speaker,
-            node=turn.node, text=turn.text, intent=turn.intent, confidence=turn.confidence, slots=turn.slots,
-            start_ms=turn.start_ms, end_ms=turn.end_ms, asr_latency_ms=turn.asr_latency_ms,
+            tenant_id=attempt.tenant_id,
+            attempt_id=attempt.id,
+            index=turn_index,
+            speaker=turn.speaker,
+            node=turn.node,
+            text=turn.text,
+            intent=turn.intent,
+            confidence=turn.confidence,
+            slots=turn.slots,
+            start_ms=turn.start_ms,
+            end_ms=turn.end_ms,
+            asr_latency_ms=turn.asr_latency_ms,
             response_latency_ms=turn.response_latency_ms,
         )
         turn_index += 1
@@ -105,10 +118,13 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
             add_to_do_not_call(attempt.tenant_id, contact.phone, "asked during a call")
 
     conversation = Conversation(
-        result.call, campaign.script, contact.template_context(),
+        result.call,
+        campaign.script,
+        contact.template_context(),
         speech.speaker(campaign.tts_engine, campaign.voice, campaign.language),
         speech.asr_engine(campaign.language),
-        now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)), on_turn=store_turn,
+        now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
+        on_turn=store_turn,
     )
     try:
         outcome = conversation.run()
@@ -116,15 +132,21 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
         result.call.hangup()
         log.exception("call %s failed mid-conversation", attempt.id)
         CallAttempt.objects.filter(id=attempt.id).update(
-            status=CallAttempt.Status.ENDED, end_reason="error", error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=CallAttempt.Status.ENDED,
+            end_reason="error",
+            error=f"{type(exc).__name__}: {exc}"[:2000],
             ended_at=timezone.now(),
         )
         return "ended"
     relative = recording_path(attempt)
     outcome.recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
     CallAttempt.objects.filter(id=attempt.id).update(
-        status=CallAttempt.Status.ENDED, outcome=outcome.outcome, end_reason=outcome.end_reason.value,
-        ended_at=timezone.now(), talk_ms=outcome.recorder.duration_ms, recording=relative,
+        status=CallAttempt.Status.ENDED,
+        outcome=outcome.outcome,
+        end_reason=outcome.end_reason.value,
+        ended_at=timezone.now(),
+        talk_ms=outcome.recorder.duration_ms,
+        recording=relative,
         analysis={"slots": outcome.slots},
     )
     return "ended"
@@ -177,4 +199,3 @@ def analyze_call(attempt_id: int) -> dict:
     }
     CallAttempt.objects.filter(id=attempt_id).update(full_transcript=transcript.text, analysis=analysis)
     return analysis
-

@@ -124,8 +124,15 @@ class Conversation:
         asr_latency = int((time.monotonic() - self._end_of_speech_at) * 1000)
         intent = nlp.classify(transcript.text, self.now_local, transcript.confidence or 1.0)
         turn = TurnRecord(
-            "callee", node, transcript.text, speech_start, now, intent=intent.name,
-            confidence=transcript.confidence, slots=intent.slots, asr_latency_ms=asr_latency,
+            "callee",
+            node,
+            transcript.text,
+            speech_start,
+            now,
+            intent=intent.name,
+            confidence=transcript.confidence,
+            slots=intent.slots,
+            asr_latency_ms=asr_latency,
         )
         self._record(turn)
         return turn

@@ -50,18 +50,28 @@ DEFAULT_SCRIPT: dict = {
             },
             "otherwise": "unclear",
         },
-        "confirmed": {"type": "end", "say": "Thank you, we look forward to seeing you. Goodbye.",
-                      "outcome": "interested"},
-        "declined": {"type": "end", "say": "Thank you for letting us know. We will cancel the appointment. "
-                     "Goodbye.", "outcome": "not_interested"},
-        "callback": {"type": "end", "say": "Of course, we will call you back then. Goodbye.",
-                     "outcome": "callback_requested"},
-        "opted_out": {"type": "end", "say": "Understood, we will not call you again. Goodbye.",
-                      "outcome": "opted_out"},
-        "wrong_person": {"type": "end", "say": "We are sorry for the trouble. Goodbye.",
-                         "outcome": "wrong_person"},
-        "unclear": {"type": "end", "say": "Sorry, we could not understand you. We will try another time. "
-                    "Goodbye.", "outcome": "unclear"},
+        "confirmed": {
+            "type": "end",
+            "say": "Thank you, we look forward to seeing you. Goodbye.",
+            "outcome": "interested",
+        },
+        "declined": {
+            "type": "end",
+            "say": "Thank you for letting us know. We will cancel the appointment. Goodbye.",
+            "outcome": "not_interested",
+        },
+        "callback": {
+            "type": "end",
+            "say": "Of course, we will call you back then. Goodbye.",
+            "outcome": "callback_requested",
+        },
+        "opted_out": {"type": "end", "say": "Understood, we will not call you again. Goodbye.", "outcome": "opted_out"},
+        "wrong_person": {"type": "end", "say": "We are sorry for the trouble. Goodbye.", "outcome": "wrong_person"},
+        "unclear": {
+            "type": "end",
+            "say": "Sorry, we could not understand you. We will try another time. Goodbye.",
+            "outcome": "unclear",
+        },
     },
 }
 

@@ -19,8 +19,12 @@ CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
 def robot_task(queue: str, time_limit: int):
     return app.task(
-        queue=queue, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-        soft_time_limit=time_limit, time_limit=time_limit + 30,
+        queue=queue,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        soft_time_limit=time_limit,
+        time_limit=time_limit + 30,
     )
 
 

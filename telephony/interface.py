@@ -13,7 +13,7 @@ FRAME_BYTES = FRAME_SAMPLES * 2  # 16-bit PCM
 SILENCE_FRAME = b"\x00" * FRAME_BYTES
 
 
-class DialStatus(str, enum.Enum):
+class DialStatus(enum.StrEnum):
     ANSWERED = "answered"
     BUSY = "busy"
     NO_ANSWER = "no_answer"
@@ -22,7 +22,7 @@ class DialStatus(str, enum.Enum):
     FAILED = "failed"
 
 
-class EndReason(str, enum.Enum):
+class EndReason(enum.StrEnum):
     ROBOT_HANGUP = "robot_hangup"
     CALLEE_HANGUP = "callee_hangup"
     TIMEOUT = "timeout"

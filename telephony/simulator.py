@@ -52,9 +52,7 @@ PERSONAS: dict[str, Persona] = {
         ("I'm busy right now, please call me back tomorrow afternoon.",),
         expected_disposition="callback_requested",
     ),
-    "4": Persona(
-        "opts out", ("Stop calling me and remove me from your list.",), expected_disposition="opted_out"
-    ),
+    "4": Persona("opts out", ("Stop calling me and remove me from your list.",), expected_disposition="opted_out"),
     "5": Persona("wrong person", ("Sorry, you have the wrong number.",), expected_disposition="wrong_person"),
     "6": Persona("busy", dial_status=DialStatus.BUSY, sip_code=486, expected_disposition="busy"),
     "7": Persona("no answer", dial_status=DialStatus.NO_ANSWER, sip_code=487, expected_disposition="no_answer"),
@@ -64,8 +62,9 @@ PERSONAS: dict[str, Persona] = {
         ("Sorry, could you repeat that?", "Yes, that works for me."),
         expected_disposition="interested",
     ),
-    "0": Persona("unallocated number", dial_status=DialStatus.INVALID_NUMBER, sip_code=404,
-                 expected_disposition="invalid_number"),
+    "0": Persona(
+        "unallocated number", dial_status=DialStatus.INVALID_NUMBER, sip_code=404, expected_disposition="invalid_number"
+    ),
 }
 
 

@@ -30,8 +30,9 @@ def start_campaign(campaign: Campaign) -> int:
             id=campaign.id, status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]
         ).update(status=Campaign.Status.RUNNING, started_at=timezone.now())
         if not moved:
-            raise CampaignStateError(f"Campaign {campaign.name!r} is {campaign.status}; only a draft or paused "
-                                     "campaign can start.")
+            raise CampaignStateError(
+                f"Campaign {campaign.name!r} is {campaign.status}; only a draft or paused campaign can start."
+            )
         blocked = set(DoNotCall.objects.for_tenant(campaign.tenant_id).values_list("phone", flat=True))
         pending = Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING)
         Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING, phone__in=blocked).update(

@@ -140,9 +140,14 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
             custom = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k != phone_column}
             contacts.append(
                 Contact(
-                    tenant_id=campaign.tenant_id, campaign=campaign, phone=phone, timezone=zone,
-                    first_name=values.get("first_name", ""), last_name=values.get("last_name", ""),
-                    custom_fields=custom, source_line=line,
+                    tenant_id=campaign.tenant_id,
+                    campaign=campaign,
+                    phone=phone,
+                    timezone=zone,
+                    first_name=values.get("first_name", ""),
+                    last_name=values.get("last_name", ""),
+                    custom_fields=custom,
+                    source_line=line,
                 )
             )
     except csv.Error as exc:
@@ -153,8 +158,12 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
     with transaction.atomic():
         Contact.objects.bulk_create(contacts, batch_size=2000)
         record = ContactImport.objects.create(
-            tenant_id=campaign.tenant_id, campaign=campaign, filename=filename[:255], uploaded_by=user,
-            rows=report.rows, created_count=len(contacts),
+            tenant_id=campaign.tenant_id,
+            campaign=campaign,
+            filename=filename[:255],
+            uploaded_by=user,
+            rows=report.rows,
+            created_count=len(contacts),
             rejected=[{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
         )
     report.created = len(contacts)
