@@ -1,0 +1,220 @@
+"""`make demo`: a campaign dialled to 20 virtual callees through real Celery workers, no servers needed.
+
+python -m project.demo run     # embedded PostgreSQL + Redis, migrate, upload, dial, report
+python -m project.demo serve   # the same servers, with the dashboard and admin on :8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from project.devservers import BASE_DIR, EmbeddedServers, Worker, start_embedded
+
+STATE_DIR = BASE_DIR / ".demo"
+USERNAME = "manager"
+NAMES = [
+    "Anna",
+    "Ben",
+    "Chloe",
+    "David",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kara",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+]
+
+
+def demo_env(servers: EmbeddedServers) -> dict[str, str]:
+    secret_file = STATE_DIR / "secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(40))
+    password_file = STATE_DIR / "password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(9))
+    return {
+        "DATABASE_URL": servers.database_url,
+        "REDIS_URL": servers.redis_url,
+        "SECRET_KEY": secret_file.read_text(),
+        "DEBUG": "true",
+        "MEDIA_ROOT": str(STATE_DIR / "media"),
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+    }
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def write_call_list(path: Path) -> None:
+    """20 virtual callees; the number's last digit picks the persona (telephony.simulator.PERSONAS)."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["phone", "first_name", "last_name", "appointment"])
+        for i, name in enumerate(NAMES, start=1):
+            writer.writerow([f"+1 202 555 01{i:02d}", name, "Demo", "tomorrow at ten"])
+
+
+def prepare_campaign():
+    from django.contrib.auth import get_user_model
+
+    from campaigns.models import Campaign, Membership, Role, Tenant
+    from campaigns.services.imports import import_contacts
+
+    tenant, _ = Tenant.objects.get_or_create(slug="demo-clinic", defaults={"name": "Demo Clinic"})
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME, defaults={"is_staff": True})
+    user.set_password((STATE_DIR / "password").read_text())
+    user.save()
+    Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": Role.MANAGER})
+    campaign = Campaign.objects.create(
+        tenant=tenant,
+        name=f"Appointment reminders {dt.datetime.now():%Y-%m-%d %H:%M:%S}",
+        caller_id="+12025550100",
+        window_start=dt.time(0, 0),
+        window_end=dt.time(23, 59, 59),
+        dry_run=True,
+        created_by=user,
+    )
+    call_list = STATE_DIR / "call-list.csv"
+    write_call_list(call_list)
+    report = import_contacts(campaign, call_list.read_bytes(), call_list.name, user)
+    print(f"Uploaded {call_list.relative_to(BASE_DIR)}: {report.created} contacts, {len(report.rejected)} rejected")
+    return campaign
+
+
+def progress_bar(done: int, total: int, width: int = 40) -> str:
+    filled = int(width * done / total) if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} calls"
+
+
+def watch(campaign, worker: Worker, timeout: float) -> bool:
+    from campaigns.models import Campaign
+    from campaigns.selectors import campaign_progress
+
+    deadline = time.monotonic() + timeout
+    interactive = sys.stdout.isatty()
+    last = None
+    while time.monotonic() < deadline:
+        progress = campaign_progress(campaign)
+        line = progress_bar(progress.finished, progress.attempts)
+        if line != last:
+            print(f"\r{line}" if interactive else line, end="" if interactive else "\n", flush=True)
+            last = line
+        campaign.refresh_from_db()
+        if campaign.status == Campaign.Status.COMPLETED:
+            print()
+            return True
+        if not worker.alive():
+            print(f"\nThe worker died:\n{worker.log_tail()}")
+            return False
+        time.sleep(0.5)
+    print(f"\nTimed out after {timeout:.0f} s; worker log tail:\n{worker.log_tail()}")
+    return False
+
+
+def report(campaign) -> bool:
+    from campaigns.models import CallAttempt
+    from telephony.simulator import persona_for
+
+    attempts = CallAttempt.objects.for_tenant(campaign.tenant_id).filter(campaign=campaign).select_related("contact")
+    all_match = True
+    print(f"\n{'Phone':<14} {'Name':<7} {'Persona':<28} {'Expected':<19} {'Disposition':<19} ok")
+    for a in attempts.order_by("contact__phone"):
+        persona = persona_for(a.contact.phone)
+        match = a.disposition == persona.expected_disposition
+        all_match &= match
+        print(
+            f"{a.contact.phone:<14} {a.contact.first_name:<7} {persona.name:<28} {persona.expected_disposition:<19} "
+            f"{a.disposition or a.status:<19} {'yes' if match else 'NO'}"
+        )
+    print("\nA few transcripts (robot prompt, then what the robot's ASR heard):")
+    shown = 0
+    for a in attempts.filter(turns__speaker="callee").distinct().order_by("contact__phone"):
+        if shown == 3:
+            break
+        shown += 1
+        print(f"\n  {a.contact.first_name} ({a.contact.phone}) -> {a.disposition}")
+        for turn in a.turns.all():
+            extra = f"  [{turn.intent}, confidence {turn.confidence:.2f}]" if turn.speaker == "callee" else ""
+            print(f"    {turn.speaker:>6}: {turn.text}{extra}")
+    return all_match
+
+
+def run(timeout: float) -> int:
+    started = time.monotonic()
+    print("Starting embedded PostgreSQL and Redis in .demo/ ...")
+    servers = start_embedded(STATE_DIR)
+    env = demo_env(servers)
+    setup_django(env)
+    campaign = prepare_campaign()
+    worker = Worker(env, STATE_DIR / "worker.log", concurrency=2, name="demo")
+    try:
+        worker.wait_ready()
+        print("Celery worker ready (queues dial, post_call); starting the campaign")
+        from campaigns.services.campaigns import start_campaign
+
+        start_campaign(campaign)
+        finished = watch(campaign, worker, timeout)
+    finally:
+        worker.stop()
+    all_match = report(campaign) if finished else False
+    print(
+        f"\nDone in {time.monotonic() - started:.0f} s. Every disposition matches its persona: "
+        f"{'yes' if all_match else 'NO'}"
+    )
+    print(
+        f"Browse the results: `make serve`, then http://127.0.0.1:8000/ (admin: /admin/) "
+        f"as {USERNAME} / {(STATE_DIR / 'password').read_text()}"
+    )
+    return 0 if finished and all_match else 1
+
+
+def serve(port: int) -> int:
+    servers = start_embedded(STATE_DIR)
+    env = demo_env(servers)
+    setup_django(env)
+    from django.core.management import call_command
+
+    print(
+        f"Dashboard: http://127.0.0.1:{port}/  admin: http://127.0.0.1:{port}/admin/  "
+        f"login {USERNAME} / {(STATE_DIR / 'password').read_text()}"
+    )
+    call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "serve"])
+    parser.add_argument("--timeout", type=float, default=480, help="seconds to wait for the campaign")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    return run(args.timeout) if args.command == "run" else serve(args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

