@@ -92,7 +92,7 @@ def prepare_campaign():
     Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": Role.MANAGER})
     campaign = Campaign.objects.create(
         tenant=tenant,
-        name=f"Appointment reminders {dt.datetime.now():%Y-%m-%d %H:%M:%S}",
+        name=f"Appointment reminders {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         caller_id="+12025550100",
         window_start=dt.time(0, 0),
         window_end=dt.time(23, 59, 59),
@@ -152,11 +152,8 @@ def report(campaign) -> bool:
             f"{a.disposition or a.status:<19} {'yes' if match else 'NO'}"
         )
     print("\nA few transcripts (robot prompt, then what the robot's ASR heard):")
-    shown = 0
-    for a in attempts.filter(turns__speaker="callee").distinct().order_by("contact__phone"):
-        if shown == 3:
-            break
-        shown += 1
+    with_answers = attempts.filter(turns__speaker="callee").distinct().order_by("contact__phone")[:3]
+    for a in with_answers:
         print(f"\n  {a.contact.first_name} ({a.contact.phone}) -> {a.disposition}")
         for turn in a.turns.all():
             extra = f"  [{turn.intent}, confidence {turn.confidence:.2f}]" if turn.speaker == "callee" else ""
