@@ -139,7 +139,7 @@ def _vosk_model(path: str):
 
     vosk.SetLogLevel(-1)
     if not (Path(path) / "am").is_dir() and not (Path(path) / "final.mdl").exists():
-        raise ASRError(f"{path} is not a vosk model folder (install one with `manage.py install_vosk_model`).")
+        raise ASRError(f"{path} is not a vosk model folder (unpack a model from alphacephei.com/vosk/models there).")
     return vosk.Model(path)
 
 

@@ -12,20 +12,25 @@ from celery import chain
 from django.conf import settings
 
 from pipeline import calls
-from project.celery import app
+from project.celery import QUEUES, app
 
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
 
 def robot_task(queue: str, time_limit: int):
-    return app.task(
-        queue=queue,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        ignore_result=True,
-        soft_time_limit=time_limit,
-        time_limit=time_limit + 30,
-    )
+    """Declare a task with its queue (routed by project.celery.route), late ack, and soft/hard time limits."""
+
+    def register(func):
+        QUEUES[f"{func.__module__}.{func.__name__}"] = queue
+        return app.task(
+            acks_late=True,
+            reject_on_worker_lost=True,
+            ignore_result=True,
+            soft_time_limit=time_limit,
+            time_limit=time_limit + 30,
+        )(func)
+
+    return register
 
 
 @robot_task("dial", CALL_TIME_LIMIT)

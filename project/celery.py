@@ -7,6 +7,14 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
+QUEUES: dict[str, str] = {}  # task name -> queue, filled by pipeline.tasks.robot_task
+
+
+def route(name, args, kwargs, options, task=None, **kw):
+    """Celery router (settings.CELERY_TASK_ROUTES): each task goes to the queue it was declared with."""
+    return {"queue": QUEUES[name]} if name in QUEUES else None
+
+
 app = Celery("robocall")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue("dial"), Queue("post_call"), Queue("default")]

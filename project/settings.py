@@ -112,6 +112,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = ("project.celery.route",)  # queues are declared beside each task
 CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)
 # The broker re-delivers an unacked task after this; it must outlast the longest call.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}

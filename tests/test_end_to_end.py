@@ -39,7 +39,9 @@ def worker(settings, tmp_path):
     app.control.purge()  # nothing left over from an earlier run may reach this worker
     worker = Worker(
         {"DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT), "CONN_MAX_AGE": "0"},
-        tmp_path / "worker.log", concurrency=2, name="e2e",
+        tmp_path / "worker.log",
+        concurrency=2,
+        name="e2e",
     )
     try:
         worker.wait_ready()
@@ -63,7 +65,9 @@ def test_campaign_runs_through_real_worker(tenant, manager, worker, settings):
     attempts = CallAttempt.objects.filter(campaign=campaign).select_related("contact")
     deadline = time.monotonic() + 300
     # Done when the campaign completed and every recorded call went through post-call analysis.
-    while campaign.status != Campaign.Status.COMPLETED or attempts.exclude(recording="").exclude(analysis__has_key="duration_ms"):
+    while campaign.status != Campaign.Status.COMPLETED or attempts.exclude(recording="").exclude(
+        analysis__has_key="duration_ms"
+    ):
         assert time.monotonic() < deadline, f"campaign did not complete; worker log:\n{worker.log_tail()}"
         assert worker.alive(), worker.log_tail()
         time.sleep(0.5)
