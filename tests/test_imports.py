@@ -66,7 +66,9 @@ def test_semicolon_delimited_file_with_decimal_commas(campaign):
 
 
 def test_utf8_bom_and_crlf_from_excel(campaign):
-    data = b"\xef\xbb\xbf" + csv_bytes("phone,first_name", "+12025550123,Zo\u00eb", "+12025550124,Ren\u00e9e", newline="\r\n")
+    data = b"\xef\xbb\xbf" + csv_bytes(
+        "phone,first_name", "+12025550123,Zo\u00eb", "+12025550124,Ren\u00e9e", newline="\r\n"
+    )
     report = import_contacts(campaign, data)
     assert (report.created, report.rejected) == (2, [])
     stored = contacts_of(campaign)
@@ -264,7 +266,9 @@ def test_admin_upload_form_renders(client, manager, campaign):
 def test_admin_upload_reports_rejected_lines(client, manager, campaign):
     ContactFactory(campaign=campaign, phone="+12025550150")
     login(client, manager)
-    data = csv_bytes("phone,first_name", "+12025550123,Anna", "+12025550123,Again", "+12025550150,Old", "+12025550124,B")
+    data = csv_bytes(
+        "phone,first_name", "+12025550123,Anna", "+12025550123,Again", "+12025550150,Old", "+12025550124,B"
+    )
     response = post_file(client, campaign, data, "march.csv")
 
     assert response.status_code == 200
