@@ -6,6 +6,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -37,20 +38,33 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def user_tenants(self, request):
         return tenants_for_user(request.user)
 
+    def writable_tenants(self, request):
+        if request.user.is_superuser:
+            return Tenant.objects.all()
+        return Tenant.objects.filter(memberships__user=request.user, memberships__role__in=WRITE_ROLES)
+
     def get_queryset(self, request):
         return super().get_queryset(request).filter(tenant__in=self.user_tenants(request))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Choices offer only what the user may write to: a viewer in A who manages B cannot pick A.
         if db_field.name == "tenant":
-            kwargs["queryset"] = self.user_tenants(request)
+            kwargs["queryset"] = self.writable_tenants(request)
         elif hasattr(db_field.related_model, "tenant"):
-            kwargs["queryset"] = db_field.related_model.objects.filter(tenant__in=self.user_tenants(request))
+            kwargs["queryset"] = db_field.related_model.objects.filter(tenant__in=self.writable_tenants(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if getattr(obj, "campaign_id", None):
+            obj.tenant_id = obj.campaign.tenant_id  # a row always belongs to its campaign's tenant
+        if not self._can_write(request, obj):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
 
     def _can_write(self, request, obj=None) -> bool:
         if request.user.is_superuser:
             return True
-        if obj is not None:
+        if obj is not None and obj.tenant_id is not None:
             return role_in(request.user, obj.tenant_id) in WRITE_ROLES
         return Membership.objects.filter(user=request.user, role__in=WRITE_ROLES).exists()
 
@@ -202,6 +216,7 @@ class CampaignAdmin(TenantScopedAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
+    exclude = ["tenant"]  # derived from the campaign
     list_display = ["phone", "first_name", "last_name", "campaign", "timezone", "status"]
     list_filter = ["status"]
     search_fields = ["phone", "first_name", "last_name"]
@@ -245,6 +260,19 @@ class ContactImportAdmin(ReadOnlyTenantAdmin):
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "tenant", "role"]
+
+    def writable_tenants(self, request):
+        if request.user.is_superuser:
+            return Tenant.objects.all()
+        return Tenant.objects.filter(memberships__user=request.user, memberships__role=Role.OWNER)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            # Users carry no tenant: offer only people already in a tenant this owner runs.
+            kwargs["queryset"] = (
+                get_user_model().objects.filter(memberships__tenant__in=self.writable_tenants(request)).distinct()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def _can_write(self, request, obj=None) -> bool:
         if request.user.is_superuser:

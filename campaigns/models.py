@@ -112,7 +112,13 @@ class Contact(models.Model):
     phone = models.CharField(max_length=20, help_text="E.164")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
-    timezone = models.CharField(max_length=64, help_text="IANA zone used for the calling window.")
+    timezone = models.CharField(max_length=64, help_text="IANA zone: the callee's local time.")
+    call_zones = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Zones the calling window must hold in (all of them): a number spanning several zones is "
+        "called only when it is inside the window in each. Empty: just `timezone`.",
+    )
     custom_fields = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     skip_reason = models.CharField(max_length=200, blank=True)
@@ -127,6 +133,10 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} {self.phone}".strip()
+
+    @property
+    def window_zones(self) -> list[str]:
+        return self.call_zones or [self.timezone]
 
     def template_context(self) -> dict:
         return {**self.custom_fields, "first_name": self.first_name, "last_name": self.last_name}

@@ -20,7 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Turn
-from campaigns.services.campaigns import add_to_do_not_call, calling_window_opens, complete_if_done
+from campaigns.services.campaigns import (
+    NoCallingWindow,
+    add_to_do_not_call,
+    calling_window_opens,
+    complete_if_done,
+)
 from pipeline import speech
 from pipeline.conversation import Conversation, TurnRecord
 from telephony.interface import DialStatus
@@ -74,7 +79,13 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
             )
         complete_if_done(campaign.id)
         return "skipped"
-    opens = calling_window_opens(campaign, contact.timezone, now)
+    try:
+        opens = calling_window_opens(campaign, contact.window_zones, now)
+    except NoCallingWindow as exc:
+        _release(attempt, status=CallAttempt.Status.CANCELLED, error=str(exc))
+        Contact.objects.filter(id=contact.id).update(status=Contact.Status.SKIPPED, skip_reason=str(exc)[:200])
+        complete_if_done(campaign.id)
+        return "skipped"
     if opens is not None:
         _release(attempt, status=CallAttempt.Status.QUEUED, claimed_at=None, not_before=opens)
         return f"deferred:{opens.isoformat()}"

@@ -61,6 +61,8 @@ RULES: list[tuple[str, list[str]]] = [
             r"come again",
         ],
     ),
+    # Acceptances that start with "no" must win over the bare "no" of deny.
+    ("affirm", [r"no problem", r"no worries", r"no doubt"]),
     (
         "deny",
         [
@@ -155,7 +157,9 @@ def resolve_callback_time(norm: str, now_local: dt.datetime) -> dt.datetime | No
     if match:
         value = match.group(1)
         hours = int(value) if value.isdigit() else numbers[value]
-        return (now_local + dt.timedelta(hours=hours)).replace(second=0, microsecond=0)
+        # Add real hours in UTC: aware-datetime arithmetic in a zone is wall-clock and drifts across DST.
+        later = now_local.astimezone(dt.UTC) + dt.timedelta(hours=hours)
+        return later.astimezone(now_local.tzinfo).replace(second=0, microsecond=0)
     day = None
     if "tomorrow" in norm:
         day = now_local.date() + dt.timedelta(days=1)

@@ -13,8 +13,7 @@ usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang 
 
 from __future__ import annotations
 
-import string
-from collections import defaultdict
+import re
 
 OUTCOMES = {
     "completed",
@@ -76,13 +75,36 @@ DEFAULT_SCRIPT: dict = {
 }
 
 
+# A placeholder is `{name}`; `{{` and `}}` are literal braces. Nothing else (no format specs, indexes, positions).
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
+
+
 def template_fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    """Field names used by a prompt; ValueError for a brace that is not `{name}`, `{{` or `}}`."""
+    fields = set()
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        if match.group(1) is None:
+            raise ValueError(f"stray {token!r} at character {match.start()}: placeholders look like {{first_name}}")
+        fields.add(match.group(1))
+    return fields
 
 
 def render(text: str, context: dict) -> str:
     """Fill `{field}` placeholders; a field the contact lacks renders empty rather than failing the call."""
-    return text.format_map(defaultdict(str, {k: "" if v is None else v for k, v in context.items()}))
+
+    def substitute(match: re.Match) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        if match.group(1) is None:
+            return token
+        value = context.get(match.group(1))
+        return "" if value is None else str(value)
+
+    return _TOKEN.sub(substitute, text)
 
 
 def _successors(node: dict) -> list[str]:
@@ -100,7 +122,7 @@ def validate_script(script: object) -> dict:
         raise ScriptError('A script is an object with "start" and a non-empty "nodes" object.')
     nodes: dict = script["nodes"]
     start = script.get("start")
-    if start not in nodes:
+    if not isinstance(start, str) or start not in nodes:
         raise ScriptError(f'"start" names node {start!r}, which does not exist.')
     for name, node in nodes.items():
         if not isinstance(node, dict) or node.get("type") not in NODE_TYPES:
@@ -124,6 +146,8 @@ def validate_script(script: object) -> dict:
         if kind == "end" and node.get("outcome") not in OUTCOMES:
             raise ScriptError(f"Node {name!r}: outcome must be one of {sorted(OUTCOMES)}.")
         for target in _successors(node):
+            if not isinstance(target, str):
+                raise ScriptError(f"Node {name!r} leads to {target!r}, which is not a node name.")
             if target not in nodes:
                 raise ScriptError(f"Node {name!r} leads to {target!r}, which does not exist.")
 

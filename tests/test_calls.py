@@ -5,7 +5,12 @@ import datetime as dt
 import pytest
 
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
-from campaigns.services.campaigns import CampaignStateError, calling_window_opens, start_campaign
+from campaigns.services.campaigns import (
+    CampaignStateError,
+    NoCallingWindow,
+    calling_window_opens,
+    start_campaign,
+)
 from pipeline import calls, tasks
 from project.celery import QUEUES, app
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory
@@ -55,9 +60,9 @@ def test_outside_the_window_the_call_is_deferred_not_dialled(running_attempt, zo
 
 def test_window_is_local_to_the_callee(tenant):
     campaign = CampaignFactory(tenant=tenant, window_start=dt.time(9), window_end=dt.time(20))
-    assert calling_window_opens(campaign, "America/New_York", NOON_NEW_YORK) is None
-    assert calling_window_opens(campaign, "Europe/Paris", NOON_NEW_YORK) is None  # 18:00 in Paris
-    assert calling_window_opens(campaign, "Asia/Tokyo", NOON_NEW_YORK) is not None  # 02:00 in Tokyo
+    assert calling_window_opens(campaign, ["America/New_York"], NOON_NEW_YORK) is None
+    assert calling_window_opens(campaign, ["Europe/Paris"], NOON_NEW_YORK) is None  # 18:00 in Paris
+    assert calling_window_opens(campaign, ["Asia/Tokyo"], NOON_NEW_YORK) is not None  # 02:00 in Tokyo
 
 
 def test_paused_campaign_dials_nobody(running_attempt):
@@ -105,3 +110,16 @@ def test_every_task_is_routed_to_its_queue():
     for name in ours:
         task = app.tasks[name]
         assert task.acks_late and task.time_limit and task.soft_time_limit < task.time_limit
+
+
+def test_a_number_spanning_zones_is_called_only_inside_the_window_everywhere(tenant):
+    campaign = CampaignFactory(tenant=tenant, window_start=dt.time(9), window_end=dt.time(20))
+    zones = ["America/New_York", "America/Los_Angeles"]
+    # 12:00 in New York is 09:00 in Los Angeles: open in both.
+    assert calling_window_opens(campaign, zones, NOON_NEW_YORK) is None
+    # 10:00 in New York is 07:00 in Los Angeles: wait until 09:00 in Los Angeles (17:00 UTC).
+    ten_ny = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
+    assert calling_window_opens(campaign, zones, ten_ny) == dt.datetime(2026, 11, 27, 17, 0, tzinfo=dt.UTC)
+    office_hours = CampaignFactory(tenant=tenant, window_start=dt.time(9), window_end=dt.time(17))
+    with pytest.raises(NoCallingWindow, match="never open in all of"):  # 14-22 UTC vs 00-08 UTC
+        calling_window_opens(office_hours, ["America/New_York", "Asia/Tokyo"], NOON_NEW_YORK)

@@ -14,13 +14,6 @@ from pipeline.script import DEFAULT_SCRIPT
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory, DoNotCallFactory, MembershipFactory
 
 
-def login(client, user) -> None:
-    # tests/factories.py UserFactory never saves the password it sets (skip_postgeneration_save), so the session
-    # hash force_login() computes from the in-memory user would not match the stored row; reload it first.
-    user.refresh_from_db()
-    client.force_login(user)
-
-
 @dataclass
 class Side:
     campaign: Campaign
@@ -89,7 +82,7 @@ CHANGELISTS = [
 @pytest.mark.parametrize(("url", "field", "a_text", "b_text"), CHANGELISTS)
 @pytest.mark.parametrize("role", ["owner", "manager", "viewer"])
 def test_admin_changelist_shows_only_own_tenant(client, request, a, b, url, field, a_text, b_text, role):
-    login(client, request.getfixturevalue(role))
+    client.force_login(request.getfixturevalue(role))
     response = client.get(reverse(url))
     assert response.status_code == 200
     assert [obj.pk for obj in response.context["cl"].result_list] == [getattr(a, field).pk]
@@ -99,7 +92,7 @@ def test_admin_changelist_shows_only_own_tenant(client, request, a, b, url, fiel
 
 @pytest.mark.parametrize(("url", "field", "a_text", "b_text"), CHANGELISTS)
 def test_admin_changelist_outsider_sees_none_of_tenant_a(client, outsider, a, b, url, field, a_text, b_text):
-    login(client, outsider)
+    client.force_login(outsider)
     response = client.get(reverse(url))
     assert response.status_code == 200
     assert [obj.pk for obj in response.context["cl"].result_list] == [getattr(b, field).pk]
@@ -112,7 +105,7 @@ def test_admin_changelist_outsider_sees_none_of_tenant_a(client, outsider, a, b,
     [("campaign", "campaign"), ("contact", "contact"), ("callattempt", "attempt"), ("donotcall", "dnc")],
 )
 def test_admin_change_page_of_other_tenant_redirects_without_leaking(client, outsider, a, name, field):
-    login(client, outsider)
+    client.force_login(outsider)
     url = reverse(f"admin:campaigns_{name}_change", args=[getattr(a, field).pk])
     response = client.get(url)
     # Django admin treats an object outside get_queryset() as missing: a warning and a redirect to the index.
@@ -127,7 +120,7 @@ def test_admin_change_page_of_other_tenant_redirects_without_leaking(client, out
 
 
 def test_admin_user_without_membership_sees_no_admin_module(client, nobody, a):
-    login(client, nobody)
+    client.force_login(nobody)
     assert client.get(reverse("admin:campaigns_campaign_changelist")).status_code == 403
     assert b"Alpha Flu Shots" not in client.get(reverse("admin:index")).content
 
@@ -152,7 +145,7 @@ def campaign_form(tenant, **changes) -> dict:
 
 
 def test_viewer_can_view_but_not_change(client, viewer, a, tenant):
-    login(client, viewer)
+    client.force_login(viewer)
     change_url = reverse("admin:campaigns_campaign_change", args=[a.campaign.pk])
     page = client.get(change_url)
     assert page.status_code == 200
@@ -172,7 +165,7 @@ def test_viewer_can_view_but_not_change(client, viewer, a, tenant):
 
 
 def test_manager_can_change(client, manager, a, tenant):
-    login(client, manager)
+    client.force_login(manager)
     response = client.post(reverse("admin:campaigns_campaign_change", args=[a.campaign.pk]), campaign_form(tenant))
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     a.campaign.refresh_from_db()
@@ -180,7 +173,7 @@ def test_manager_can_change(client, manager, a, tenant):
 
 
 def test_manager_cannot_move_campaign_to_a_tenant_they_are_not_in(client, manager, a, outsider_tenant):
-    login(client, manager)
+    client.force_login(manager)
     url = reverse("admin:campaigns_campaign_change", args=[a.campaign.pk])
     response = client.post(url, campaign_form(outsider_tenant))
     assert response.status_code == 200
@@ -189,27 +182,16 @@ def test_manager_cannot_move_campaign_to_a_tenant_they_are_not_in(client, manage
     assert a.campaign.tenant_id == a.contact.tenant_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: campaigns/admin.py TenantScopedAdmin._can_write(obj=None) allows add if the user is owner/manager "
-    "in ANY tenant, and formfield_for_foreignkey offers every tenant the user belongs to regardless of role, so "
-    "a viewer of tenant A who manages tenant B can create campaigns (and contacts) in tenant A",
-)
 def test_viewer_of_a_cannot_create_campaign_in_a_by_managing_b(client, tenant, outsider_tenant):
     user = MembershipFactory(tenant=tenant, role=Role.VIEWER).user
     MembershipFactory(user=user, tenant=outsider_tenant, role=Role.MANAGER)
-    login(client, user)
+    client.force_login(user)
     client.post(reverse("admin:campaigns_campaign_add"), campaign_form(tenant, name="Sneaky"))
     assert not Campaign.objects.for_tenant(tenant).filter(name="Sneaky").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: campaigns/admin.py formfield_for_foreignkey leaves Membership.user unscoped (User has no tenant), "
-    "so an owner of tenant B sees every username in the system, including tenant A's members, in the add form",
-)
 def test_membership_form_does_not_list_other_tenants_users(client, outsider, manager):
-    login(client, outsider)
+    client.force_login(outsider)
     response = client.get(reverse("admin:campaigns_membership_add"))
     assert response.status_code == 200
     options = response.context["adminform"].form.fields["user"].queryset
@@ -229,18 +211,18 @@ def dashboard_urls(side: Side) -> dict[str, str]:
 
 
 def test_home_lists_only_own_tenants_campaigns(client, manager, outsider, a, b):
-    login(client, manager)
+    client.force_login(manager)
     html = client.get(reverse("home")).content.decode()
     assert "Alpha Flu Shots" in html
     assert "Bravo Reminders" not in html
-    login(client, outsider)
+    client.force_login(outsider)
     html = client.get(reverse("home")).content.decode()
     assert "Bravo Reminders" in html
     assert "Alpha Flu Shots" not in html
 
 
 def test_home_for_user_without_tenant(client, nobody, a):
-    login(client, nobody)
+    client.force_login(nobody)
     response = client.get(reverse("home"))
     assert response.status_code == 200
     assert "No campaigns yet." in response.content.decode()
@@ -251,7 +233,7 @@ def test_home_for_user_without_tenant(client, nobody, a):
 @pytest.mark.parametrize("user", ["outsider", "nobody"])
 def test_dashboard_404_for_other_tenants_objects(client, request, a, view, user):
     write_wav(a.attempt.recording)
-    login(client, request.getfixturevalue(user))
+    client.force_login(request.getfixturevalue(user))
     response = client.get(dashboard_urls(a)[view])
     assert response.status_code == 404
     assert b"Zelda" not in response.content
@@ -260,7 +242,7 @@ def test_dashboard_404_for_other_tenants_objects(client, request, a, view, user)
 
 @pytest.mark.parametrize("role", ["owner", "manager", "viewer"])
 def test_dashboard_pages_for_members(client, request, a, role):
-    login(client, request.getfixturevalue(role))
+    client.force_login(request.getfixturevalue(role))
     urls = dashboard_urls(a)
     campaign_page = client.get(urls["campaign"])
     assert campaign_page.status_code == 200
@@ -273,7 +255,7 @@ def test_dashboard_pages_for_members(client, request, a, role):
 
 def test_recording_served_to_member(client, viewer, a):
     expected = write_wav(a.attempt.recording)
-    login(client, viewer)
+    client.force_login(viewer)
     response = client.get(reverse("recording", args=[a.attempt.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "audio/wav"
@@ -281,7 +263,7 @@ def test_recording_served_to_member(client, viewer, a):
 
 
 def test_recording_missing_file_or_empty_path_is_404(client, viewer, a):
-    login(client, viewer)
+    client.force_login(viewer)
     assert client.get(reverse("recording", args=[a.attempt.pk])).status_code == 404
     CallAttempt.objects.filter(pk=a.attempt.pk).update(recording="")
     assert client.get(reverse("recording", args=[a.attempt.pk])).status_code == 404
@@ -292,7 +274,7 @@ def test_recording_outside_media_root_is_404(client, viewer, a, recording):
     outside = Path(settings.MEDIA_ROOT).parent / "outside.wav"
     outside.write_bytes(b"RIFF secret")
     CallAttempt.objects.filter(pk=a.attempt.pk).update(recording=recording.format(abs=outside))
-    login(client, viewer)
+    client.force_login(viewer)
     assert client.get(reverse("recording", args=[a.attempt.pk])).status_code == 404
 
 

@@ -52,15 +52,35 @@ def start_campaign(campaign: Campaign) -> int:
     return len(attempt_ids)
 
 
-def calling_window_opens(campaign: Campaign, zone: str, now: dt.datetime) -> dt.datetime | None:
-    """None when `now` is inside the campaign's daily window in `zone`; else the next time it opens (UTC)."""
-    tz = zoneinfo.ZoneInfo(zone)
-    local = now.astimezone(tz)
-    start, end = campaign.window_start, campaign.window_end
-    if start <= local.time() < end:
+class NoCallingWindow(ValueError):
+    """The daily window never opens in all of a contact's zones at once."""
+
+
+def _inside(campaign: Campaign, zone: str, moment: dt.datetime) -> bool:
+    local = moment.astimezone(zoneinfo.ZoneInfo(zone)).time()
+    return campaign.window_start <= local < campaign.window_end
+
+
+def calling_window_opens(campaign: Campaign, zones: list[str], now: dt.datetime) -> dt.datetime | None:
+    """None when `now` is inside the daily window in every zone (the most restrictive wins); otherwise the next
+    moment (UTC) when it is. Raises NoCallingWindow when the zones' windows never overlap."""
+    if all(_inside(campaign, zone, now) for zone in zones):
         return None
-    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, start, tzinfo=tz).astimezone(dt.UTC)
+    candidates = []
+    for zone in zones:
+        tz = zoneinfo.ZoneInfo(zone)
+        today = now.astimezone(tz).date()
+        for days in range(3):
+            opening = dt.datetime.combine(today + dt.timedelta(days=days), campaign.window_start, tzinfo=tz)
+            if opening > now:
+                candidates.append(opening.astimezone(dt.UTC))
+    for moment in sorted(candidates):
+        if all(_inside(campaign, zone, moment) for zone in zones):
+            return moment
+    raise NoCallingWindow(
+        f"The calling window {campaign.window_start:%H:%M}-{campaign.window_end:%H:%M} is never open in all of "
+        f"{', '.join(zones)} at once; set the contact's timezone."
+    )
 
 
 def add_to_do_not_call(tenant_id: int, phone: str, reason: str) -> None:

@@ -41,6 +41,10 @@ class ImportReport:
     import_id: int | None = None
 
 
+def _size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
 def _decode(data: bytes) -> str:
     if not data.strip():
         raise ImportFileError("The file is empty.")
@@ -69,8 +73,9 @@ def _header(row: list[str]) -> list[str]:
 
 
 def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv", user=None) -> ImportReport:
-    if len(data) > settings.CONTACT_UPLOAD_MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
+    limit = settings.CONTACT_UPLOAD_MAX_BYTES
+    if len(data) > limit:
+        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
     reader = _reader(_decode(data))
     try:
         header = _header(next(reader))
@@ -125,6 +130,7 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
                 reject(f"{too_long[0]} is longer than {MAX_FIELD} characters")
                 continue
             zone = values.get("timezone", "")
+            zones = [zone]
             if zone:
                 try:
                     zoneinfo.ZoneInfo(zone)
@@ -148,6 +154,7 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
                     last_name=values.get("last_name", ""),
                     custom_fields=custom,
                     source_line=line,
+                    call_zones=zones if len(zones) > 1 else [],
                 )
             )
     except csv.Error as exc:
