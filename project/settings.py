@@ -27,6 +27,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "campaigns",
 ]
 
@@ -142,3 +145,50 @@ ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
 ASR_THREADS = env.int("ASR_THREADS", default=1)
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country
+
+# --- REST API (campaigns.api) ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # first: a 401 names the Token scheme
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "campaigns.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "campaigns.api.permissions.AnonThrottle",
+        "campaigns.api.permissions.UserThrottle",
+        "campaigns.api.permissions.ScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", default="60/min"),
+        "user": env("API_THROTTLE_USER", default="600/min"),
+        "upload": env("API_THROTTLE_UPLOAD", default="60/hour"),
+        "export": env("API_THROTTLE_EXPORT", default="120/hour"),
+        "lifecycle": env("API_THROTTLE_LIFECYCLE", default="120/hour"),
+        "token": env("API_THROTTLE_TOKEN", default="10/min"),
+    },
+    "EXCEPTION_HANDLER": "campaigns.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "campaigns.api.schema.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Campaign robot API",
+    "DESCRIPTION": "Outbound phone campaigns. Authenticate with `Authorization: Token <key>`; every path is scoped "
+    "to one tenant by its slug, and objects of a tenant you are not a member of answer 404.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # multipart upload and read-only fields get their own request schemas
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "ContactStatusEnum": "campaigns.models.Contact.Status",
+        "CallStatusEnum": "campaigns.models.CallAttempt.Status",
+    },
+}

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from campaigns import views
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("calls/<int:attempt_id>/recording.wav", views.recording, name="recording"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("campaigns.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
 ]

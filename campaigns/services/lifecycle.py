@@ -1,58 +1,134 @@
-"""Minimal campaign lifecycle: pause, resume, cancel, each a guarded status UPDATE (0 or 1 row moves).
+"""Campaign lifecycle: draft -> scheduled -> running <-> paused -> completed / cancelled.
 
-Start lives in campaigns.services.campaigns.start_campaign. A dial task that finds its campaign not running
-releases its attempt back to the queue without dialling (pipeline.calls.place_call), so pausing needs no
-task revocation; resuming re-enqueues whatever is still queued.
+Each transition is a guarded change under a row lock: repeating one that already happened is a no-op (returns
+False), an impossible one raises CampaignStateError, and every real change is recorded as a CampaignEvent with
+who made it. Dialling itself is driven by the dispatcher (campaigns.services.dispatch), which a start or resume
+kicks at once; a dial task that finds its campaign no longer running releases its attempt without dialling.
 """
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.services.campaigns import CampaignStateError, start_campaign
+from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact
+from pipeline.script import validate_script
+
+S = Campaign.Status
+OPEN_ATTEMPTS = [CallAttempt.Status.QUEUED, CallAttempt.Status.DIALING, CallAttempt.Status.ENDED]
 
 
-def _move(campaign: Campaign, from_statuses: list[str], to_status: str, verb: str, **fields) -> None:
-    moved = Campaign.objects.filter(id=campaign.id, status__in=from_statuses).update(status=to_status, **fields)
-    if not moved:
-        campaign.refresh_from_db(fields=["status"])
-        allowed = " or ".join(from_statuses)
-        raise CampaignStateError(
-            f"Campaign {campaign.name!r} is {campaign.status}; only a {allowed} campaign can {verb}."
-        )
+class CampaignStateError(ValueError):
+    pass
 
 
-def pause_campaign(campaign: Campaign) -> None:
-    """Running -> paused. Calls already in progress finish; queued ones wait."""
-    _move(campaign, [Campaign.Status.RUNNING], Campaign.Status.PAUSED, "pause")
-    campaign.refresh_from_db()
-
-
-def resume_campaign(campaign: Campaign) -> int:
-    """Paused -> running; re-enqueues queued attempts (and contacts added while paused). Returns how many."""
-    campaign.refresh_from_db(fields=["status"])
-    if campaign.status != Campaign.Status.PAUSED:
-        raise CampaignStateError(f"Campaign {campaign.name!r} is {campaign.status}; only a paused campaign can resume.")
-    return start_campaign(campaign)
-
-
-def cancel_campaign(campaign: Campaign) -> int:
-    """Draft, running or paused -> cancelled; attempts not yet dialled are cancelled. Returns how many."""
+def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None, note: str = "", **fields) -> bool:
     with transaction.atomic():
-        _move(
-            campaign,
-            [Campaign.Status.DRAFT, Campaign.Status.RUNNING, Campaign.Status.PAUSED],
-            Campaign.Status.CANCELLED,
-            "be cancelled",
-            completed_at=timezone.now(),
+        current = Campaign.objects.select_for_update().values_list("status", flat=True).get(id=campaign.id)
+        if current == target:
+            return False
+        if current not in allowed:
+            raise CampaignStateError(
+                f"Campaign {campaign.name!r} is {current}; only a {' or '.join(allowed)} campaign can become {target}."
+            )
+        Campaign.objects.filter(id=campaign.id).update(status=target, **fields)
+        CampaignEvent.objects.create(
+            tenant_id=campaign.tenant_id, campaign_id=campaign.id, from_status=current, to_status=target,
+            actor=actor if actor is not None and actor.is_authenticated else None, note=note[:200],
         )
+    campaign.refresh_from_db()
+    return True
+
+
+def _kick_dispatcher() -> None:
+    from pipeline.tasks import dispatch
+
+    transaction.on_commit(lambda: dispatch.delay())
+
+
+def _ready(campaign: Campaign) -> None:
+    validate_script(campaign.script)
+    if not campaign.webhook_secret and campaign.webhook_url:
+        Campaign.objects.filter(id=campaign.id).update(webhook_secret=secrets.token_hex(32))
+
+
+def schedule_campaign(campaign: Campaign, starts_at, actor=None) -> bool:
+    """Draft -> scheduled: the dispatcher starts it at `starts_at`."""
+    _ready(campaign)
+    return _transition(campaign, [S.DRAFT], S.SCHEDULED, actor, f"starts at {starts_at:%Y-%m-%d %H:%M %Z}",
+                       starts_at=starts_at)
+
+
+def start_campaign(campaign: Campaign, actor=None, note: str = "") -> int:
+    """Draft, scheduled or paused -> running. Returns how many contacts are waiting to be dialled."""
+    _ready(campaign)
+    with transaction.atomic():
+        _transition(campaign, [S.DRAFT, S.SCHEDULED, S.PAUSED], S.RUNNING, actor, note,
+                    started_at=campaign.started_at or timezone.now())
+        _kick_dispatcher()
+    return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).count()
+
+
+def pause_campaign(campaign: Campaign, actor=None) -> bool:
+    """Running -> paused. Calls in progress finish; nothing new is dialled."""
+    return _transition(campaign, [S.RUNNING], S.PAUSED, actor)
+
+
+def resume_campaign(campaign: Campaign, actor=None) -> int:
+    """Paused -> running (re-dispatches waiting contacts). Returns how many are waiting."""
+    campaign.refresh_from_db(fields=["status"])
+    if campaign.status not in (S.PAUSED, S.RUNNING):
+        raise CampaignStateError(f"Campaign {campaign.name!r} is {campaign.status}; only a paused campaign can resume.")
+    return start_campaign(campaign, actor, note="resumed")
+
+
+def cancel_campaign(campaign: Campaign, actor=None) -> int:
+    """Any open state -> cancelled. Attempts not yet dialled are cancelled; returns how many."""
+    with transaction.atomic():
+        _transition(campaign, [S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED], S.CANCELLED, actor,
+                    completed_at=timezone.now())
         cancelled = CallAttempt.objects.filter(campaign=campaign, status=CallAttempt.Status.QUEUED).update(
             status=CallAttempt.Status.CANCELLED, error="campaign cancelled"
         )
-        Contact.objects.filter(campaign=campaign, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]).update(
-            status=Contact.Status.SKIPPED, skip_reason="campaign cancelled"
-        )
-    campaign.refresh_from_db()
+        in_call = CallAttempt.objects.filter(
+            campaign=campaign, status__in=[CallAttempt.Status.DIALING, CallAttempt.Status.ENDED]
+        ).values("contact_id")
+        Contact.objects.filter(campaign=campaign, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]).exclude(
+            id__in=in_call
+        ).update(status=Contact.Status.SKIPPED, skip_reason="campaign cancelled")
     return cancelled
+
+
+def complete_if_done(campaign_id: int) -> bool:
+    """Running -> completed once no contact waits and no attempt is open. Sends the campaign webhook."""
+    from campaigns.services.webhooks import queue_campaign_completed
+
+    open_work = CallAttempt.objects.filter(campaign_id=campaign_id, status__in=OPEN_ATTEMPTS).exists() or (
+        Contact.objects.filter(campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED])
+        .exists()
+    )
+    if open_work:
+        return False
+    campaign = Campaign.objects.get(id=campaign_id)
+    try:
+        moved = _transition(campaign, [S.RUNNING], S.COMPLETED, note="every contact done",
+                            completed_at=timezone.now())
+    except CampaignStateError:
+        return False
+    if moved:
+        queue_campaign_completed(campaign)
+    return moved
+
+
+def end_campaign(campaign: Campaign) -> bool:
+    """The campaign's end date passed: contacts still waiting are skipped and it completes."""
+    with transaction.atomic():
+        Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).update(
+            status=Contact.Status.SKIPPED, skip_reason="campaign ended before this contact was reached"
+        )
+        CallAttempt.objects.filter(campaign=campaign, status=CallAttempt.Status.QUEUED).update(
+            status=CallAttempt.Status.CANCELLED, error="campaign ended"
+        )
+    return complete_if_done(campaign.id)

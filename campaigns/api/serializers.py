@@ -1,0 +1,277 @@
+"""API representations. Tenant and ownership fields are never writable: views set them from the URL."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Membership, Turn
+from campaigns.phones import InvalidPhone, to_e164
+from campaigns.selectors import campaign_progress
+from pipeline.script import ScriptError, validate_script
+
+MAX_CONCURRENT_CALLS = 1000
+MAX_ATTEMPTS = 10
+MAX_ID = 2**63 - 1
+TTS_ENGINES = ["", "piper", "gtts"]  # pipeline.tts.build_engines; empty: the deployment default
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine word: invalid, not_found, permission_denied, ...")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Invalid field (dotted when nested) -> messages; empty for errors that are not about fields.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def e164(value: str) -> str:
+    try:
+        return to_e164(value, getattr(settings, "DEFAULT_PHONE_REGION", "US"))
+    except InvalidPhone as exc:
+        raise serializers.ValidationError(str(exc)) from None
+
+
+class ProgressSerializer(serializers.Serializer):
+    contacts = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    finished = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    by_disposition = serializers.DictField(child=serializers.IntegerField())
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    script = serializers.JSONField(
+        required=False, help_text="Conversation script (see README: Scripts); omitted: the default script."
+    )
+    max_concurrent_calls = serializers.IntegerField(min_value=1, max_value=MAX_CONCURRENT_CALLS, required=False)
+    max_attempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
+    tts_engine = serializers.ChoiceField(choices=TTS_ENGINES, required=False, help_text="Empty: the default.")
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "script",
+            "caller_id",
+            "language",
+            "tts_engine",
+            "voice",
+            "window_start",
+            "window_end",
+            "max_concurrent_calls",
+            "max_attempts",
+            "dry_run",
+            "created_by",
+            "created_at",
+            "started_at",
+            "completed_at",
+        ]
+        read_only_fields = ["status", "created_at", "started_at", "completed_at"]
+
+    def validate_script(self, value):
+        try:
+            return validate_script(value)
+        except ScriptError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_caller_id(self, value: str) -> str:
+        return e164(value)
+
+    def validate(self, attrs):
+        start = attrs.get("window_start", getattr(self.instance, "window_start", None))
+        end = attrs.get("window_end", getattr(self.instance, "window_end", None))
+        if start is not None and end is not None and start >= end:
+            raise serializers.ValidationError({"window_end": ["The calling window must end after it starts."]})
+        return attrs
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "progress"]
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, campaign: Campaign) -> dict:
+        progress = campaign_progress(campaign)
+        return ProgressSerializer(
+            {
+                "contacts": progress.contacts,
+                "attempts": progress.attempts,
+                "finished": progress.finished,
+                "percent": progress.percent,
+                "by_disposition": progress.by_disposition,
+            }
+        ).data
+
+
+class CampaignActionSerializer(serializers.Serializer):
+    campaign = CampaignDetailSerializer()
+    queued = serializers.IntegerField(required=False, help_text="Attempts queued to dial (start, resume).")
+    cancelled = serializers.IntegerField(required=False, help_text="Attempts cancelled before dialling (cancel).")
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV: phone (required), first_name, last_name, timezone, other columns.")
+
+
+class RejectedRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    phone = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    import_id = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="Rows read (blank lines do not count).")
+    created = serializers.IntegerField(help_text="Contacts added.")
+    rejected = RejectedRowSerializer(many=True)
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "campaign",
+            "phone",
+            "first_name",
+            "last_name",
+            "timezone",
+            "call_zones",
+            "custom_fields",
+            "status",
+            "skip_reason",
+            "source_line",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ContactBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "phone", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class TurnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Turn
+        fields = [
+            "index",
+            "speaker",
+            "node",
+            "text",
+            "intent",
+            "confidence",
+            "slots",
+            "start_ms",
+            "end_ms",
+            "asr_latency_ms",
+            "response_latency_ms",
+        ]
+        read_only_fields = fields
+
+
+class CallSerializer(serializers.ModelSerializer):
+    contact = ContactBriefSerializer(read_only=True)
+    has_recording = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CallAttempt
+        fields = [
+            "id",
+            "campaign",
+            "contact",
+            "attempt_number",
+            "status",
+            "disposition",
+            "outcome",
+            "dial_status",
+            "sip_code",
+            "end_reason",
+            "error",
+            "answered_at",
+            "ended_at",
+            "talk_ms",
+            "has_recording",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_has_recording(self, attempt: CallAttempt) -> bool:
+        return bool(attempt.recording)
+
+
+class CallDetailSerializer(CallSerializer):
+    turns = TurnSerializer(many=True, read_only=True)
+
+    class Meta(CallSerializer.Meta):
+        fields = [*CallSerializer.Meta.fields, "full_transcript", "analysis", "turns"]
+        read_only_fields = fields
+
+
+class DoNotCallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DoNotCall
+        fields = ["id", "phone", "reason", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_phone(self, value: str) -> str:
+        phone = e164(value)
+        tenant = self.context["tenant"]
+        if DoNotCall.objects.for_tenant(tenant).filter(phone=phone).exists():
+            raise serializers.ValidationError(f"{phone} is already on the do-not-call list.")
+        return phone
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    slug = serializers.SlugField(source="tenant.slug", read_only=True)
+    name = serializers.CharField(source="tenant.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["slug", "name", "role"]
+        read_only_fields = fields
+
+
+# --- query-string filters (validated like a body, so a bad value is a 400 that names the parameter) --------
+
+
+class CampaignFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Campaign.Status.choices, required=False)
+
+
+class ContactFilterSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    status = serializers.ChoiceField(choices=Contact.Status.choices, required=False)
+    phone = serializers.CharField(required=False, max_length=20, help_text="Substring of the E.164 number.")
+
+
+class CallFilterSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    contact = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    disposition = serializers.ChoiceField(choices=Disposition.choices, required=False)
+    status = serializers.ChoiceField(choices=CallAttempt.Status.choices, required=False)
+    date = serializers.DateField(required=False, help_text="Calls created on this day (UTC).")
+    date_from = serializers.DateField(required=False, help_text="Calls created on or after this day (UTC).")
+    date_to = serializers.DateField(required=False, help_text="Calls created on or before this day (UTC).")
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": ["date_to is before date_from."]})
+        return attrs
+
+
+class DoNotCallFilterSerializer(serializers.Serializer):
+    phone = serializers.CharField(required=False, max_length=20, help_text="Substring of the E.164 number.")

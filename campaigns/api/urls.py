@@ -1,0 +1,23 @@
+"""/api/v1/... (token or session auth), /api/schema/ (OpenAPI 3) and /api/docs/ (Swagger UI, no CDN)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from campaigns.api import views
+
+app_name = "api"
+
+tenant_router = SimpleRouter()
+tenant_router.register("campaigns", views.CampaignViewSet, basename="campaign")
+tenant_router.register("contacts", views.ContactViewSet, basename="contact")
+tenant_router.register("calls", views.CallViewSet, basename="call")
+tenant_router.register("do-not-call", views.DoNotCallViewSet, basename="dnc")
+
+urlpatterns = [
+    path("v1/auth/token/", views.TokenView.as_view(), name="token"),
+    path("v1/tenants/", views.TenantViewSet.as_view({"get": "list"}), name="tenant-list"),
+    path("v1/tenants/<slug:tenant_slug>/", include(tenant_router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

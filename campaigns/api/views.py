@@ -1,0 +1,296 @@
+"""REST API views: thin callers of the selectors and services, always inside one tenant (see permissions)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from campaigns.api import serializers as s
+from campaigns.api.errors import BadFile, Conflict
+from campaigns.api.export import csv_lines, result_rows
+from campaigns.api.permissions import AnonThrottle, ScopedThrottle, TenantRolePermission
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Turn
+from campaigns.services import lifecycle
+from campaigns.services.campaigns import CampaignStateError, start_campaign
+from campaigns.services.imports import ImportFileError, import_contacts
+from pipeline.script import ScriptError
+
+CONFLICT = OpenApiResponse(s.ErrorSerializer, description="The campaign's state does not allow this.")
+
+
+class TenantScopedViewSet(viewsets.GenericViewSet):
+    """Base for everything under /api/v1/tenants/<slug>/: querysets come from `model.objects.for_tenant`."""
+
+    permission_classes = [TenantRolePermission]
+    model: type = None
+    ordering: tuple[str, ...] = ("-id",)
+    filter_serializer_class: type[serializers.Serializer] | None = None
+    throttle_scope: str | None = None  # set per action: lifecycle, upload, export
+    tenant = None
+    role = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no tenant
+            return self.model.objects.none()
+        return self.model.objects.for_tenant(self.tenant).order_by(*self.ordering)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "tenant": self.tenant}
+
+    def filter_queryset(self, queryset):
+        if self.action != "list" or self.filter_serializer_class is None:
+            return queryset
+        params = self.filter_serializer_class(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return self.apply_filters(queryset, params.validated_data)
+
+    def apply_filters(self, queryset, params: dict):
+        return queryset.filter(**params)
+
+
+class IgnoreAccept(BaseContentNegotiation):
+    """For file downloads: the body is a file whatever Accept says; errors still render as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List campaigns", parameters=[s.CampaignFilterSerializer]),
+    retrieve=extend_schema(summary="A campaign with its progress"),
+    create=extend_schema(summary="Create a campaign (draft)"),
+    update=extend_schema(summary="Replace a campaign's settings"),
+    partial_update=extend_schema(summary="Change some of a campaign's settings"),
+    destroy=extend_schema(summary="Delete a campaign that is not running", responses={204: None, 409: CONFLICT}),
+)
+class CampaignViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    model = Campaign
+    queryset = Campaign.objects.none()
+    ordering = ("-created_at", "-id")
+    filter_serializer_class = s.CampaignFilterSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("created_by")
+
+    def get_serializer_class(self):
+        return s.CampaignSerializer if self.action == "list" else s.CampaignDetailSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.tenant, created_by=self.request.user)
+
+    def perform_destroy(self, instance):
+        # Guarded: a campaign whose calls are being dialled is paused or cancelled first, never yanked away.
+        deleted, _ = Campaign.objects.filter(id=instance.id).exclude(status=Campaign.Status.RUNNING).delete()
+        if not deleted:
+            raise Conflict("The campaign is running; pause or cancel it before deleting it.")
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def _transition(self, change, count_name: str | None):
+        campaign = self.get_object()
+        try:
+            count = change(campaign)
+        except CampaignStateError as exc:
+            raise Conflict(str(exc)) from None
+        except ScriptError as exc:
+            raise serializers.ValidationError({"script": [str(exc)]}) from None
+        campaign.refresh_from_db()
+        body = {"campaign": s.CampaignDetailSerializer(campaign, context=self.get_serializer_context()).data}
+        if count_name:
+            body[count_name] = count
+        return Response(body)
+
+    @extend_schema(
+        summary="Start a draft campaign: queue a call per pending contact",
+        request=None,
+        responses={200: s.CampaignActionSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], throttle_scope="lifecycle")
+    def start(self, request, *args, **kwargs):
+        return self._transition(start_campaign, "queued")
+
+    @extend_schema(
+        summary="Pause a running campaign",
+        request=None,
+        responses={200: s.CampaignActionSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], throttle_scope="lifecycle")
+    def pause(self, request, *args, **kwargs):
+        return self._transition(lifecycle.pause_campaign, None)
+
+    @extend_schema(
+        summary="Resume a paused campaign",
+        request=None,
+        responses={200: s.CampaignActionSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], throttle_scope="lifecycle")
+    def resume(self, request, *args, **kwargs):
+        return self._transition(lifecycle.resume_campaign, "queued")
+
+    @extend_schema(
+        summary="Cancel a campaign; calls not yet dialled are cancelled",
+        request=None,
+        responses={200: s.CampaignActionSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], throttle_scope="lifecycle")
+    def cancel(self, request, *args, **kwargs):
+        return self._transition(lifecycle.cancel_campaign, "cancelled")
+
+    # --- call list and results ---------------------------------------------------------------------------
+
+    @extend_schema(
+        summary="Upload a CSV call list (multipart, field `file`)",
+        request=s.UploadSerializer,
+        responses={201: s.ImportReportSerializer, 400: s.ErrorSerializer},
+        description="Same validation as the admin upload: a file that cannot be read at all is a 400 whose "
+        "message says why (nothing stored); otherwise good rows are added and each rejected row is listed "
+        "with its line, phone and reason.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="contacts/upload",
+        parser_classes=[MultiPartParser, FormParser],
+        throttle_scope="upload",
+    )
+    def upload(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        form = s.UploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        limit = settings.CONTACT_UPLOAD_MAX_BYTES
+        if upload.size > limit:  # refuse before reading it into memory
+            raise BadFile(f"The file is {upload.size} bytes; the limit is {limit} bytes. Split it into parts.")
+        try:
+            report = import_contacts(campaign, upload.read(), upload.name, request.user)
+        except ImportFileError as exc:
+            raise BadFile(str(exc)) from None
+        body = {
+            "import_id": report.import_id,
+            "rows": report.rows,
+            "created": report.created,
+            "rejected": [{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
+        }
+        return Response(s.ImportReportSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Results as CSV (one row per call attempt; contacts never called get one row)",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV, UTF-8")},
+    )
+    @action(detail=True, methods=["get"], throttle_scope="export", content_negotiation_class=IgnoreAccept)
+    def export(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        response = StreamingHttpResponse(csv_lines(result_rows(campaign)), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.id}-results.csv"'
+        return response
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List contacts", parameters=[s.ContactFilterSerializer]),
+    retrieve=extend_schema(summary="A contact"),
+)
+class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    model = Contact
+    queryset = Contact.objects.none()
+    ordering = ("id",)
+    serializer_class = s.ContactSerializer
+    filter_serializer_class = s.ContactFilterSerializer
+
+    def apply_filters(self, queryset, params: dict):
+        if "phone" in params:
+            queryset = queryset.filter(phone__contains=params.pop("phone"))
+        return queryset.filter(**params)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List calls (attempts)", parameters=[s.CallFilterSerializer]),
+    retrieve=extend_schema(summary="A call with its turn-by-turn transcript"),
+)
+class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    model = CallAttempt
+    queryset = CallAttempt.objects.none()
+    filter_serializer_class = s.CallFilterSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().select_related("contact")
+        if self.action == "retrieve":
+            turns = Turn.objects.for_tenant(self.tenant).order_by("index")
+            queryset = queryset.prefetch_related(Prefetch("turns", queryset=turns))
+        return queryset
+
+    def get_serializer_class(self):
+        return s.CallDetailSerializer if self.action == "retrieve" else s.CallSerializer
+
+    def apply_filters(self, queryset, params: dict):
+        lookups = {"date": "created_at__date", "date_from": "created_at__date__gte", "date_to": "created_at__date__lte"}
+        return queryset.filter(**{lookups.get(name, name): value for name, value in params.items()})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the do-not-call entries", parameters=[s.DoNotCallFilterSerializer]),
+    retrieve=extend_schema(summary="A do-not-call entry"),
+    create=extend_schema(summary="Add a number to the do-not-call list"),
+    destroy=extend_schema(summary="Remove a number from the do-not-call list"),
+)
+class DoNotCallViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    model = DoNotCall
+    queryset = DoNotCall.objects.none()
+    ordering = ("-created_at", "-id")
+    serializer_class = s.DoNotCallSerializer
+    filter_serializer_class = s.DoNotCallFilterSerializer
+
+    def apply_filters(self, queryset, params: dict):
+        return queryset.filter(phone__contains=params["phone"]) if "phone" in params else queryset
+
+    def perform_create(self, serializer):
+        try:
+            with transaction.atomic():
+                serializer.save(tenant=self.tenant)
+        except IntegrityError:  # added concurrently since validation
+            raise serializers.ValidationError({"phone": ["This number is already on the do-not-call list."]}) from None
+
+
+@extend_schema(summary="The tenants you are a member of, with your role (use the slug in every other path)")
+class TenantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.MembershipSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Membership.objects.none()
+        return Membership.objects.filter(user=self.request.user).select_related("tenant").order_by("tenant__slug")
+
+
+@extend_schema(
+    summary="Exchange a username and password for an API token",
+    responses={200: inline_serializer("Token", {"token": serializers.CharField()}), 400: s.ErrorSerializer},
+)
+class TokenView(ObtainAuthToken):
+    throttle_classes = [AnonThrottle, ScopedThrottle]
+    throttle_scope = "token"
