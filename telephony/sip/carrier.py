@@ -1,0 +1,168 @@
+"""The synchronous face of the SIP agent: SipCarrier.dial() and SipCall.exchange(), as telephony.interface asks.
+
+The conversation runs in an ordinary (Celery worker) thread; SIP and RTP run on the process's event-loop
+thread (telephony.sip.loop). They meet in two thread-safe queues per call: robot frames go out through a
+deque the 20 ms RTP clock drains, callee frames come back through a queue.Queue that exchange() blocks on.
+So exchange() is paced by the network clock, one frame out and one frame in per 20 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import socket
+import time
+
+from telephony.interface import FRAME_BYTES, FRAME_MS, SILENCE_FRAME, CallEnded, DialResult, DialStatus, EndReason
+from telephony.interface import Frame as Frame
+from telephony.sip import loop
+from telephony.sip.config import TrunkConfig
+from telephony.sip.media import PortAllocator, RtpStream
+from telephony.sip.ua import CallLeg, SipEndpoint, Timers
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_TIMEOUT = 2.0  # no frame from the RTP clock for this long means the event loop is gone
+HANGUP_DRAIN_SECONDS = 5.0  # let queued robot audio (a goodbye) play out before the BYE
+HANGUP_WAIT_SECONDS = 2.0  # wait this long for the BYE's 200 OK
+
+_allocators: dict[tuple[int, int], PortAllocator] = {}
+
+
+class SipCall:
+    """An answered SIP call (implements telephony.interface.Call)."""
+
+    def __init__(self, leg: CallLeg) -> None:
+        self._leg = leg
+        self._rtp = leg.rtp
+        self._frames = 0
+        self._silence_dropped = 0
+        self.call_id = leg.call_id
+        self.sip_code = 200
+        self.codec = leg.codec_name
+
+    @property
+    def elapsed_ms(self) -> int:
+        """Media time since answer: 20 ms per frame handed to the conversation."""
+        return self._frames * FRAME_MS
+
+    @property
+    def end_reason(self) -> EndReason | None:
+        return self._rtp.ended
+
+    @property
+    def stats(self) -> dict:
+        s = self._rtp.stats
+        return {
+            "codec": self.codec,
+            "rtp_sent": s.sent,
+            "rtp_received": s.received,
+            "underruns": s.underruns,
+            "late_ticks": s.late_ticks,
+            "dtmf_sent": s.dtmf_sent,
+            "dtmf_received": s.dtmf_received,
+            "robot_queue_frames": len(self._rtp.outgoing),
+            **self._leg.timings,
+        }
+
+    def exchange(self, outgoing: bytes) -> Frame:
+        if len(outgoing) != FRAME_BYTES:
+            raise ValueError(f"exchange() takes {FRAME_BYTES} bytes of PCM16, got {len(outgoing)}")
+        rtp = self._rtp
+        if rtp.ended is None:
+            # When the conversation fell behind, the clock already sent silence in its place (an underrun);
+            # dropping the same amount of its later silence keeps the robot's voice from lagging for good.
+            if outgoing == SILENCE_FRAME and rtp.stats.underruns > self._silence_dropped and not rtp.outgoing:
+                self._silence_dropped += 1
+            else:
+                rtp.outgoing.append(outgoing)
+        try:
+            item = rtp.incoming.get(timeout=EXCHANGE_TIMEOUT)
+        except queue.Empty:
+            raise CallEnded(EndReason.ERROR) from None
+        if isinstance(item, EndReason):
+            rtp.incoming.put(item)  # stays ended for any later call
+            raise CallEnded(item)
+        self._frames += 1
+        return item
+
+    def send_dtmf(self, digits: str) -> None:
+        """Queue RFC 4733 digits (120 ms each, 80 ms apart); they replace robot audio while they play."""
+        loop.run(_call(self._rtp.queue_dtmf, digits), timeout=5)
+
+    def hangup(self) -> None:
+        waited = 0.0
+        while self._rtp.outgoing and self._rtp.ended is None and waited < HANGUP_DRAIN_SECONDS:
+            time.sleep(FRAME_MS / 1000)
+            waited += FRAME_MS / 1000
+        try:
+            loop.run(self._bye(), timeout=HANGUP_WAIT_SECONDS + 1)
+        except TimeoutError:
+            log.warning("SIP call %s: no answer to BYE", self.call_id)
+
+    async def _bye(self) -> None:
+        final = self._leg.hangup(EndReason.ROBOT_HANGUP)
+        if final is not None and not final.done():
+            await asyncio.wait([final], timeout=HANGUP_WAIT_SECONDS)
+
+    def __enter__(self) -> SipCall:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hangup()
+
+
+class SipCarrier:
+    """Places calls through one SIP trunk (implements telephony.interface.Carrier).
+
+    `rtp_port_range`: even ports [start, end) for RTP, one per concurrent call (RTCP is not used).
+    `media_timeout`: hang up when no RTP arrived for this many seconds (0 = never).
+    `t1`: RFC 3261 T1; only tests change it.
+    """
+
+    def __init__(
+        self,
+        trunk: TrunkConfig,
+        rtp_port_range: tuple[int, int] = (20000, 30000),
+        *,
+        media_timeout: float = 30.0,
+        t1: float = 0.5,
+    ) -> None:
+        self.trunk = trunk
+        self.timers = Timers(t1=t1)
+        self.media_timeout = media_timeout
+        key = (int(rtp_port_range[0]), int(rtp_port_range[1]))
+        self._ports = _allocators.setdefault(key, PortAllocator(*key))
+
+    def dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
+        budget = ring_timeout + 2 * self.timers.b + 10
+        try:
+            return loop.run(self._dial(number, caller_id or self.trunk.caller_id, ring_timeout), timeout=budget)
+        except Exception as exc:  # a dial must always come back with a result, never an exception
+            log.exception("SIP dial to %s failed", number)
+            return DialResult(DialStatus.FAILED, None, detail=f"{type(exc).__name__}: {exc}")
+
+    async def _dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
+        aloop = asyncio.get_running_loop()
+        info = await aloop.getaddrinfo(self.trunk.host, self.trunk.port, type=socket.SOCK_DGRAM)
+        trunk_addr = info[0][4][:2]
+        local_host = self.trunk.local_host or _source_address_for(trunk_addr)
+        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port)
+        rtp = await RtpStream.open(local_host, self._ports)
+        leg = CallLeg(endpoint, self.trunk, trunk_addr, rtp, number, caller_id, self.timers, self.media_timeout)
+        outcome = await leg.invite(ring_timeout)
+        call = SipCall(leg) if outcome.status is DialStatus.ANSWERED else None
+        log.info("SIP dial %s -> %s %s (%s) %s", number, outcome.status, outcome.sip_code, outcome.detail, leg.timings)
+        return DialResult(outcome.status, outcome.sip_code, call=call, detail=outcome.detail)
+
+
+async def _call(fn, *args):
+    return fn(*args)
+
+
+def _source_address_for(addr: tuple[str, int]) -> str:
+    """The local address the OS routes to `addr` from (no packet is sent)."""
+    with socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(addr)
+        return probe.getsockname()[0]

@@ -1,0 +1,295 @@
+"""RTP for one call: G.711 paced at 20 ms out, a playout (jitter) buffer in, RFC 4733 DTMF both ways.
+
+Everything here runs on the SIP event loop. One 20 ms clock per call drives both directions: each tick sends
+the next robot frame (silence when the conversation has not supplied one) and takes the next 20 ms from the
+playout buffer (concealment or silence when nothing arrived) for the conversation thread.
+
+Built on aiortp: RtpPacket (wire format), DtmfEvent (RFC 4733 payload) and AdaptivePlayout (timestamp-keyed
+jitter buffer with loss concealment and depth adaptation). Socket, clock, DTMF pacing and the thread
+hand-off are ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import random
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from aiortp import DtmfEvent, RtpPacket
+from aiortp.dtmf import DTMF_EVENTS
+from aiortp.playout import AdaptivePlayout
+
+from telephony.interface import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME, EndReason, Frame
+from telephony.sip.g711 import _G711
+
+log = logging.getLogger(__name__)
+
+TICK = FRAME_MS / 1000
+MAX_BACKLOG_FRAMES = 750  # 15 s of callee audio nobody reads: the conversation is gone, hang up
+DTMF_TONE_MS = 120
+DTMF_GAP_MS = 80
+MAX_LATE_TICKS = 50  # loop stalled more than 1 s: resynchronise the clock instead of bursting
+
+
+class PortAllocator:
+    """Hands out even RTP ports from a range, skipping ports another process holds."""
+
+    def __init__(self, start: int, end: int) -> None:
+        if start < 1024 or end <= start:
+            raise ValueError(f"bad RTP port range {start}-{end}")
+        self.start, self.end = start + start % 2, end
+        self._next = self.start + 2 * random.randrange((end - self.start) // 2)  # noqa: S311 - not crypto
+
+    def bind(self, host: str) -> socket.socket:
+        span = (self.end - self.start) // 2
+        for _ in range(span):
+            port = self._next
+            self._next = port + 2 if port + 2 < self.end else self.start
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            return sock
+        raise OSError(f"no free RTP port in {self.start}-{self.end} on {host}")
+
+
+@dataclass
+class MediaStats:
+    sent: int = 0
+    received: int = 0
+    underruns: int = 0  # ticks where the conversation had no frame ready (silence sent)
+    late_ticks: int = 0
+    foreign_payload: int = 0
+    dtmf_sent: str = ""
+    dtmf_received: str = ""
+
+
+class RtpStream(asyncio.DatagramProtocol):
+    """One RTP session. Create with `open()`, then `start()` once the SDP answer is known."""
+
+    def __init__(self, local_addr: tuple[str, int]) -> None:
+        self.local_addr = local_addr
+        self.stats = MediaStats()
+        self.incoming: queue.Queue[Frame | EndReason] = queue.Queue()
+        self.outgoing: deque[bytes] = deque()
+        self.ended: EndReason | None = None
+        self.last_rx = time.monotonic()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._remote: tuple[str, int] | None = None
+        self._latched = False
+        self._codec: _G711 | None = None
+        self._pt = 0
+        self._dtmf_pt_send: int | None = None
+        self._dtmf_pt_recv: set[int] = set()
+        self._playout: AdaptivePlayout | None = None
+        self._ssrc = struct.unpack("!I", os.urandom(4))[0]
+        self._seq = random.randrange(1 << 16)  # noqa: S311
+        self._ts = random.randrange(1 << 32)  # noqa: S311
+        self._first = True
+        self._handle: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._dtmf_queue: deque[str] = deque()
+        self._dtmf_state: tuple[int, int, int] | None = None  # (event, start timestamp, ticks sent)
+        self._dtmf_gap = 0
+        self._rx_event_ts: int | None = None
+        self._rx_digits: deque[str] = deque()
+        self._remote_ssrc: int | None = None
+        self._on_dead = None
+        self._media_timeout = 0.0
+
+    @classmethod
+    async def open(cls, host: str, ports: PortAllocator) -> RtpStream:
+        sock = ports.bind(host)
+        stream = cls(sock.getsockname()[:2])
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: stream, sock=sock)
+        return stream
+
+    # -- lifecycle (loop thread) -------------------------------------------------------------------
+
+    def start(
+        self,
+        remote: tuple[str, int],
+        codec: _G711,
+        payload_type: int,
+        dtmf_pt_send: int | None,
+        dtmf_pt_recv: set[int],
+        media_timeout: float = 0.0,
+        on_dead=None,
+    ) -> None:
+        self._remote = remote
+        self._codec = codec
+        self._pt = payload_type
+        self._dtmf_pt_send = dtmf_pt_send
+        self._dtmf_pt_recv = dtmf_pt_recv
+        self._playout = AdaptivePlayout(codec, max_delay_ms=200)
+        self._media_timeout = media_timeout
+        self._on_dead = on_dead
+        self.last_rx = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + TICK
+        self._handle = loop.call_at(self._deadline, self._tick)
+
+    def update_remote(self, remote: tuple[str, int]) -> None:
+        """A re-INVITE moved the far end's media."""
+        self._remote = remote
+        self._latched = False
+
+    def stop(self, reason: EndReason) -> None:
+        if self.ended is not None:
+            return
+        self.ended = reason
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._transport is not None:
+            self._transport.close()
+        self.incoming.put(reason)
+
+    # -- asyncio protocol --------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if self._playout is None or self.ended is not None or len(data) < 12 or data[0] >> 6 != 2:
+            return
+        pt = data[1] & 0x7F
+        if 72 <= pt <= 76:  # RTCP on the RTP port (rtcp-mux): ignored
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            return
+        self.stats.received += 1
+        self.last_rx = time.monotonic()
+        if not self._latched:  # symmetric RTP: answer to where the peer really sends from (NAT)
+            self._latched = True
+            self._remote = (addr[0], addr[1])
+        if packet.ssrc != self._remote_ssrc:
+            if self._remote_ssrc is not None:
+                self._playout.reset()
+            self._remote_ssrc = packet.ssrc
+        if packet.payload_type in self._dtmf_pt_recv:
+            self._receive_dtmf(packet)
+        elif packet.payload_type == self._pt:
+            self._playout.put(packet.timestamp, packet.payload)
+        else:
+            self.stats.foreign_payload += 1
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error on %s: %s", self.local_addr, exc)
+
+    # -- the 20 ms clock ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline += TICK
+        late = loop.time() - self._deadline
+        if late > MAX_LATE_TICKS * TICK:
+            self.stats.late_ticks += int(late / TICK)
+            self._deadline = loop.time() + TICK
+        self._handle = loop.call_at(self._deadline, self._tick)
+        try:
+            self._send_tick()
+            self._receive_tick()
+        except Exception:
+            log.exception("RTP tick failed")
+        if self._on_dead is None or self.ended is not None:
+            return
+        if self._media_timeout and time.monotonic() - self.last_rx > self._media_timeout:
+            log.warning("no RTP for %.0f s: ending the call", self._media_timeout)
+            self._on_dead(EndReason.TIMEOUT)
+        elif self.incoming.qsize() >= MAX_BACKLOG_FRAMES:
+            log.warning("nobody has read this call's audio for %d frames: ending it", MAX_BACKLOG_FRAMES)
+            self._on_dead(EndReason.ERROR)
+
+    def _send_tick(self) -> None:
+        try:
+            pcm = self.outgoing.popleft()
+        except IndexError:
+            pcm = SILENCE_FRAME
+            self.stats.underruns += 1
+        if not self._send_dtmf_tick():
+            self._send(self._pt, self._codec.encode(pcm), self._ts, marker=self._first)
+            self._first = False
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+
+    def _receive_tick(self) -> None:
+        out = self._playout.tick()
+        pcm = out[0] if out is not None else SILENCE_FRAME
+        if len(pcm) != len(SILENCE_FRAME):
+            pcm = (pcm + SILENCE_FRAME)[: len(SILENCE_FRAME)]
+        digit = self._rx_digits.popleft() if self._rx_digits else None
+        self.incoming.put(Frame(pcm, dtmf=digit))
+
+    def _send(self, pt: int, payload: bytes, timestamp: int, marker: bool = False) -> None:
+        if self._transport is None or self._remote is None:
+            return
+        packet = RtpPacket(
+            payload_type=pt,
+            marker=int(marker),
+            sequence_number=self._seq,
+            timestamp=timestamp,
+            ssrc=self._ssrc,
+            payload=payload,
+        )
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._transport.sendto(packet.serialize(), self._remote)
+        self.stats.sent += 1
+
+    # -- DTMF (RFC 4733) ---------------------------------------------------------------------------
+
+    def queue_dtmf(self, digits: str) -> None:
+        for digit in digits:
+            if digit.upper() not in DTMF_EVENTS:
+                raise ValueError(f"not a DTMF digit: {digit!r}")
+        if self._dtmf_pt_send is None:
+            raise RuntimeError("the far end did not negotiate telephone-event: cannot send RFC 4733 DTMF")
+        self._dtmf_queue.extend(d.upper() for d in digits)
+
+    def _send_dtmf_tick(self) -> bool:
+        """Send this tick's telephone-event packet instead of audio; False when no digit is playing."""
+        if self._dtmf_state is None:
+            if self._dtmf_gap > 0:
+                self._dtmf_gap -= 1
+                return False
+            if not self._dtmf_queue:
+                return False
+            digit = self._dtmf_queue.popleft()
+            self._dtmf_state = (DTMF_EVENTS[digit], self._ts, 0)
+            self.stats.dtmf_sent += digit
+        event, start_ts, ticks = self._dtmf_state
+        ticks += 1
+        duration = ticks * FRAME_SAMPLES
+        end = ticks * FRAME_MS >= DTMF_TONE_MS
+        payload = DtmfEvent(event=event, end=end, volume=10, duration=duration).serialize()
+        for copy in range(3 if end else 1):  # the end packet is sent three times (RFC 4733 2.5.1.4)
+            self._send(self._dtmf_pt_send, payload, start_ts, marker=ticks == 1 and copy == 0)
+        if end:
+            self._dtmf_state = None
+            self._dtmf_gap = DTMF_GAP_MS // FRAME_MS
+            self._first = True  # audio after the event starts a new talkspurt
+        else:
+            self._dtmf_state = (event, start_ts, ticks)
+        return True
+
+    def _receive_dtmf(self, packet: RtpPacket) -> None:
+        try:
+            event = DtmfEvent.parse(packet.payload)
+        except ValueError:
+            return
+        # A new event is a new timestamp; report it on its first packet (the end packets may all be lost).
+        if packet.timestamp == self._rx_event_ts or event.event > 15:
+            return
+        self._rx_event_ts = packet.timestamp
+        self._rx_digits.append(event.digit)
+        self.stats.dtmf_received += event.digit

@@ -1,0 +1,620 @@
+"""SIP signalling for outbound calls (RFC 3261 UAC over UDP), on the SIP event loop.
+
+aiosipua provides the message model (parse/serialize), the UDP transport, SDP and digest arithmetic and the
+in-dialog request builder. On top of it, here: the INVITE and non-INVITE client transactions with UDP
+retransmission (Timers A/B/D/E/F), ACK for every final response (aiosipua only ACKs 2xx), CANCEL on ring
+timeout, 401/407 retries, mapping of final responses to DialStatus, and the in-dialog server side (BYE from
+the callee, re-INVITE/UPDATE/OPTIONS/INFO answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+
+from aiosipua import (
+    Dialog,
+    DialogState,
+    SipRequest,
+    SipResponse,
+    UdpSipTransport,
+    generate_branch,
+    generate_call_id,
+    generate_tag,
+    parse_sdp,
+    parse_uri,
+    serialize_sdp,
+    stringify_uri,
+)
+from aiosipua.auth import SipDigestAuth, answer_challenge
+from aiosipua.headers import AuthChallenge, CSeq, Via, parse_auth, stringify_cseq, stringify_via
+from aiosipua.sdp import ConnectionData, MediaDescription, Origin, SdpMessage
+from aiosipua.utils import format_addr
+
+from telephony.interface import DialStatus, EndReason
+from telephony.sip.config import TrunkConfig
+from telephony.sip.g711 import CODECS
+from telephony.sip.media import RtpStream
+
+log = logging.getLogger(__name__)
+
+DTMF_PT = 101
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
+
+
+def dial_status(code: int, cancelled: bool = False) -> DialStatus:
+    """Final SIP response -> call result (the code itself is kept alongside)."""
+    if 200 <= code < 300:
+        return DialStatus.ANSWERED
+    if code in (486, 600):
+        return DialStatus.BUSY
+    if code in (408, 480) or (code == 487 and cancelled):
+        return DialStatus.NO_ANSWER
+    if code in (404, 484, 604):
+        return DialStatus.INVALID_NUMBER
+    if code in (403, 603):
+        return DialStatus.REJECTED
+    return DialStatus.FAILED  # 5xx congestion, other 4xx, unexpected 487, auth failures, 3xx (not followed)
+
+
+@dataclass
+class Timers:
+    """RFC 3261 timer base; tests shrink T1 to exercise retransmission and Timer B quickly."""
+
+    t1: float = 0.5
+    t2: float = 4.0
+
+    @property
+    def b(self) -> float:  # also F and H: 64*T1
+        return 64 * self.t1
+
+    @property
+    def d(self) -> float:  # linger after a final response, for retransmissions (UDP)
+        return max(32.0, 64 * self.t1) if self.t1 >= 0.5 else 64 * self.t1
+
+
+def _branch(message) -> str:
+    vias = message.headers.get("via")
+    if not vias:
+        return ""
+    for part in vias[0].split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "branch":
+            return value
+    return ""
+
+
+def _response_to(request: SipRequest, code: int, reason: str, to_tag: str = "") -> SipResponse:
+    response = SipResponse(status_code=code, reason_phrase=reason)
+    for via in request.headers.get("via"):
+        response.headers.append("Via", via)
+    for name in ("From", "Call-ID", "CSeq"):
+        value = request.headers.get_first(name)
+        if value:
+            response.headers.set_single(name, value)
+    to = request.headers.get_first("to") or ""
+    if to_tag and ";tag=" not in to:
+        to += f";tag={to_tag}"
+    response.headers.set_single("To", to)
+    return response
+
+
+class ClientTransaction:
+    """RFC 3261 17.1 client transaction over UDP. `final` resolves with the final response (TimeoutError on
+    Timer B/F). INVITE: Timer A until the first provisional, Timer B only while nothing at all was heard,
+    ACK (same branch) for every non-2xx final and its retransmissions. Non-INVITE: Timer E, Timer F."""
+
+    def __init__(self, endpoint: SipEndpoint, request: SipRequest, dest: tuple[str, int], timers: Timers):
+        self.endpoint = endpoint
+        self.request = request
+        self.dest = dest
+        self.timers = timers
+        self.method = request.method
+        self.branch = _branch(request)
+        self.final: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+        self.proceeding = False
+        self.sends = 0
+        self.first_response_at: float | None = None
+        self._ack: SipRequest | None = None
+        self._retransmit: asyncio.TimerHandle | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.branch, self.method)
+
+    def start(self) -> ClientTransaction:
+        loop = asyncio.get_running_loop()
+        self._send()
+        self._retransmit = loop.call_later(self.timers.t1, self._on_retransmit, self.timers.t1)
+        self._timeout = loop.call_later(self.timers.b, self.fail)
+        return self
+
+    def _send(self) -> None:
+        self.sends += 1
+        self.endpoint.send(self.request, self.dest)
+
+    def _on_retransmit(self, interval: float) -> None:
+        if self.final.done() or (self.method == "INVITE" and self.proceeding):
+            return
+        self._send()
+        if self.method == "INVITE":
+            interval *= 2
+        else:
+            interval = self.timers.t2 if self.proceeding else min(2 * interval, self.timers.t2)
+        self._retransmit = asyncio.get_running_loop().call_later(interval, self._on_retransmit, interval)
+
+    def fail(self) -> None:
+        """Timer B/F, or the TU giving up: no (further) final response will be waited for."""
+        self._stop_timers()
+        if not self.final.done():
+            self.final.set_exception(TimeoutError(f"{self.method}: no final response"))
+
+    def on_response(self, response: SipResponse) -> None:
+        code = response.status_code
+        if self.first_response_at is None:
+            self.first_response_at = time.monotonic()
+        if code < 200:
+            if not self.proceeding:
+                self.proceeding = True
+                if self.method == "INVITE" and self._timeout is not None:
+                    self._timeout.cancel()  # Timer B only runs in the Calling state
+            return
+        if self.method == "INVITE" and code >= 300:
+            if self._ack is None:
+                self._ack = self._build_ack(response)
+            self.endpoint.send(self._ack, self.dest)  # also re-ACKs retransmitted finals
+        self._stop_timers()
+        if not self.final.done():
+            self.final.set_result(response)
+
+    def _build_ack(self, response: SipResponse) -> SipRequest:
+        """ACK for a non-2xx final: part of the INVITE transaction (RFC 3261 17.1.1.3)."""
+        invite = self.request
+        ack = SipRequest(method="ACK", uri=invite.uri)
+        ack.headers.append("Via", invite.headers.get_first("via"))
+        for name in ("From", "Call-ID"):
+            ack.headers.set_single(name, invite.headers.get_first(name))
+        ack.headers.set_single("To", response.headers.get_first("to"))
+        ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=invite.cseq.seq, method="ACK")))
+        ack.headers.set_single("Max-Forwards", "70")
+        for route in invite.headers.get("route"):
+            ack.headers.append("Route", route)
+        return ack
+
+    def _stop_timers(self) -> None:
+        for handle in (self._retransmit, self._timeout):
+            if handle is not None:
+                handle.cancel()
+
+
+class _UdpTransport(UdpSipTransport):
+    """aiosipua's UDP transport, bound without its protocol's isinstance assertion (it fails on 3.11's selector
+    datagram transport and prints a traceback on every start)."""
+
+    async def start(self) -> None:
+        owner = self
+
+        class _Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr) -> None:
+                owner._dispatch(data, (str(addr[0]), int(addr[1])))
+
+            def error_received(self, exc: Exception) -> None:
+                log.debug("SIP socket error: %s", exc)
+
+        loop = asyncio.get_running_loop()
+        self._udp_transport, _ = await loop.create_datagram_endpoint(_Protocol, local_addr=self.local_addr)
+        self.local_addr = self._udp_transport.get_extra_info("sockname")[:2]
+
+
+class SipEndpoint:
+    """One UDP SIP socket per process and local address, shared by every call; routes by Call-ID."""
+
+    _registry: dict[tuple[str, int], SipEndpoint] = {}
+
+    def __init__(self, transport: UdpSipTransport) -> None:
+        self.transport = transport
+        self.legs: dict[str, CallLeg] = {}
+        transport.on_message = self._on_message
+
+    @classmethod
+    async def get(cls, host: str, port: int) -> SipEndpoint:
+        endpoint = cls._registry.get((host, port))
+        if endpoint is None:
+            transport = _UdpTransport(local_addr=(host, port))
+            await transport.start()
+            endpoint = cls(transport)
+            cls._registry[(host, port)] = endpoint
+            log.info("SIP endpoint listening on %s:%s/udp", *transport.local_addr)
+        return endpoint
+
+    @property
+    def local_addr(self) -> tuple[str, int]:
+        return self.transport.local_addr
+
+    def send(self, message, dest: tuple[str, int]) -> None:
+        log.debug("SIP -> %s:%s\n%s", *dest, bytes(message).decode(errors="replace"))
+        self.transport.send(message, dest)
+
+    def release(self, call_id: str, after: float) -> None:
+        asyncio.get_running_loop().call_later(after, self.legs.pop, call_id, None)
+
+    def _on_message(self, message, addr) -> None:
+        log.debug("SIP <- %s:%s\n%s", *addr, bytes(message).decode(errors="replace"))
+        leg = self.legs.get(message.call_id or "")
+        if isinstance(message, SipResponse):
+            if leg is not None:
+                leg.on_response(message)
+            return
+        if leg is not None:
+            leg.on_request(message)
+        elif message.method == "OPTIONS":  # trunk keep-alive pings
+            response = _response_to(message, 200, "OK", generate_tag())
+            response.headers.set_single("Allow", ALLOW)
+            self.transport.send_reply(response)
+        elif message.method != "ACK":
+            self.transport.send_reply(_response_to(message, 481, "Call/Transaction Does Not Exist", generate_tag()))
+
+
+@dataclass
+class DialOutcome:
+    status: DialStatus
+    sip_code: int | None
+    detail: str = ""
+    leg: CallLeg | None = None
+    timings: dict = field(default_factory=dict)
+
+
+class CallLeg:
+    """One outbound call: the INVITE (with auth retries and CANCEL), then the dialog and its media."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        trunk: TrunkConfig,
+        trunk_addr: tuple[str, int],
+        rtp: RtpStream,
+        number: str,
+        caller_id: str,
+        timers: Timers,
+        media_timeout: float,
+    ) -> None:
+        self.endpoint = endpoint
+        self.trunk = trunk
+        self.trunk_addr = trunk_addr
+        self.rtp = rtp
+        self.timers = timers
+        self.media_timeout = media_timeout
+        host, port = endpoint.local_addr
+        self.local_host = host
+        domain = trunk.sip_domain
+        default_port = "" if trunk.port == 5060 else f":{trunk.port}"
+        self.request_uri = f"sip:{number}@{domain}{default_port}"
+        self.from_uri = f"sip:{caller_id or 'anonymous'}@{domain}"
+        self.caller_id = caller_id
+        self.contact = f"<sip:{caller_id or 'robot'}@{format_addr(host, port)}>"
+        self.call_id = generate_call_id(host)
+        self.dialog = Dialog(
+            call_id=self.call_id,
+            local_tag=generate_tag(),
+            local_uri=self.from_uri,
+            remote_uri=self.request_uri,
+            remote_target=self.request_uri,
+        )
+        self.auth = SipDigestAuth(trunk.username, trunk.password) if trunk.username else None
+        self.sdp_version = 1
+        self.session_id = str(int(time.time()))
+        self.invite_tx: ClientTransaction | None = None
+        self.transactions: dict[tuple[str, str], ClientTransaction] = {}
+        self.cancelled = False
+        self.ring_expired = False
+        self.ended: EndReason | None = None
+        self.end_code: int | None = None
+        self._ack_2xx: SipRequest | None = None
+        self._bye_tx: ClientTransaction | None = None
+        self._auth_headers: dict[str, str] = {}
+        self._bye_retried = False
+        self._invite_started = time.monotonic()
+        self.codec_name = ""
+        self.timings: dict[str, float] = {}
+        endpoint.legs[self.call_id] = self
+
+    # -- SDP ---------------------------------------------------------------------------------------
+
+    def sdp_offer(self) -> SdpMessage:
+        host, port = self.rtp.local_addr
+        pts = [CODECS[name].payload_type for name in self.trunk.codecs]
+        rtpmap = [f"{pt} {CODECS[name].name}/8000" for pt, name in zip(pts, self.trunk.codecs, strict=True)]
+        media = MediaDescription(
+            media="audio",
+            port=port,
+            formats=[str(pt) for pt in pts] + [str(DTMF_PT)],
+            attributes={
+                "rtpmap": [*rtpmap, f"{DTMF_PT} telephone-event/8000"],
+                "fmtp": [f"{DTMF_PT} 0-16"],
+                "ptime": ["20"],
+                "sendrecv": [],
+            },
+        )
+        addr_type = "IP6" if ":" in host else "IP4"
+        return SdpMessage(
+            origin=Origin("-", self.session_id, str(self.sdp_version), "IN", addr_type, host),
+            session_name="-",
+            connection=ConnectionData("IN", addr_type, host),
+            media=[media],
+        )
+
+    def _start_media(self, sdp_text: str) -> str | None:
+        """Apply the SDP answer; returns an error string when no usable audio was agreed."""
+        sdp = parse_sdp(sdp_text)
+        audio = sdp.audio
+        address = sdp.rtp_address
+        if audio is None or address is None or audio.port == 0:
+            return "SDP answer has no audio stream"
+        offered = {CODECS[name].payload_type: name for name in self.trunk.codecs}
+        codec = payload_type = None
+        dtmf_send = None
+        for fmt in audio.formats:
+            pt = int(fmt)
+            entry = next((c for c in audio.codecs if c.payload_type == pt), None)
+            name = entry.encoding_name.upper() if entry else {0: "PCMU", 8: "PCMA"}.get(pt, "")
+            if codec is None and name in CODECS and CODECS[name].payload_type in offered:
+                codec, payload_type = CODECS[name](), pt
+            elif name == "TELEPHONE-EVENT" and dtmf_send is None:
+                dtmf_send = pt
+        if codec is None:
+            return f"no common codec in SDP answer (formats {audio.formats})"
+        self.codec_name = codec.name
+        self.rtp.start(
+            address,
+            codec,
+            payload_type,
+            dtmf_send,
+            {DTMF_PT} | ({dtmf_send} if dtmf_send is not None else set()),
+            media_timeout=self.media_timeout,
+            on_dead=self.hangup,
+        )
+        return None
+
+    # -- INVITE ------------------------------------------------------------------------------------
+
+    def _build_invite(self) -> SipRequest:
+        host, port = self.endpoint.local_addr
+        invite = SipRequest(method="INVITE", uri=self.request_uri)
+        via = Via(transport="UDP", host=host, port=port, params={"branch": generate_branch(), "rport": None})
+        invite.headers.append("Via", stringify_via(via))
+        invite.headers.set_single("Max-Forwards", "70")
+        display = f'"{self.caller_id}" ' if self.caller_id else ""
+        invite.headers.set_single("From", f"{display}<{self.from_uri}>;tag={self.dialog.local_tag}")
+        invite.headers.set_single("To", f"<{self.request_uri}>")
+        invite.headers.set_single("Call-ID", self.call_id)
+        invite.headers.set_single("CSeq", stringify_cseq(CSeq(seq=self.dialog.next_cseq(), method="INVITE")))
+        invite.headers.set_single("Contact", self.contact)
+        invite.headers.set_single("Allow", ALLOW)
+        invite.headers.set_single("User-Agent", self.trunk.user_agent)
+        for name, value in self._auth_headers.items():
+            invite.headers.set_single(name, value)
+        invite.headers.set_single("Content-Type", "application/sdp")
+        invite.text = serialize_sdp(self.sdp_offer())
+        return invite
+
+    def _start_tx(self, request: SipRequest, dest: tuple[str, int]) -> ClientTransaction:
+        tx = ClientTransaction(self.endpoint, request, dest, self.timers)
+        self.transactions[tx.key] = tx
+        return tx.start()
+
+    async def invite(self, ring_timeout: float) -> DialOutcome:
+        loop = asyncio.get_running_loop()
+        started = self._invite_started = time.monotonic()
+        ring_timer = loop.call_later(ring_timeout, self._on_ring_timeout)
+        challenged: set[str] = set()
+        try:
+            while True:
+                self.invite_tx = self._start_tx(self._build_invite(), self.trunk_addr)
+                try:
+                    response = await self.invite_tx.final
+                except TimeoutError:
+                    if self.cancelled:
+                        return DialOutcome(DialStatus.NO_ANSWER, None, "no final response after CANCEL")
+                    return DialOutcome(DialStatus.FAILED, None, "no response from trunk (Timer B)")
+                code = response.status_code
+                if code in (401, 407) and self.auth is not None and not self.cancelled:
+                    header = self._answer_challenge(response, code, challenged)
+                    if header is not None:
+                        self._auth_headers = dict([header])
+                        continue
+                break
+        finally:
+            ring_timer.cancel()
+            self.timings["final_ms"] = round((time.monotonic() - started) * 1000, 1)
+            first = self.invite_tx.first_response_at if self.invite_tx else None
+            if first is not None:
+                self.timings["first_response_ms"] = round((first - started) * 1000, 1)
+        reason = f"{code} {response.reason_phrase}"
+        if 200 <= code < 300:
+            self._confirm(response)
+            if self.cancelled:  # 200 crossed our CANCEL: the callee picked up after the ring timeout
+                self.hangup(EndReason.ROBOT_HANGUP)
+                return DialOutcome(DialStatus.NO_ANSWER, code, f"{reason} after CANCEL; hung up")
+            error = self._start_media(response.text) if response.body else "2xx without SDP answer"
+            if error:
+                self.hangup(EndReason.ERROR)
+                return DialOutcome(DialStatus.FAILED, code, error)
+            return DialOutcome(DialStatus.ANSWERED, code, reason, leg=self)
+        self.rtp.stop(EndReason.ERROR)
+        self.endpoint.release(self.call_id, self.timers.d)
+        if code in (401, 407):
+            reason += " (authentication failed)" if self.auth else " (trunk needs credentials)"
+        return DialOutcome(dial_status(code, self.cancelled), code, reason)
+
+    def _answer_challenge(self, response: SipResponse, code: int, challenged: set[str]) -> tuple[str, str] | None:
+        raw = response.get_header("WWW-Authenticate" if code == 401 else "Proxy-Authenticate") or ""
+        challenge: AuthChallenge = parse_auth(raw) if raw else AuthChallenge()
+        nonce = challenge.params.get("nonce", "")
+        stale = challenge.params.get("stale", "").lower() == "true"
+        if not nonce or (challenged and not stale) or nonce in challenged or len(challenged) >= 3:
+            return None  # our credentials were refused
+        challenged.add(nonce)
+        return answer_challenge(self.auth, response, code, "INVITE", self.request_uri)
+
+    def _on_ring_timeout(self) -> None:
+        self.ring_expired = True
+        tx = self.invite_tx
+        if tx is not None and tx.proceeding and not tx.final.done():
+            self._send_cancel(tx)
+
+    def _send_cancel(self, tx: ClientTransaction) -> None:
+        """CANCEL (RFC 3261 9.1): same Request-URI, Call-ID, From, To, top Via and CSeq number as the INVITE."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        invite = tx.request
+        cancel = SipRequest(method="CANCEL", uri=invite.uri)
+        cancel.headers.append("Via", invite.headers.get_first("via"))
+        for name in ("Max-Forwards", "From", "To", "Call-ID"):
+            cancel.headers.set_single(name, invite.headers.get_first(name))
+        cancel.headers.set_single("CSeq", stringify_cseq(CSeq(seq=invite.cseq.seq, method="CANCEL")))
+        cancel.headers.set_single("User-Agent", self.trunk.user_agent)
+        for route in invite.headers.get("route"):
+            cancel.headers.append("Route", route)
+        self._start_tx(cancel, tx.dest)
+        # The INVITE must end with 487 (or 200); if it never does, give up after 64*T1 (RFC 3261 9.1).
+        asyncio.get_running_loop().call_later(self.timers.b, tx.fail)
+
+    # -- responses ---------------------------------------------------------------------------------
+
+    def on_response(self, response: SipResponse) -> None:
+        cseq = response.cseq
+        if cseq is None:
+            return
+        tx = self.transactions.get((_branch(response), cseq.method.upper()))
+        if cseq.method.upper() == "INVITE" and 200 <= response.status_code < 300 and self._ack_2xx is not None:
+            self.endpoint.send(self._ack_2xx, self._dialog_destination())  # 2xx retransmission
+            return
+        if tx is None:
+            return
+        tx.on_response(response)
+        if tx is self.invite_tx and response.status_code < 200:
+            if response.status_code in (180, 183) and "ringing_ms" not in self.timings:
+                self.timings["ringing_ms"] = self._since_invite()
+            if self.ring_expired and not self.cancelled:
+                self._send_cancel(tx)  # ring timeout passed before anything was heard
+
+    def _since_invite(self) -> float:
+        return round((time.monotonic() - self._invite_started) * 1000, 1)
+
+    def _confirm(self, response: SipResponse) -> None:
+        """2xx to our INVITE: confirm the dialog and ACK it (RFC 3261 13.2.2.4), ACK kept for retransmissions."""
+        to = response.to_addr
+        self.dialog.remote_tag = to.tag if to and to.tag else ""
+        contacts = response.contact
+        if contacts:
+            self.dialog.remote_target = stringify_uri(contacts[0].uri)
+        self.dialog.route_set = list(reversed(response.headers.get("record-route")))
+        self.dialog.state = DialogState.CONFIRMED
+        host, port = self.endpoint.local_addr
+        invite_seq = self.invite_tx.request.cseq.seq
+        ack = self.dialog.create_request("ACK", via_host=host, via_port=port)
+        self.dialog.local_cseq = invite_seq  # ACK does not consume a CSeq number
+        ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=invite_seq, method="ACK")))
+        ack.headers.set_single("Contact", self.contact)
+        for name, value in self._auth_headers.items():
+            ack.headers.set_single(name, value)
+        self._ack_2xx = ack
+        self.endpoint.send(ack, self._dialog_destination())
+
+    def _dialog_destination(self) -> tuple[str, int]:
+        """In-dialog requests go to the first Record-Route hop, else the remote target; IPs only, else trunk."""
+        target = self.dialog.route_set[0].strip("<>").split(">")[0] if self.dialog.route_set else None
+        uri = parse_uri(target or self.dialog.remote_target)
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in uri.host else socket.AF_INET, uri.host.strip("[]"))
+        except OSError:
+            return self.trunk_addr  # a name: let the trunk route it
+        return (uri.host.strip("[]"), uri.port or 5060)
+
+    # -- in-dialog requests from the far end -------------------------------------------------------
+
+    def on_request(self, request: SipRequest) -> None:
+        method = request.method
+        if method == "ACK":
+            return
+        if method == "BYE":
+            self.transactions_reply(request, 200, "OK")
+            self._end(EndReason.CALLEE_HANGUP)
+            return
+        if method == "CANCEL":  # we never receive INVITEs, so there is nothing to cancel
+            self.transactions_reply(request, 481, "Call/Transaction Does Not Exist")
+            return
+        if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
+            self.transactions_reply(request, 481, "Call/Transaction Does Not Exist")
+            return
+        if method == "INVITE":  # re-INVITE: session refresh, hold, or moved media
+            if request.body:
+                sdp = parse_sdp(request.text)
+                if sdp.rtp_address and sdp.audio and sdp.audio.port:
+                    self.rtp.update_remote(sdp.rtp_address)
+            self.sdp_version += 1
+            response = self._dialog_response(request, 200, "OK")
+            response.headers.set_single("Content-Type", "application/sdp")
+            response.text = serialize_sdp(self.sdp_offer())
+            self.endpoint.transport.send_reply(response)
+            return
+        if method == "INFO" and "dtmf" in (request.content_type or ""):
+            for line in request.text.splitlines():
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "signal" and value.strip():
+                    self.rtp._rx_digits.append(value.strip()[0].upper())
+        if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
+            self.transactions_reply(request, 200, "OK")
+            return
+        self.transactions_reply(request, 501, "Not Implemented")
+
+    def _dialog_response(self, request: SipRequest, code: int, reason: str) -> SipResponse:
+        response = _response_to(request, code, reason, self.dialog.local_tag)
+        response.headers.set_single("Contact", self.contact)
+        response.headers.set_single("Allow", ALLOW)
+        return response
+
+    def transactions_reply(self, request: SipRequest, code: int, reason: str) -> None:
+        self.endpoint.transport.send_reply(self._dialog_response(request, code, reason))
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def _end(self, reason: EndReason) -> None:
+        if self.ended is not None:
+            return
+        self.ended = reason
+        self.dialog.state = DialogState.TERMINATED
+        self.rtp.stop(reason)
+        self.endpoint.release(self.call_id, self.timers.d)
+
+    def hangup(self, reason: EndReason = EndReason.ROBOT_HANGUP) -> asyncio.Future | None:
+        """Send BYE (with one digest retry); returns the BYE's final-response future."""
+        if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
+            self._end(reason)
+            return self._bye_tx.final if self._bye_tx else None
+        host, port = self.endpoint.local_addr
+        bye = self.dialog.create_request("BYE", via_host=host, via_port=port)
+        bye.headers.set_single("User-Agent", self.trunk.user_agent)
+        self._end(reason)
+        self._bye_tx = self._start_tx(bye, self._dialog_destination())
+        self._bye_tx.final.add_done_callback(self._on_bye_final)
+        return self._bye_tx.final
+
+    def _on_bye_final(self, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        response = future.result()
+        self.end_code = response.status_code
+        if response.status_code in (401, 407) and self.auth is not None and not self._bye_retried:
+            self._bye_retried = True
+            header = answer_challenge(self.auth, response, response.status_code, "BYE", self.dialog.remote_target)
+            if header:
+                host, port = self.endpoint.local_addr
+                bye = self.dialog.create_request("BYE", via_host=host, via_port=port)
+                bye.headers.set_single(*header)
+                self._bye_tx = self._start_tx(bye, self._dialog_destination())
