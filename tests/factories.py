@@ -1,7 +1,8 @@
 import factory
 from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
 
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant, Turn
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -66,3 +67,25 @@ class DoNotCallFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     phone = "+12025550199"
+
+
+class TurnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Turn
+
+    attempt = factory.SubFactory(CallAttemptFactory)
+    tenant = factory.SelfAttribute("attempt.tenant")
+    index = factory.Sequence(lambda n: n)
+    speaker = Turn.Speaker.ROBOT
+    text = "Hello"
+    start_ms = 0
+    end_ms = 1000
+
+
+class TokenFactory(factory.django.DjangoModelFactory):
+    """An API token (rest_framework.authtoken) for a user: `Authorization: Token <key>`."""
+
+    class Meta:
+        model = Token
+
+    user = factory.SubFactory(UserFactory)

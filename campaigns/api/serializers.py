@@ -116,7 +116,7 @@ class CampaignDetailSerializer(CampaignSerializer):
 
 class CampaignActionSerializer(serializers.Serializer):
     campaign = CampaignDetailSerializer()
-    queued = serializers.IntegerField(required=False, help_text="Attempts queued to dial (start, resume).")
+    waiting = serializers.IntegerField(required=False, help_text="Contacts waiting to be dialled (start, resume).")
     cancelled = serializers.IntegerField(required=False, help_text="Attempts cancelled before dialling (cancel).")
 
 

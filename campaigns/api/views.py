@@ -21,8 +21,8 @@ from campaigns.api.export import csv_lines, result_rows
 from campaigns.api.permissions import AnonThrottle, ScopedThrottle, TenantRolePermission
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Turn
 from campaigns.services import lifecycle
-from campaigns.services.campaigns import CampaignStateError, start_campaign
 from campaigns.services.imports import ImportFileError, import_contacts
+from campaigns.services.lifecycle import CampaignStateError
 from pipeline.script import ScriptError
 
 CONFLICT = OpenApiResponse(s.ErrorSerializer, description="The campaign's state does not allow this.")
@@ -109,7 +109,7 @@ class CampaignViewSet(
     def _transition(self, change, count_name: str | None):
         campaign = self.get_object()
         try:
-            count = change(campaign)
+            count = change(campaign, actor=self.request.user)
         except CampaignStateError as exc:
             raise Conflict(str(exc)) from None
         except ScriptError as exc:
@@ -121,16 +121,17 @@ class CampaignViewSet(
         return Response(body)
 
     @extend_schema(
-        summary="Start a draft campaign: queue a call per pending contact",
+        summary="Start a campaign (draft, scheduled or paused): its contacts are dialled from now on",
+        description="Repeating a start that already happened changes nothing and answers 200.",
         request=None,
         responses={200: s.CampaignActionSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"], throttle_scope="lifecycle")
     def start(self, request, *args, **kwargs):
-        return self._transition(start_campaign, "queued")
+        return self._transition(lifecycle.start_campaign, "waiting")
 
     @extend_schema(
-        summary="Pause a running campaign",
+        summary="Pause a running campaign: calls in progress finish, nothing new is dialled",
         request=None,
         responses={200: s.CampaignActionSerializer, 409: CONFLICT},
     )
@@ -145,7 +146,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], throttle_scope="lifecycle")
     def resume(self, request, *args, **kwargs):
-        return self._transition(lifecycle.resume_campaign, "queued")
+        return self._transition(lifecycle.resume_campaign, "waiting")
 
     @extend_schema(
         summary="Cancel a campaign; calls not yet dialled are cancelled",
