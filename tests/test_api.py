@@ -28,6 +28,12 @@ from tests.factories import (
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Personas are made with a password; the production hasher's 1M PBKDF2 rounds cost ~0.5 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles():
     cache.clear()  # throttle history lives in the cache; each test starts with none
     yield
