@@ -1,0 +1,444 @@
+"""The SIP user agent against real peers on 127.0.0.1: baresip (answers, plays a WAV, records what it hears,
+sends and logs DTMF) and sipp (scripted busy / no answer / challenge / errors / callee BYE / RFC 4733 digits).
+
+The peers are started here as subprocesses and always killed in teardown. A missing peer fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import subprocess
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telephony.audio import frames, rms_dbfs
+from telephony.interface import FRAME_BYTES, SILENCE_FRAME, CallEnded, DialStatus, EndReason
+from telephony.sip import SipCarrier, TrunkConfig, dial_status
+from telephony.sip.g711 import Pcma, Pcmu
+
+SCENARIOS = Path(__file__).parent / "sip"
+RATE = 8000
+
+
+# -- ports and processes ---------------------------------------------------------------------------
+
+
+def _free_block(size: int) -> int:
+    """A base port with `size` consecutive free UDP and TCP ports on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(40000, 60000, 2)
+        held = []
+        try:
+            for port in range(base, base + size):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
+def _udp_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class Peer:
+    """A peer process whose output goes to a log file; killed on teardown."""
+
+    def __init__(self, cmd: list[str], cwd: Path, sip_port: int, name: str) -> None:
+        self.log = cwd / f"{name}.log"
+        self.cmd = cmd
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 10
+        while not _udp_bound(sip_port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not start: {self.output()}")
+            time.sleep(0.02)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 10) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(3)
+
+
+@pytest.fixture
+def peers():
+    started: list[Peer] = []
+    yield started
+    for peer in started:
+        peer.stop()
+
+
+@pytest.fixture
+def sipp(tmp_path, peers):
+    """Start sipp as a UAS running one of tests/sip/*.xml; returns (carrier, peer)."""
+
+    def start(scenario: str, keys: dict[str, str] | None = None, **trunk) -> tuple[SipCarrier, Peer]:
+        base = _free_block(8)
+        sip_port, media_port, rtp_base = base, base + 2, base + 4
+        # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
+        text = (SCENARIOS / scenario).read_text()
+        for key, value in (keys or {}).items():
+            text = text.replace(f"[{key}]", value)
+        (tmp_path / scenario).write_text(text)
+        cmd = ["sipp", "-sf", str(tmp_path / scenario), "-i", "127.0.0.1", "-p", str(sip_port)]
+        cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", "1", "-nostdin"]
+        cmd += ["-timeout", "20s", "-timeout_error"]
+        peer = Peer(cmd, tmp_path, sip_port, "sipp")
+        peers.append(peer)
+        config = TrunkConfig(host="127.0.0.1", port=sip_port, caller_id="+12025550100", **trunk)
+        return SipCarrier(config, rtp_port_range=(rtp_base, rtp_base + 4)), peer
+
+    return start
+
+
+def _scenario_passed(peer: Peer) -> None:
+    """sipp exits 0 only when its scenario ran to the end (every expected ACK/CANCEL/BYE arrived)."""
+    code = peer.wait(15)
+    assert code == 0, f"sipp scenario failed (exit {code}):\n{peer.output()[-3000:]}"
+
+
+# -- signals ---------------------------------------------------------------------------------------
+
+
+def chirp(f0: float, f1: float, seconds: float, dbfs: float = -12) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    phase = 2 * np.pi * (f0 * t + (f1 - f0) * t * t / (2 * seconds))
+    return (10 ** (dbfs / 20) * 32767 * np.sin(phase) * np.hanning(len(t)) ** 0.1).astype(np.int16)
+
+
+def best_correlation(reference: np.ndarray, recording: np.ndarray) -> float:
+    """Signed normalised correlation of `reference` at its best alignment inside `recording`."""
+    ref = reference.astype(np.float64)
+    rec = recording.astype(np.float64)
+    n = len(ref) + len(rec)
+    spectrum = np.fft.irfft(np.fft.rfft(rec, n) * np.conj(np.fft.rfft(ref, n)), n)
+    lag = int(np.argmax(np.abs(spectrum[: len(rec)])))
+    window = rec[lag : lag + len(ref)]
+    ref = ref[: len(window)]
+    return float(np.dot(ref, window) / (np.linalg.norm(ref) * np.linalg.norm(window) + 1e-9))
+
+
+def segment_correlation(reference: np.ndarray, recording: np.ndarray, seconds: float = 0.25) -> float:
+    """Median best correlation of 250 ms pieces of `reference` in `recording`: robust to the jitter buffer
+    dropping or concealing a frame somewhere, which shifts everything after it by 20 ms."""
+    size = int(seconds * RATE)
+    pieces = [reference[i : i + size] for i in range(0, len(reference) - size + 1, size)]
+    return float(np.median([best_correlation(piece, recording) for piece in pieces]))
+
+
+def talk(call, audio: np.ndarray, then_silence_frames: int = 0) -> tuple[list, float]:
+    """Send `audio` (then silence) frame by frame; return what was heard and the wall time it took."""
+    heard = []
+    started = time.monotonic()
+    for chunk in frames(audio) + [SILENCE_FRAME] * then_silence_frames:
+        heard.append(call.exchange(chunk))
+    return heard, time.monotonic() - started
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2 and w.getframerate() == RATE
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+
+
+# -- baresip ---------------------------------------------------------------------------------------
+
+ANSWER = np.concatenate([np.zeros(RATE // 4, np.int16), chirp(2500, 400, 1.5, -10)])
+
+
+@pytest.fixture
+def baresip(tmp_path, peers):
+    """An auto-answering baresip: plays ANSWER (padded with silence), dumps what it hears to dump-*-dec.wav,
+    logs received RFC 4733 events, and takes commands on ctrl_tcp (sndcode sends a DTMF digit)."""
+    base = _free_block(28)
+    sip_port, ctrl_port = base, base + 4  # baresip also takes sip_port (TCP) and sip_port + 1 (TLS)
+    wav = tmp_path / "answer.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
+        w.writeframes(np.concatenate([ANSWER, np.zeros(20 * RATE, np.int16)]).astype("<i2").tobytes())
+    config = (
+        (SCENARIOS / "baresip.conf")
+        .read_text()
+        .format(sip_port=sip_port, ctrl_port=ctrl_port, rtp_min=base + 6, rtp_max=base + 15, answer=wav)
+    )
+    (tmp_path / "config").write_text(config)
+    (tmp_path / "accounts").write_text(
+        f"<sip:callee@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
+    )
+    peer = Peer(["baresip", "-f", str(tmp_path), "-t", "40"], tmp_path, sip_port, "baresip")
+    peers.append(peer)
+    deadline = time.monotonic() + 10
+    while "baresip is ready" not in peer.output():
+        assert time.monotonic() < deadline, peer.output()
+        time.sleep(0.02)
+    peer.ctrl_port = ctrl_port
+    peer.rtp_base = base + 16
+    peer.sip_port = sip_port
+    peer.dir = tmp_path
+    return peer
+
+
+def baresip_command(peer: Peer, command: str, params: str = "") -> None:
+    payload = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+    with socket.create_connection(("127.0.0.1", peer.ctrl_port), timeout=3) as s:
+        s.sendall(b"%d:%s," % (len(payload), payload))
+        s.recv(4096)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_answered_call_carries_audio_both_ways_with_baresip(baresip, codec):
+    carrier = SipCarrier(
+        TrunkConfig(host="127.0.0.1", port=baresip.sip_port, caller_id="+12025550100", codecs=(codec,)),
+        rtp_port_range=(baresip.rtp_base, baresip.rtp_base + 10),
+    )
+    result = carrier.dial("callee", "", ring_timeout=5)
+    assert result.status is DialStatus.ANSWERED and result.sip_code == 200, result
+    call = result.call
+    assert call.codec == codec
+
+    prompt = chirp(300, 3000, 2.0)
+    heard, took = talk(call, prompt, then_silence_frames=25)
+    call.hangup()
+
+    # Paced at 20 ms: 125 frames take 2.5 s of wall time, not a burst.
+    assert 2.3 < took < 3.2, took
+    # 16-bit frames, never 8-bit; the callee's answer arrives as loud non-silent audio matching what it played.
+    assert all(len(f.pcm) == FRAME_BYTES for f in heard)
+    callee = np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")
+    assert sum(rms_dbfs(f.pcm) > -30 for f in heard) >= 50
+    assert segment_correlation(ANSWER[RATE // 4 :], callee) > 0.95
+
+    # baresip's recording of the call contains the robot's prompt, with the right sign (A-law sign check).
+    assert wait_for(lambda: "terminated" in baresip.output()), baresip.output()
+    dump = next(baresip.dir.glob("dump-*-dec.wav"))
+    recorded = read_wav(dump)
+    assert segment_correlation(prompt, recorded) > 0.95
+    assert call.end_reason is EndReason.ROBOT_HANGUP
+    with pytest.raises(CallEnded):
+        call.exchange(SILENCE_FRAME)
+
+
+def test_dtmf_both_ways_with_baresip(baresip):
+    carrier = SipCarrier(
+        TrunkConfig(host="127.0.0.1", port=baresip.sip_port, caller_id="+12025550100"),
+        rtp_port_range=(baresip.rtp_base, baresip.rtp_base + 10),
+    )
+    call = carrier.dial("callee", "", ring_timeout=5).call
+    assert call is not None
+    call.send_dtmf("19#")
+    sender = threading.Timer(0.3, baresip_command, (baresip, "sndcode", "5"))
+    sender.start()
+    heard, _ = talk(call, np.zeros(RATE * 2, np.int16))
+    sender.join()
+    call.hangup()
+    assert [f.dtmf for f in heard if f.dtmf] == ["5"]
+    assert wait_for(lambda: "terminated" in baresip.output())
+    received = [line for line in baresip.output().splitlines() if "received event" in line and "end=1" in line]
+    assert [line.split("'")[1] for line in received] == ["1", "9", "#"], baresip.output()
+
+
+# -- sipp: call results ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "status"),
+    [
+        (486, "Busy Here", DialStatus.BUSY),
+        (600, "Busy Everywhere", DialStatus.BUSY),
+        (503, "Service Unavailable", DialStatus.FAILED),
+        (404, "Not Found", DialStatus.INVALID_NUMBER),
+        (603, "Decline", DialStatus.REJECTED),
+        (480, "Temporarily Unavailable", DialStatus.NO_ANSWER),
+    ],
+)
+def test_final_response_maps_to_dial_status_and_is_acked(sipp, code, reason, status):
+    carrier, peer = sipp("reject.xml", {"code": str(code), "reason": reason})
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code, result.call) == (status, code, None)
+    assert str(code) in result.detail
+    _scenario_passed(peer)  # the scenario requires our ACK of the non-2xx final
+
+
+def test_ring_timeout_sends_cancel_and_reports_no_answer(sipp):
+    carrier, peer = sipp("ring_cancel.xml")
+    started = time.monotonic()
+    result = carrier.dial("+12025550123", "", ring_timeout=1.0)
+    took = time.monotonic() - started
+    assert (result.status, result.sip_code) == (DialStatus.NO_ANSWER, 487)
+    assert 1.0 <= took < 2.0
+    _scenario_passed(peer)  # CANCEL received, 487 ACKed
+
+
+AUTH_401 = {"code": "401", "challenge": "WWW-Authenticate", "credentials": "Authorization", "verified": "auth_ok"}
+AUTH_407 = {"code": "407", "challenge": "Proxy-Authenticate", "credentials": "Proxy-Authorization", "verified": "creds"}
+
+
+@pytest.mark.parametrize("keys", [AUTH_401, AUTH_407], ids=["401", "407"])
+def test_digest_challenge_is_answered_with_trunk_credentials(sipp, keys):
+    carrier, peer = sipp("auth.xml", keys, username="robot", password="s3cret")
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code) == (DialStatus.ANSWERED, 200), result
+    heard, _ = talk(result.call, chirp(500, 1500, 0.6), then_silence_frames=10)
+    result.call.hangup()
+    assert sum(rms_dbfs(f.pcm) > -30 for f in heard) > 10  # sipp echoes our audio back
+    _scenario_passed(peer)
+
+
+def test_wrong_credentials_are_rejected_not_retried_forever(sipp):
+    carrier, peer = sipp("auth.xml", AUTH_401, username="robot", password="x")
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code) == (DialStatus.REJECTED, 403)
+    _scenario_passed(peer)
+
+
+def test_missing_credentials_fail_with_the_challenge_code(sipp):
+    carrier, peer = sipp("reject.xml", {"code": "401", "reason": "Unauthorized"})
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code) == (DialStatus.FAILED, 401)
+    assert "credentials" in result.detail
+    _scenario_passed(peer)
+
+
+# -- sipp: answered calls ------------------------------------------------------------------------------
+
+
+def test_callee_bye_mid_prompt_ends_the_call(sipp):
+    carrier, peer = sipp("callee_bye.xml", {"hangup_ms": "800"})
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert result.status is DialStatus.ANSWERED
+    call = result.call
+    sent = 0
+    with pytest.raises(CallEnded) as ended:
+        for chunk in frames(chirp(400, 800, 5.0)):
+            call.exchange(chunk)
+            sent += 1
+    assert ended.value.reason is EndReason.CALLEE_HANGUP
+    assert 30 < sent < 100, sent  # about 0.8 s into a 5 s prompt
+    call.hangup()  # harmless after the callee's BYE
+    _scenario_passed(peer)  # our 200 OK to the BYE arrived
+
+
+def test_rtp_echo_round_trip_and_robot_bye(sipp):
+    carrier, peer = sipp("answer.xml")
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    call = result.call
+    tone = chirp(300, 3000, 1.0)
+    heard, _ = talk(call, tone, then_silence_frames=15)
+    call.hangup()
+    echoed = np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")
+    assert segment_correlation(tone, echoed) > 0.95
+    stats = call.stats
+    assert stats["rtp_sent"] >= 60 and stats["rtp_received"] >= 50
+    assert stats["final_ms"] < 500
+    _scenario_passed(peer)
+
+
+def test_rfc4733_digits_from_the_callee(sipp):
+    carrier, peer = sipp("dtmf.xml")
+    call = carrier.dial("+12025550123", "", ring_timeout=5).call
+    heard, _ = talk(call, np.zeros(int(RATE * 1.5), np.int16))
+    call.hangup()
+    assert [f.dtmf for f in heard if f.dtmf] == ["1", "#"]
+    _scenario_passed(peer)
+
+
+# -- no peer at all / a silent peer: retransmission and Timer B ------------------------------------------
+
+
+def test_invite_is_retransmitted_until_timer_b_then_fails():
+    """A trunk that never answers: INVITE sent at 0, T1, 3T1, 7T1, ... and the dial fails at 64*T1."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.settimeout(0.2)
+    port = hole.getsockname()[1]
+    base = _free_block(4)
+    carrier = SipCarrier(TrunkConfig(host="127.0.0.1", port=port), rtp_port_range=(base, base + 4), t1=0.05)
+    got: list[float] = []
+
+    def listen():
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                data = hole.recv(65535)
+                if data.startswith(b"INVITE "):
+                    got.append(time.monotonic())
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    started = time.monotonic()
+    result = carrier.dial("+12025550123", "", ring_timeout=30)
+    took = time.monotonic() - started
+    listener.join()
+    hole.close()
+    assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
+    assert "Timer B" in result.detail
+    assert 3.1 < took < 3.6  # 64 * T1
+    gaps = np.diff(got)
+    assert len(got) == 7, got  # 0, .05, .15, .35, .75, 1.55, 3.15
+    assert np.allclose(gaps, [0.05, 0.1, 0.2, 0.4, 0.8, 1.6], rtol=0.3, atol=0.03), gaps
+
+
+# -- mapping and codecs (no peer) ----------------------------------------------------------------------
+
+
+def test_dial_status_mapping_covers_issue_table():
+    assert dial_status(200) is DialStatus.ANSWERED
+    assert {dial_status(c) for c in (486, 600)} == {DialStatus.BUSY}
+    assert {dial_status(c) for c in (408, 480)} == {DialStatus.NO_ANSWER}
+    assert dial_status(487, cancelled=True) is DialStatus.NO_ANSWER
+    assert dial_status(487) is DialStatus.FAILED
+    assert {dial_status(c) for c in (404, 484, 604)} == {DialStatus.INVALID_NUMBER}
+    assert {dial_status(c) for c in (403, 603)} == {DialStatus.REJECTED}
+    assert {dial_status(c) for c in (500, 502, 503, 504, 302, 488)} == {DialStatus.FAILED}
+
+
+def test_g711_round_trip_keeps_sign_and_level():
+    x = chirp(200, 3400, 0.5)
+    for codec in (Pcmu(), Pcma()):
+        y = np.frombuffer(codec.decode(codec.encode(x.astype("<i2").tobytes())), dtype="<i2")
+        assert np.corrcoef(x, y)[0, 1] > 0.999
+        snr = 10 * np.log10(np.sum(x.astype(float) ** 2) / np.sum((x.astype(float) - y) ** 2))
+        assert snr > 30, (codec.name, snr)
+    # ITU-T reference points: A-law 0xD5 is the smallest positive step, mu-law 0xFF is zero.
+    assert np.frombuffer(Pcma().decode(b"\xd5"), "<i2")[0] == 8
+    assert np.frombuffer(Pcmu().decode(b"\xff"), "<i2")[0] == 0
