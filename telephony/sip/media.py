@@ -35,7 +35,26 @@ TICK = FRAME_MS / 1000
 MAX_BACKLOG_FRAMES = 750  # 15 s of callee audio nobody reads: the conversation is gone, hang up
 DTMF_TONE_MS = 120
 DTMF_GAP_MS = 80
+MIN_PLAYOUT_FRAMES = 3
 MAX_LATE_TICKS = 50  # loop stalled more than 1 s: resynchronise the clock instead of bursting
+
+
+class PlayoutBuffer(AdaptivePlayout):
+    """aiortp's adaptive playout with a depth floor: its target follows measured jitter from one frame up, which
+    drops every reordered packet until the estimate catches up. MIN_PLAYOUT_FRAMES (60 ms) absorbs a swapped
+    neighbour and ordinary jitter from the first packet; it still grows towards max_delay_ms with jitter."""
+
+    @property
+    def target_frames(self) -> int:
+        return max(MIN_PLAYOUT_FRAMES, super().target_frames)
+
+    def put(self, timestamp: int, payload: bytes) -> None:
+        # Start (and restart after a pause) at the floor depth instead of aiortp's two frames.
+        if self._head is None and len(self._frames) + 1 < MIN_PLAYOUT_FRAMES:
+            self._measure_jitter(timestamp)
+            self._frames[timestamp] = payload
+            return
+        super().put(timestamp, payload)
 
 
 class PortAllocator:
@@ -91,7 +110,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._pt = 0
         self._dtmf_pt_send: int | None = None
         self._dtmf_pt_recv: set[int] = set()
-        self._playout: AdaptivePlayout | None = None
+        self._playout: PlayoutBuffer | None = None
         self._ssrc = struct.unpack("!I", os.urandom(4))[0]
         self._seq = random.randrange(1 << 16)  # noqa: S311
         self._ts = random.randrange(1 << 32)  # noqa: S311
@@ -131,7 +150,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._pt = payload_type
         self._dtmf_pt_send = dtmf_pt_send
         self._dtmf_pt_recv = dtmf_pt_recv
-        self._playout = AdaptivePlayout(codec, max_delay_ms=200)
+        self._playout = PlayoutBuffer(codec, max_delay_ms=200)
         self._media_timeout = media_timeout
         self._on_dead = on_dead
         self.last_rx = time.monotonic()

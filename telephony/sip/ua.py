@@ -214,21 +214,28 @@ class SipEndpoint:
     """One UDP SIP socket per process and local address, shared by every call; routes by Call-ID."""
 
     _registry: dict[tuple[str, int], SipEndpoint] = {}
+    _lock: asyncio.Lock | None = None
+    _lock_loop: asyncio.AbstractEventLoop | None = None
 
     def __init__(self, transport: UdpSipTransport) -> None:
         self.transport = transport
+        self.loop = asyncio.get_running_loop()
         self.legs: dict[str, CallLeg] = {}
         transport.on_message = self._on_message
 
     @classmethod
     async def get(cls, host: str, port: int) -> SipEndpoint:
-        endpoint = cls._registry.get((host, port))
-        if endpoint is None:
-            transport = _UdpTransport(local_addr=(host, port))
-            await transport.start()
-            endpoint = cls(transport)
-            cls._registry[(host, port)] = endpoint
-            log.info("SIP endpoint listening on %s:%s/udp", *transport.local_addr)
+        loop = asyncio.get_running_loop()
+        if cls._lock is None or cls._lock_loop is not loop:  # first use, or a forked child's new loop
+            cls._lock, cls._lock_loop = asyncio.Lock(), loop
+        async with cls._lock:
+            endpoint = cls._registry.get((host, port))
+            if endpoint is None or endpoint.loop is not loop:
+                transport = _UdpTransport(local_addr=(host, port))
+                await transport.start()
+                endpoint = cls(transport)
+                cls._registry[(host, port)] = endpoint
+                log.info("SIP endpoint listening on %s:%s/udp", *transport.local_addr)
         return endpoint
 
     @property
