@@ -532,3 +532,39 @@ def test_playout_buffer_tolerates_loss_reordering_and_jitter():
     stats = stream._playout.stats()
     assert stats["late_dropped"] <= 3, stats  # swapped neighbours are put back in order, not dropped
     assert stats["concealed_frames"] >= len(lost) - 2, stats
+
+
+# -- session timers (RFC 4028): re-INVITE keep-alive both ways -----------------------------------------------
+
+
+def test_robot_refreshes_the_session_with_a_reinvite(sipp):
+    carrier, peer = sipp("session_robot_refreshes.xml", {"interval": "2", "deadline_ms": "1800"}, session_expires=90)
+    call = carrier.dial("+12025550123", "", ring_timeout=5).call
+    tone = chirp(400, 2400, 1.3)
+    heard, _ = talk(call, tone)
+    call.hangup()
+    assert call._leg.refreshes == 1
+    assert segment_correlation(tone[:RATE], np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")) > 0.95
+    _scenario_passed(peer)  # re-INVITE arrived in time and its 200 was ACKed
+
+
+def test_callee_reinvite_refresh_is_answered_and_the_call_goes_on(sipp):
+    carrier, peer = sipp("session_callee_refreshes.xml", {"interval": "4", "refresh_ms": "800"})
+    call = carrier.dial("+12025550123", "", ring_timeout=5).call
+    tone = chirp(400, 2400, 3.0)
+    heard, _ = talk(call, tone)  # 3 s: past the 2.7 s the session would last without the refresh
+    call.hangup()
+    assert call.end_reason is EndReason.ROBOT_HANGUP
+    assert segment_correlation(tone, np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")) > 0.95
+    _scenario_passed(peer)
+
+
+def test_session_never_refreshed_by_callee_is_hung_up(sipp):
+    carrier, peer = sipp("session_callee_silent.xml", {"interval": "3", "deadline_ms": "2600"})
+    call = carrier.dial("+12025550123", "", ring_timeout=5).call
+    started = time.monotonic()
+    with pytest.raises(CallEnded) as ended:
+        talk(call, np.zeros(RATE * 5, np.int16))
+    assert ended.value.reason is EndReason.TIMEOUT
+    assert 1.8 < time.monotonic() - started < 2.6  # interval - interval/3
+    _scenario_passed(peer)  # our BYE arrived

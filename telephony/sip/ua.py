@@ -320,7 +320,12 @@ class CallLeg:
         self.ring_expired = False
         self.ended: EndReason | None = None
         self.end_code: int | None = None
-        self._ack_2xx: SipRequest | None = None
+        self._acks: dict[int, SipRequest] = {}  # ACK per 2xx'd INVITE CSeq, re-sent on 2xx retransmissions
+        self._early_sdp = ""
+        self._session_timer: asyncio.TimerHandle | None = None
+        self._session_interval = 0
+        self._we_refresh = True
+        self.refreshes = 0
         self._bye_tx: ClientTransaction | None = None
         self._auth_headers: dict[str, str] = {}
         self._bye_retried = False
@@ -331,10 +336,12 @@ class CallLeg:
 
     # -- SDP ---------------------------------------------------------------------------------------
 
-    def sdp_offer(self) -> SdpMessage:
+    def sdp_offer(self, codecs: tuple[str, ...] | None = None) -> SdpMessage:
+        """Our SDP: the trunk's codecs in preference order (offer), or just the agreed one (answers, refreshes)."""
+        codecs = codecs or self.trunk.codecs
         host, port = self.rtp.local_addr
-        pts = [CODECS[name].payload_type for name in self.trunk.codecs]
-        rtpmap = [f"{pt} {CODECS[name].name}/8000" for pt, name in zip(pts, self.trunk.codecs, strict=True)]
+        pts = [CODECS[name].payload_type for name in codecs]
+        rtpmap = [f"{pt} {CODECS[name].name}/8000" for pt, name in zip(pts, codecs, strict=True)]
         media = MediaDescription(
             media="audio",
             port=port,
@@ -402,6 +409,9 @@ class CallLeg:
         invite.headers.set_single("Contact", self.contact)
         invite.headers.set_single("Allow", ALLOW)
         invite.headers.set_single("User-Agent", self.trunk.user_agent)
+        if self.trunk.session_expires:
+            invite.headers.set_single("Supported", "timer")
+            invite.headers.set_single("Session-Expires", f"{self.trunk.session_expires};refresher=uac")
         for name, value in self._auth_headers.items():
             invite.headers.set_single(name, value)
         invite.headers.set_single("Content-Type", "application/sdp")
@@ -446,10 +456,12 @@ class CallLeg:
             if self.cancelled:  # 200 crossed our CANCEL: the callee picked up after the ring timeout
                 self.hangup(EndReason.ROBOT_HANGUP)
                 return DialOutcome(DialStatus.NO_ANSWER, code, f"{reason} after CANCEL; hung up")
-            error = self._start_media(response.text) if response.body else "2xx without SDP answer"
+            sdp = response.text if response.body else self._early_sdp
+            error = self._start_media(sdp) if sdp else "2xx without SDP answer"
             if error:
                 self.hangup(EndReason.ERROR)
                 return DialOutcome(DialStatus.FAILED, code, error)
+            self._arm_session_timer(response)
             return DialOutcome(DialStatus.ANSWERED, code, reason, leg=self)
         self.rtp.stop(EndReason.ERROR)
         self.endpoint.release(self.call_id, self.timers.d)
@@ -498,8 +510,8 @@ class CallLeg:
         if cseq is None:
             return
         tx = self.transactions.get((_branch(response), cseq.method.upper()))
-        if cseq.method.upper() == "INVITE" and 200 <= response.status_code < 300 and self._ack_2xx is not None:
-            self.endpoint.send(self._ack_2xx, self._dialog_destination())  # 2xx retransmission
+        if cseq.method.upper() == "INVITE" and 200 <= response.status_code < 300 and cseq.seq in self._acks:
+            self.endpoint.send(self._acks[cseq.seq], self._dialog_destination())  # 2xx retransmission
             return
         if tx is None:
             return
@@ -507,6 +519,8 @@ class CallLeg:
         if tx is self.invite_tx and response.status_code < 200:
             if response.status_code in (180, 183) and "ringing_ms" not in self.timings:
                 self.timings["ringing_ms"] = self._since_invite()
+            if response.body and "sdp" in (response.content_type or ""):
+                self._early_sdp = response.text  # early media answer; a 200 without SDP falls back to it
             if self.ring_expired and not self.cancelled:
                 self._send_cancel(tx)  # ring timeout passed before anything was heard
 
@@ -530,7 +544,7 @@ class CallLeg:
         ack.headers.set_single("Contact", self.contact)
         for name, value in self._auth_headers.items():
             ack.headers.set_single(name, value)
-        self._ack_2xx = ack
+        self._acks[invite_seq] = ack
         self.endpoint.send(ack, self._dialog_destination())
 
     def _dialog_destination(self) -> tuple[str, int]:
@@ -567,8 +581,9 @@ class CallLeg:
             self.sdp_version += 1
             response = self._dialog_response(request, 200, "OK")
             response.headers.set_single("Content-Type", "application/sdp")
-            response.text = serialize_sdp(self.sdp_offer())
+            response.text = serialize_sdp(self.sdp_offer((self.codec_name,)))
             self.endpoint.transport.send_reply(response)
+            self._on_refreshed_by_peer()
             return
         if method == "INFO" and "dtmf" in (request.content_type or ""):
             for line in request.text.splitlines():
@@ -577,6 +592,8 @@ class CallLeg:
                     self.rtp._rx_digits.append(value.strip()[0].upper())
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
             self.transactions_reply(request, 200, "OK")
+            if method == "UPDATE":
+                self._on_refreshed_by_peer()
             return
         self.transactions_reply(request, 501, "Not Implemented")
 
@@ -589,6 +606,77 @@ class CallLeg:
     def transactions_reply(self, request: SipRequest, code: int, reason: str) -> None:
         self.endpoint.transport.send_reply(self._dialog_response(request, code, reason))
 
+    # -- session timers (RFC 4028): re-INVITE keep-alive ----------------------------------------------
+
+    def _arm_session_timer(self, response: SipResponse) -> None:
+        """Honour Session-Expires from the 2xx: refresh with a re-INVITE at half the interval when we are the
+        refresher, else expect the peer's refresh and hang up if none comes (a dead call is not billed on)."""
+        raw = response.get_header("session-expires") or ""
+        if not raw:
+            return
+        value, _, params = raw.partition(";")
+        try:
+            interval = int(value.strip())
+        except ValueError:
+            return
+        self._session_interval = interval
+        self._we_refresh = "refresher=uas" not in params.replace(" ", "").lower()
+        self._schedule_session_timer()
+
+    def _schedule_session_timer(self) -> None:
+        if self._session_timer is not None:
+            self._session_timer.cancel()
+        interval = self._session_interval
+        loop = asyncio.get_running_loop()
+        if self._we_refresh:
+            self._session_timer = loop.call_later(interval / 2, self._send_refresh)
+        else:
+            self._session_timer = loop.call_later(interval - min(32, interval / 3), self._on_session_expired)
+
+    def _on_refreshed_by_peer(self) -> None:
+        if self._session_timer is not None and not self._we_refresh:
+            self._schedule_session_timer()
+
+    def _on_session_expired(self) -> None:
+        log.warning("SIP call %s: session expired without refresh", self.call_id)
+        self.hangup(EndReason.TIMEOUT)
+
+    def _send_refresh(self) -> None:
+        """Session refresh: a re-INVITE with the unchanged SDP; its 2xx gets its own ACK."""
+        if self.ended is not None:
+            return
+        host, port = self.endpoint.local_addr
+        reinvite = self.dialog.create_request("INVITE", via_host=host, via_port=port)
+        reinvite.headers.set_single("Contact", self.contact)
+        reinvite.headers.set_single("Allow", ALLOW)
+        reinvite.headers.set_single("User-Agent", self.trunk.user_agent)
+        reinvite.headers.set_single("Supported", "timer")
+        reinvite.headers.set_single("Session-Expires", f"{self._session_interval};refresher=uac")
+        for name, value in self._auth_headers.items():
+            reinvite.headers.set_single(name, value)
+        reinvite.headers.set_single("Content-Type", "application/sdp")
+        reinvite.text = serialize_sdp(self.sdp_offer((self.codec_name,)))
+        tx = self._start_tx(reinvite, self._dialog_destination())
+        tx.final.add_done_callback(lambda future: self._on_refresh_final(tx, future))
+        self.refreshes += 1
+
+    def _on_refresh_final(self, tx: ClientTransaction, future: asyncio.Future) -> None:
+        if self.ended is not None:
+            return
+        response = None if future.cancelled() or future.exception() else future.result()
+        if response is None or response.status_code in (408, 481):  # the dialog is gone (RFC 3261 14.1)
+            self.hangup(EndReason.TIMEOUT if response is None else EndReason.CALLEE_HANGUP)
+            return
+        if 200 <= response.status_code < 300:
+            host, port = self.endpoint.local_addr
+            ack = self.dialog.create_request("ACK", via_host=host, via_port=port)
+            seq = tx.request.cseq.seq
+            self.dialog.local_cseq = seq
+            ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=seq, method="ACK")))
+            self._acks[seq] = ack
+            self.endpoint.send(ack, self._dialog_destination())
+        self._schedule_session_timer()  # a 491/488 keeps the session; try again next interval
+
     # -- ending ------------------------------------------------------------------------------------
 
     def _end(self, reason: EndReason) -> None:
@@ -596,6 +684,8 @@ class CallLeg:
             return
         self.ended = reason
         self.dialog.state = DialogState.TERMINATED
+        if self._session_timer is not None:
+            self._session_timer.cancel()
         self.rtp.stop(reason)
         self.endpoint.release(self.call_id, self.timers.d)
 
