@@ -37,6 +37,16 @@ def e164(value: str) -> str:
         raise serializers.ValidationError(str(exc)) from None
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "09:00"}
+)
+class WallClockField(serializers.TimeField):
+    """A local time of day, "HH:MM" (seconds accepted on input). Not RFC 3339 `time`: it has no offset."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
 class ProgressSerializer(serializers.Serializer):
     contacts = serializers.IntegerField()
     attempts = serializers.IntegerField()
@@ -46,7 +56,9 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    window_start = WallClockField(required=False, help_text="Calling window opens (callee's local time).")
+    window_end = WallClockField(required=False, help_text="Calling window closes (callee's local time).")
     script = serializers.JSONField(
         required=False, help_text="Conversation script (see README: Scripts); omitted: the default script."
     )
@@ -185,6 +197,9 @@ class TurnSerializer(serializers.ModelSerializer):
 
 class CallSerializer(serializers.ModelSerializer):
     contact = ContactBriefSerializer(read_only=True)
+    disposition = serializers.ChoiceField(
+        choices=Disposition.choices, allow_blank=True, read_only=True, help_text="Empty until the call is finalised."
+    )
     has_recording = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,6 +1,6 @@
 """/api/v1/... (token or session auth), /api/schema/ (OpenAPI 3) and /api/docs/ (Swagger UI, no CDN)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -20,4 +20,5 @@ urlpatterns = [
     path("v1/tenants/<slug:tenant_slug>/", include(tenant_router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"", views.not_found),  # last: anything else under /api/ is a JSON 404
 ]

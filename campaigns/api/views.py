@@ -7,12 +7,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from campaigns.api import serializers as s
@@ -25,6 +33,11 @@ from campaigns.services.imports import ImportFileError, import_contacts
 from campaigns.services.lifecycle import CampaignStateError
 from pipeline.script import ScriptError
 
+CAMPAIGN_EXAMPLE = OpenApiExample(
+    "Minimal (default script)",
+    request_only=True,
+    value={"name": "Flu shots 2026", "caller_id": "+12025550100", "window_start": "09:00", "window_end": "19:00"},
+)
 CONFLICT = OpenApiResponse(s.ErrorSerializer, description="The campaign's state does not allow this.")
 
 
@@ -71,8 +84,8 @@ class IgnoreAccept(BaseContentNegotiation):
 @extend_schema_view(
     list=extend_schema(summary="List campaigns", parameters=[s.CampaignFilterSerializer]),
     retrieve=extend_schema(summary="A campaign with its progress"),
-    create=extend_schema(summary="Create a campaign (draft)"),
-    update=extend_schema(summary="Replace a campaign's settings"),
+    create=extend_schema(summary="Create a campaign (draft)", examples=[CAMPAIGN_EXAMPLE]),
+    update=extend_schema(summary="Replace a campaign's settings", examples=[CAMPAIGN_EXAMPLE]),
     partial_update=extend_schema(summary="Change some of a campaign's settings"),
     destroy=extend_schema(summary="Delete a campaign that is not running", responses={204: None, 409: CONFLICT}),
 )
@@ -250,7 +263,10 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 @extend_schema_view(
     list=extend_schema(summary="List the do-not-call entries", parameters=[s.DoNotCallFilterSerializer]),
     retrieve=extend_schema(summary="A do-not-call entry"),
-    create=extend_schema(summary="Add a number to the do-not-call list"),
+    create=extend_schema(
+        summary="Add a number to the do-not-call list",
+        examples=[OpenApiExample("A callee's request", {"phone": "+12025550143", "reason": "asked on a call"})],
+    ),
     destroy=extend_schema(summary="Remove a number from the do-not-call list"),
 )
 class DoNotCallViewSet(
@@ -286,6 +302,15 @@ class TenantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Membership.objects.none()
         return Membership.objects.filter(user=self.request.user).select_related("tenant").order_by("tenant__slug")
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def not_found(request, *args, **kwargs):
+    """Any /api/ path that names no endpoint: the JSON error body rather than Django's HTML page."""
+    raise NotFound()
 
 
 @extend_schema(
