@@ -412,7 +412,7 @@ def test_invite_is_retransmitted_until_timer_b_then_fails():
     hole.close()
     assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
     assert "Timer B" in result.detail
-    assert 3.1 < took < 3.6  # 64 * T1
+    assert 3.1 < took < 4.0  # 64 * T1
     gaps = np.diff(got)
     assert len(got) == 7, got  # 0, .05, .15, .35, .75, 1.55, 3.15
     assert np.allclose(gaps, [0.05, 0.1, 0.2, 0.4, 0.8, 1.6], rtol=0.3, atol=0.03), gaps
@@ -566,5 +566,5 @@ def test_session_never_refreshed_by_callee_is_hung_up(sipp):
     with pytest.raises(CallEnded) as ended:
         talk(call, np.zeros(RATE * 5, np.int16))
     assert ended.value.reason is EndReason.TIMEOUT
-    assert 1.8 < time.monotonic() - started < 2.6  # interval - interval/3
+    assert 1.8 < time.monotonic() - started < 3.0  # interval - interval/3
     _scenario_passed(peer)  # our BYE arrived
