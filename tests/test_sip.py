@@ -103,7 +103,7 @@ def peers():
 def sipp(tmp_path, peers):
     """Start sipp as a UAS running one of tests/sip/*.xml; returns (carrier, peer)."""
 
-    def start(scenario: str, keys: dict[str, str] | None = None, **trunk) -> tuple[SipCarrier, Peer]:
+    def start(scenario: str, keys: dict[str, str] | None = None, calls: int = 1, **trunk) -> tuple[SipCarrier, Peer]:
         base = _free_block(8)
         sip_port, media_port, rtp_base = base, base + 2, base + 4
         # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
@@ -112,8 +112,8 @@ def sipp(tmp_path, peers):
             text = text.replace(f"[{key}]", value)
         (tmp_path / scenario).write_text(text)
         cmd = ["sipp", "-sf", str(tmp_path / scenario), "-i", "127.0.0.1", "-p", str(sip_port)]
-        cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", "1", "-nostdin"]
-        cmd += ["-timeout", "20s", "-timeout_error"]
+        cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin"]
+        cmd += ["-timeout", "20s", "-timeout_error", "-trace_msg"]  # messages log: <scenario>_<pid>_messages.log
         peer = Peer(cmd, tmp_path, sip_port, "sipp")
         peers.append(peer)
         config = TrunkConfig(host="127.0.0.1", port=sip_port, caller_id="+12025550100", **trunk)
@@ -125,7 +125,9 @@ def sipp(tmp_path, peers):
 def _scenario_passed(peer: Peer) -> None:
     """sipp exits 0 only when its scenario ran to the end (every expected ACK/CANCEL/BYE arrived)."""
     code = peer.wait(15)
-    assert code == 0, f"sipp scenario failed (exit {code}):\n{peer.output()[-3000:]}"
+    if code != 0:
+        messages = "\n".join(p.read_text(errors="replace")[-4000:] for p in peer.log.parent.glob("*_messages.log"))
+        raise AssertionError(f"sipp scenario failed (exit {code}):\n{peer.output()[-2000:]}\n{messages}")
 
 
 # -- signals ---------------------------------------------------------------------------------------
@@ -568,3 +570,41 @@ def test_session_never_refreshed_by_callee_is_hung_up(sipp):
     assert ended.value.reason is EndReason.TIMEOUT
     assert 1.8 < time.monotonic() - started < 3.0  # interval - interval/3
     _scenario_passed(peer)  # our BYE arrived
+
+
+# -- REGISTER --------------------------------------------------------------------------------------------
+
+
+def test_register_answers_the_challenge_and_refreshes_before_expiry(sipp):
+    carrier, peer = sipp(
+        "register.xml",
+        {"expires": "2", "refresh_deadline_ms": "2000"},
+        username="robot",
+        password="s3cret",
+        register=True,
+    )
+    code, detail = carrier.register()
+    assert code == 200, detail
+    _scenario_passed(peer)  # digest verified by sipp, refresh REGISTER arrived at 90 % of 2 s
+
+
+def test_dial_fails_when_registration_is_refused(sipp):
+    carrier, peer = sipp(
+        "register.xml", {"expires": "2", "refresh_deadline_ms": "2000"}, username="robot", password="x", register=True
+    )
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code) == (DialStatus.FAILED, 403)
+    assert result.detail.startswith("REGISTER failed")
+    _scenario_passed(peer)
+
+
+def test_registering_trunk_gets_register_before_the_invite(sipp, tmp_path):
+    carrier, peer = sipp("register_then_call.xml", calls=2, username="robot", register=True)
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert result.status is DialStatus.ANSWERED
+    talk(result.call, np.zeros(RATE // 2, np.int16))
+    result.call.hangup()
+    _scenario_passed(peer)
+    log = next(tmp_path.glob("register_then_call_*_messages.log")).read_text(errors="replace")
+    requests = [line.split()[0] for line in log.splitlines() if line.endswith("SIP/2.0") and " sip:" in line]
+    assert requests[:2] == ["REGISTER", "INVITE"], requests

@@ -19,6 +19,7 @@ from telephony.interface import Frame as Frame
 from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
 from telephony.sip.media import PortAllocator, RtpStream
+from telephony.sip.register import TrunkRegistration
 from telephony.sip.ua import CallLeg, SipEndpoint, Timers
 
 log = logging.getLogger(__name__)
@@ -143,12 +144,28 @@ class SipCarrier:
             log.exception("SIP dial to %s failed", number)
             return DialResult(DialStatus.FAILED, None, detail=f"{type(exc).__name__}: {exc}")
 
-    async def _dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
-        aloop = asyncio.get_running_loop()
-        info = await aloop.getaddrinfo(self.trunk.host, self.trunk.port, type=socket.SOCK_DGRAM)
-        trunk_addr = info[0][4][:2]
-        local_host = self.trunk.local_host or _source_address_for(trunk_addr)
+    def register(self) -> tuple[int | None, str]:
+        """REGISTER now (dial() also does it on first use when `trunk.register`); returns (SIP code, detail)."""
+        return loop.run(self._register(), timeout=4 * self.timers.b)
+
+    async def _register(self) -> tuple[int | None, str]:
+        trunk_addr, local_host = await self._addresses()
         endpoint = await SipEndpoint.get(local_host, self.trunk.local_port)
+        return await TrunkRegistration.for_trunk(endpoint, self.trunk, trunk_addr, self.timers).ensure()
+
+    async def _addresses(self) -> tuple[tuple[str, int], str]:
+        info = await asyncio.get_running_loop().getaddrinfo(self.trunk.host, self.trunk.port, type=socket.SOCK_DGRAM)
+        trunk_addr = info[0][4][:2]
+        return trunk_addr, self.trunk.local_host or _source_address_for(trunk_addr)
+
+    async def _dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
+        trunk_addr, local_host = await self._addresses()
+        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port)
+        if self.trunk.register:
+            registration = TrunkRegistration.for_trunk(endpoint, self.trunk, trunk_addr, self.timers)
+            code, reason = await registration.ensure()
+            if not registration.registered:
+                return DialResult(DialStatus.FAILED, code, detail=f"REGISTER failed: {reason}")
         rtp = await RtpStream.open(local_host, self._ports)
         leg = CallLeg(endpoint, self.trunk, trunk_addr, rtp, number, caller_id, self.timers, self.media_timeout)
         outcome = await leg.invite(ring_timeout)

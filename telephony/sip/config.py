@@ -16,6 +16,7 @@ class TrunkConfig:
     local_host: the address to bind and advertise in Via/Contact/SDP; default: the address the OS would use
     to reach `host` (so 127.0.0.1 for a local peer).
     local_port: SIP source port (0 = any free port; one socket per process and local address).
+    register: trunks that only route calls from a registered contact; registration is per process.
     session_expires: ask the trunk for RFC 4028 session timers (seconds, >= 90); we refresh with re-INVITEs.
     A trunk that imposes timers itself is honoured whatever this says.
     """
@@ -31,6 +32,8 @@ class TrunkConfig:
     local_port: int = 0
     user_agent: str = "campaign-robot"
     codecs: tuple[str, ...] = ("PCMU", "PCMA")  # offer order; the answer picks
+    register: bool = False  # REGISTER (username@domain) before the first call, refreshed while the process lives
+    register_expires: int = 300
     session_expires: int = 0  # >0: ask for RFC 4028 session timers and refresh with re-INVITEs (e.g. 1800)
 
     def __post_init__(self) -> None:

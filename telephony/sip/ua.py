@@ -102,6 +102,22 @@ def _response_to(request: SipRequest, code: int, reason: str, to_tag: str = "") 
     return response
 
 
+def answer_digest(
+    auth: SipDigestAuth, response: SipResponse, method: str, uri: str, challenged: set[str]
+) -> tuple[str, str] | None:
+    """(header, value) answering a 401/407, or None when the server is refusing credentials already tried
+    (a second challenge that is not `stale=true`, or the same nonce again)."""
+    code = response.status_code
+    raw = response.get_header("WWW-Authenticate" if code == 401 else "Proxy-Authenticate") or ""
+    challenge: AuthChallenge = parse_auth(raw) if raw else AuthChallenge()
+    nonce = challenge.params.get("nonce", "")
+    stale = challenge.params.get("stale", "").lower() == "true"
+    if not nonce or (challenged and not stale) or nonce in challenged or len(challenged) >= 3:
+        return None
+    challenged.add(nonce)
+    return answer_challenge(auth, response, code, method, uri)
+
+
 class ClientTransaction:
     """RFC 3261 17.1 client transaction over UDP. `final` resolves with the final response (TimeoutError on
     Timer B/F). INVITE: Timer A until the first provisional, Timer B only while nothing at all was heard,
@@ -262,6 +278,8 @@ class SipEndpoint:
             response = _response_to(message, 200, "OK", generate_tag())
             response.headers.set_single("Allow", ALLOW)
             self.transport.send_reply(response)
+        elif message.method == "INVITE":  # a registered robot may be offered calls: it does not take them
+            self.transport.send_reply(_response_to(message, 603, "Decline", generate_tag()))
         elif message.method != "ACK":
             self.transport.send_reply(_response_to(message, 481, "Call/Transaction Does Not Exist", generate_tag()))
 
@@ -439,7 +457,7 @@ class CallLeg:
                     return DialOutcome(DialStatus.FAILED, None, "no response from trunk (Timer B)")
                 code = response.status_code
                 if code in (401, 407) and self.auth is not None and not self.cancelled:
-                    header = self._answer_challenge(response, code, challenged)
+                    header = answer_digest(self.auth, response, "INVITE", self.request_uri, challenged)
                     if header is not None:
                         self._auth_headers = dict([header])
                         continue
@@ -468,16 +486,6 @@ class CallLeg:
         if code in (401, 407):
             reason += " (authentication failed)" if self.auth else " (trunk needs credentials)"
         return DialOutcome(dial_status(code, self.cancelled), code, reason)
-
-    def _answer_challenge(self, response: SipResponse, code: int, challenged: set[str]) -> tuple[str, str] | None:
-        raw = response.get_header("WWW-Authenticate" if code == 401 else "Proxy-Authenticate") or ""
-        challenge: AuthChallenge = parse_auth(raw) if raw else AuthChallenge()
-        nonce = challenge.params.get("nonce", "")
-        stale = challenge.params.get("stale", "").lower() == "true"
-        if not nonce or (challenged and not stale) or nonce in challenged or len(challenged) >= 3:
-            return None  # our credentials were refused
-        challenged.add(nonce)
-        return answer_challenge(self.auth, response, code, "INVITE", self.request_uri)
 
     def _on_ring_timeout(self) -> None:
         self.ring_expired = True
