@@ -179,16 +179,15 @@ def read_wav(path: Path) -> np.ndarray:
 ANSWER = np.concatenate([np.zeros(RATE // 4, np.int16), chirp(2500, 400, 1.5, -10)])
 
 
-@pytest.fixture
-def baresip(tmp_path, peers):
-    """An auto-answering baresip: plays ANSWER (padded with silence), dumps what it hears to dump-*-dec.wav,
-    logs received RFC 4733 events, and takes commands on ctrl_tcp (sndcode sends a DTMF digit)."""
+def start_baresip(tmp_path: Path, peers: list, plays: np.ndarray) -> Peer:
+    """An auto-answering baresip: plays `plays` (then silence: baresip hangs up when its file ends), dumps what
+    it hears to dump-*-dec.wav, logs received RFC 4733 events, takes commands on ctrl_tcp (sndcode = send DTMF)."""
     base = _free_block(28)
     sip_port, ctrl_port = base, base + 4  # baresip also takes sip_port (TCP) and sip_port + 1 (TLS)
     wav = tmp_path / "answer.wav"
     with wave.open(str(wav), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
-        w.writeframes(np.concatenate([ANSWER, np.zeros(20 * RATE, np.int16)]).astype("<i2").tobytes())
+        w.writeframes(np.concatenate([plays, np.zeros(20 * RATE, np.int16)]).astype("<i2").tobytes())
     config = (
         (SCENARIOS / "baresip.conf")
         .read_text()
@@ -200,15 +199,14 @@ def baresip(tmp_path, peers):
     )
     peer = Peer(["baresip", "-f", str(tmp_path), "-t", "40"], tmp_path, sip_port, "baresip")
     peers.append(peer)
-    deadline = time.monotonic() + 10
-    while "baresip is ready" not in peer.output():
-        assert time.monotonic() < deadline, peer.output()
-        time.sleep(0.02)
-    peer.ctrl_port = ctrl_port
-    peer.rtp_base = base + 16
-    peer.sip_port = sip_port
-    peer.dir = tmp_path
+    assert wait_for(lambda: "baresip is ready" in peer.output(), 10), peer.output()
+    peer.ctrl_port, peer.sip_port, peer.rtp_base, peer.dir = ctrl_port, sip_port, base + 16, tmp_path
     return peer
+
+
+@pytest.fixture
+def baresip(tmp_path, peers):
+    return start_baresip(tmp_path, peers, ANSWER)
 
 
 def baresip_command(peer: Peer, command: str, params: str = "") -> None:
@@ -608,3 +606,32 @@ def test_registering_trunk_gets_register_before_the_invite(sipp, tmp_path):
     log = next(tmp_path.glob("register_then_call_*_messages.log")).read_text(errors="replace")
     requests = [line.split()[0] for line in log.splitlines() if line.endswith("SIP/2.0") and " sip:" in line]
     assert requests[:2] == ["REGISTER", "INVITE"], requests
+
+
+# -- speech both ways, checked by the product's own ASR -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_speech_both_ways_through_baresip_is_understood_by_asr(tmp_path, peers):
+    """The robot speaks a piper prompt to baresip, baresip answers with a piper line; whisper must find the
+    prompt in baresip's recording and the answer in what the robot heard (issue 3, item 4)."""
+    from pipeline.asr import WhisperASR
+    from pipeline.tts import PiperTTS
+
+    piper, whisper = PiperTTS(), WhisperASR()
+    prompt = piper.synthesize("Your appointment is on Friday at ten in the morning.")
+    answer = piper.synthesize("Yes, I will be there.")
+    lead = np.zeros(int(RATE * (len(prompt) / RATE + 0.8)), np.int16)  # baresip answers after the prompt
+    peer = start_baresip(tmp_path, peers, np.concatenate([lead, answer]))
+    carrier = SipCarrier(
+        TrunkConfig(host="127.0.0.1", port=peer.sip_port), rtp_port_range=(peer.rtp_base, peer.rtp_base + 10)
+    )
+    call = carrier.dial("callee", "+12025550100", ring_timeout=5).call
+    heard, _ = talk(call, prompt, then_silence_frames=int((0.8 + len(answer) / RATE + 0.5) * 50))
+    call.hangup()
+    assert wait_for(lambda: "terminated" in peer.output()), peer.output()
+
+    callee_heard = whisper.transcribe(read_wav(next(tmp_path.glob("dump-*-dec.wav")))).text.lower()
+    robot_heard = whisper.transcribe(np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")).text.lower()
+    assert "appointment" in callee_heard and "friday" in callee_heard, callee_heard
+    assert "will be there" in robot_heard, robot_heard
