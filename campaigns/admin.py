@@ -16,17 +16,27 @@ from django.utils.html import format_html
 from campaigns.models import (
     CallAttempt,
     Campaign,
+    CampaignEvent,
     Contact,
     ContactImport,
+    Disposition,
     DoNotCall,
     Membership,
     Role,
     Tenant,
+    Trunk,
     Turn,
+    WebhookDelivery,
 )
 from campaigns.selectors import campaign_progress, role_in, tenants_for_user
-from campaigns.services.campaigns import CampaignStateError, start_campaign
 from campaigns.services.imports import ImportFileError, import_contacts
+from campaigns.services.lifecycle import (
+    CampaignStateError,
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+    start_campaign,
+)
 from pipeline.script import ScriptError, validate_script
 
 WRITE_ROLES = {Role.OWNER, Role.MANAGER}
@@ -35,13 +45,15 @@ WRITE_ROLES = {Role.OWNER, Role.MANAGER}
 class TenantScopedAdmin(admin.ModelAdmin):
     """Every queryset, choice list and permission check goes through the user's memberships."""
 
+    write_roles = WRITE_ROLES  # roles that may add, change and delete
+
     def user_tenants(self, request):
         return tenants_for_user(request.user)
 
     def writable_tenants(self, request):
         if request.user.is_superuser:
             return Tenant.objects.all()
-        return Tenant.objects.filter(memberships__user=request.user, memberships__role__in=WRITE_ROLES)
+        return Tenant.objects.filter(memberships__user=request.user, memberships__role__in=self.write_roles)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(tenant__in=self.user_tenants(request))
@@ -64,9 +76,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def _can_write(self, request, obj=None) -> bool:
         if request.user.is_superuser:
             return True
-        if obj is not None and obj.tenant_id is not None:
-            return role_in(request.user, obj.tenant_id) in WRITE_ROLES
-        return Membership.objects.filter(user=request.user, role__in=WRITE_ROLES).exists()
+        if obj is not None:  # an object without a tenant (the global do-not-call list) is superusers' only
+            return obj.tenant_id is not None and role_in(request.user, obj.tenant_id) in self.write_roles
+        return Membership.objects.filter(user=request.user, role__in=self.write_roles).exists()
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff and self.user_tenants(request).exists()
@@ -96,6 +108,8 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 
 
 class CampaignForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, assume_scheme="https", help_text=Campaign.webhook_url.field.help_text)
+
     class Meta:
         model = Campaign
         fields = [
@@ -103,15 +117,40 @@ class CampaignForm(forms.ModelForm):
             "name",
             "script",
             "caller_id",
+            "trunk",
+            "dry_run",
             "language",
             "tts_engine",
             "voice",
+            "starts_at",
+            "ends_at",
             "window_start",
             "window_end",
             "max_concurrent_calls",
+            "calls_per_second",
             "max_attempts",
-            "dry_run",
+            "retry_policy",
+            "disposition_map",
+            "webhook_url",
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        trunk, tenant = cleaned.get("trunk"), cleaned.get("tenant")
+        if trunk and tenant and trunk.tenant_id != tenant.id:
+            self.add_error("trunk", "This trunk belongs to another tenant.")
+        for field in ("retry_policy", "disposition_map"):
+            if not isinstance(cleaned.get(field) or {}, dict):
+                self.add_error(field, "Must be a JSON object.")
+        policy = cleaned.get("retry_policy") or {}
+        if isinstance(policy, dict) and any(
+            not isinstance(v, int | float) or v < 0 or k not in Disposition.values for k, v in policy.items()
+        ):
+            self.add_error(
+                "retry_policy",
+                f"Keys are dispositions ({', '.join(Disposition.values)}); values are minutes (numbers >= 0).",
+            )
+        return cleaned
 
     def clean_script(self):
         script = self.cleaned_data["script"]
@@ -136,7 +175,8 @@ class CampaignAdmin(TenantScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name"]
     readonly_fields = ["status", "started_at", "completed_at", "created_by", "upload_link"]
-    actions = ["start_selected"]
+    actions = ["start_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    inlines = []
 
     def get_urls(self):
         own = [
@@ -170,17 +210,33 @@ class CampaignAdmin(TenantScopedAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Start selected campaigns")
-    def start_selected(self, request, queryset):
+    def _apply(self, request, queryset, verb: str, action) -> None:
         for campaign in queryset:
             if not self._can_write(request, campaign):
                 raise PermissionDenied
             try:
-                queued = start_campaign(campaign)
+                result = action(campaign, actor=request.user)
             except (CampaignStateError, ScriptError) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
-                self.message_user(request, f"{campaign.name}: {queued} calls queued.", messages.SUCCESS)
+                note = "" if result is True or result is False else f" ({result})"
+                self.message_user(request, f"{campaign.name}: {verb}{note}.", messages.SUCCESS)
+
+    @admin.action(description="Start selected campaigns")
+    def start_selected(self, request, queryset):
+        self._apply(request, queryset, "running; contacts waiting", start_campaign)
+
+    @admin.action(description="Pause selected campaigns")
+    def pause_selected(self, request, queryset):
+        self._apply(request, queryset, "paused", pause_campaign)
+
+    @admin.action(description="Resume selected campaigns")
+    def resume_selected(self, request, queryset):
+        self._apply(request, queryset, "running; contacts waiting", resume_campaign)
+
+    @admin.action(description="Cancel selected campaigns")
+    def cancel_selected(self, request, queryset):
+        self._apply(request, queryset, "cancelled; attempts cancelled", cancel_campaign)
 
     def upload_view(self, request, campaign_id: int):
         campaign = self.get_queryset(request).filter(id=campaign_id).first()
@@ -248,8 +304,15 @@ class CallAttemptAdmin(ReadOnlyTenantAdmin):
 
 @admin.register(DoNotCall)
 class DoNotCallAdmin(TenantScopedAdmin):
+    """Tenants manage their own list; superusers also see and manage the global list (no tenant)."""
+
     list_display = ["phone", "tenant", "reason", "created_at"]
     search_fields = ["phone"]
+
+    def get_queryset(self, request):
+        if request.user.is_superuser:
+            return DoNotCall.objects.all()
+        return super().get_queryset(request)
 
 
 @admin.register(ContactImport)
@@ -261,10 +324,7 @@ class ContactImportAdmin(ReadOnlyTenantAdmin):
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "tenant", "role"]
 
-    def writable_tenants(self, request):
-        if request.user.is_superuser:
-            return Tenant.objects.all()
-        return Tenant.objects.filter(memberships__user=request.user, memberships__role=Role.OWNER)
+    write_roles = {Role.OWNER}  # who belongs to a tenant: owners decide
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
@@ -273,13 +333,6 @@ class MembershipAdmin(TenantScopedAdmin):
                 get_user_model().objects.filter(memberships__tenant__in=self.writable_tenants(request)).distinct()
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def _can_write(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        if obj is not None:
-            return role_in(request.user, obj.tenant_id) == Role.OWNER
-        return Membership.objects.filter(user=request.user, role=Role.OWNER).exists()
 
 
 @admin.register(Tenant)
@@ -295,3 +348,63 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return request.user.is_superuser
+
+
+class CampaignEventInline(admin.TabularInline):
+    model = CampaignEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+CampaignAdmin.inlines = [CampaignEventInline]
+
+
+class TrunkForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Never shown back. Leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = Trunk
+        fields = [
+            "tenant",
+            "name",
+            "host",
+            "port",
+            "transport",
+            "username",
+            "password",
+            "caller_id",
+            "max_concurrent_calls",
+            "calls_per_second",
+        ]
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        return password or (self.instance.password if self.instance.pk else "")
+
+
+@admin.register(Trunk)
+class TrunkAdmin(TenantScopedAdmin):
+    form = TrunkForm
+    list_display = ["name", "tenant", "host", "port", "transport", "max_concurrent_calls", "calls_per_second"]
+
+    write_roles = {Role.OWNER}  # trunks carry credentials: owners only
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyTenantAdmin):
+    list_display = ["event", "campaign", "status", "tries", "last_status_code", "created_at", "delivered_at"]
+    list_filter = ["status", "event"]
+    readonly_fields = ["payload_pretty", "last_error"]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2))

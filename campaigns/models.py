@@ -58,6 +58,35 @@ class Disposition(models.TextChoices):
     UNCLEAR = "unclear"
 
 
+class Trunk(models.Model):
+    """A tenant's SIP trunk or PBX. Its limits hold across every worker host (enforced in Redis)."""
+
+    class Transport(models.TextChoices):
+        UDP = "udp"
+        TCP = "tcp"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trunks")
+    name = models.CharField(max_length=100)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=5060)
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
+    username = models.CharField(max_length=100, blank=True)
+    password = models.CharField(max_length=200, blank=True, help_text="Write-only: never shown back.")
+    caller_id = models.CharField(max_length=32, blank=True, help_text="Default caller id (E.164).")
+    max_concurrent_calls = models.PositiveIntegerField(default=10)
+    calls_per_second = models.FloatField(default=1.0)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def default_retry_policy() -> dict:
+    # Minutes to wait before the next attempt, per disposition; a disposition not listed is not retried.
+    return {"busy": 10, "no_answer": 60, "failed": 30, "voicemail_left": 240}
+
+
 def default_script() -> dict:
     from pipeline.script import DEFAULT_SCRIPT
 
@@ -67,6 +96,7 @@ def default_script() -> dict:
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
+        SCHEDULED = "scheduled"
         RUNNING = "running"
         PAUSED = "paused"
         COMPLETED = "completed"
@@ -83,8 +113,22 @@ class Campaign(models.Model):
     # Daily calling window, in each callee's local time.
     window_start = models.TimeField(default=dt.time(9, 0))
     window_end = models.TimeField(default=dt.time(20, 0))
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="A scheduled campaign starts then.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="No call is placed after this.")
+    trunk = models.ForeignKey(Trunk, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
     max_concurrent_calls = models.PositiveIntegerField(default=5)
-    max_attempts = models.PositiveSmallIntegerField(default=1)
+    calls_per_second = models.FloatField(default=1.0)
+    max_attempts = models.PositiveSmallIntegerField(default=3, help_text="Dialled attempts per contact.")
+    retry_policy = models.JSONField(
+        default=default_retry_policy,
+        blank=True,
+        help_text='Minutes before a retry, per disposition: {"busy": 10, ...}.',
+    )
+    disposition_map = models.JSONField(
+        default=dict, blank=True, help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.'
+    )
+    webhook_url = models.URLField(blank=True, help_text="POSTed on call and campaign completion (HMAC-signed).")
+    webhook_secret = models.CharField(max_length=64, blank=True, help_text="Signs webhook bodies; set on save.")
     dry_run = models.BooleanField(default=False, help_text="Dial virtual callees instead of the carrier.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -122,6 +166,8 @@ class Contact(models.Model):
     custom_fields = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     skip_reason = models.CharField(max_length=200, blank=True)
+    attempts_made = models.PositiveSmallIntegerField(default=0, help_text="Attempts actually dialled.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not dialled before this.")
     source_line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the uploaded CSV.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -129,7 +175,7 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="one_contact_per_number")]
-        indexes = [models.Index(fields=["campaign", "status"])]
+        indexes = [models.Index(fields=["campaign", "status", "next_attempt_at"], name="contact_due_idx")]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} {self.phone}".strip()
@@ -142,18 +188,30 @@ class Contact(models.Model):
         return {**self.custom_fields, "first_name": self.first_name, "last_name": self.last_name}
 
 
+class DoNotCallQuerySet(TenantQuerySet):
+    def blocking(self, tenant_id: int) -> DoNotCallQuerySet:
+        """Entries that stop a call for this tenant: its own list plus the global one."""
+        return self.filter(Q(tenant_id=tenant_id) | Q(tenant__isnull=True))
+
+
 class DoNotCall(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="do_not_call")
+    """A number never to call. tenant NULL: the global list (regulator or operator), managed by superusers."""
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="do_not_call")
     phone = models.CharField(max_length=20, help_text="E.164")
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = DoNotCallQuerySet.as_manager()
 
     class Meta:
         verbose_name = "do-not-call entry"
         verbose_name_plural = "do-not-call list"
-        constraints = [models.UniqueConstraint(fields=["tenant", "phone"], name="one_dnc_entry_per_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "phone"], name="one_dnc_entry_per_number"),
+            models.UniqueConstraint(fields=["phone"], condition=Q(tenant__isnull=True), name="one_global_dnc_entry"),
+        ]
+        indexes = [models.Index(fields=["phone"])]
 
     def __str__(self) -> str:
         return self.phone
@@ -181,6 +239,10 @@ class CallAttempt(models.Model):
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A dialling worker renews this; once past, the worker is presumed dead."
+    )
+    dialed_at = models.DateTimeField(null=True, blank=True, help_text="When the INVITE went out.")
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     talk_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -255,3 +317,58 @@ class ContactImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename}: {self.created_count} added, {len(self.rejected)} rejected"
+
+
+class CampaignEvent(models.Model):
+    """Every lifecycle transition: who moved the campaign from what to what, and when."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    attempt = models.ForeignKey(CallAttempt, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=40)
+    url = models.URLField()
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    tries = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # One delivery per event and call (or per campaign): a finalize that runs twice sends once.
+            models.UniqueConstraint(fields=["campaign", "event", "attempt"], name="one_delivery_per_event"),
+            models.UniqueConstraint(
+                fields=["campaign", "event"], condition=Q(attempt__isnull=True), name="one_campaign_event_delivery"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.url} ({self.status})"

@@ -1,8 +1,9 @@
 """The call lifecycle as plain functions (the Celery tasks in pipeline.tasks only wrap these).
 
-place_call: claim the attempt (guarded UPDATE), check do-not-call and the calling window at the moment of
-dialling, dial, run the conversation, store turns and the recording. finalize_call: disposition and campaign
-completion. analyze_call: full transcript of the recording and call figures.
+place_call: claim the attempt (guarded UPDATE), check the campaign state, do-not-call lists and the calling window
+at the moment of dialling, take a channel under the trunk's limits, dial, run the conversation while renewing the
+attempt's lease, store turns and the recording. finalize_call: disposition, retry or callback, webhooks, campaign
+completion.
 """
 
 from __future__ import annotations
@@ -10,24 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-import wave
+import threading
 import zoneinfo
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Turn
-from campaigns.services.campaigns import (
-    NoCallingWindow,
-    add_to_do_not_call,
-    calling_window_opens,
-    complete_if_done,
-)
+from campaigns.models import CallAttempt, Campaign, Contact, Disposition, Turn
+from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, calling_window_opens, is_blocked
+from campaigns.services.dispatch import retry_at
+from campaigns.services.lifecycle import complete_if_done
+from campaigns.services.webhooks import queue_call_completed
 from pipeline import speech
 from pipeline.conversation import Conversation, TurnRecord
+from pipeline.limits import ChannelLimiter, Limit
 from telephony.interface import DialStatus
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ DIAL_DISPOSITIONS = {
     DialStatus.REJECTED.value: Disposition.FAILED,
     DialStatus.FAILED.value: Disposition.FAILED,
 }
+THROTTLED = "throttled"
 
 
 def recording_path(attempt: CallAttempt) -> str:
@@ -46,21 +47,58 @@ def recording_path(attempt: CallAttempt) -> str:
     return f"tenant_{attempt.tenant_id}/recordings/campaign_{attempt.campaign_id}/attempt_{attempt.id}.wav"
 
 
+def limits_for(campaign: Campaign) -> list[Limit]:
+    limits = [Limit(f"campaign:{campaign.id}", campaign.max_concurrent_calls, campaign.calls_per_second)]
+    if campaign.trunk_id:
+        trunk = campaign.trunk
+        limits.append(Limit(f"trunk:{trunk.id}", trunk.max_concurrent_calls, trunk.calls_per_second))
+    return limits
+
+
+def _lease_until() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=settings.CALL_LEASE_SECONDS)
+
+
 def _claim(attempt_id: int) -> CallAttempt | None:
     claimed = CallAttempt.objects.filter(id=attempt_id, status=CallAttempt.Status.QUEUED).update(
-        status=CallAttempt.Status.DIALING, claimed_at=timezone.now(), worker=socket.gethostname()[:200]
+        status=CallAttempt.Status.DIALING,
+        claimed_at=timezone.now(),
+        lease_expires_at=_lease_until(),
+        worker=f"{socket.gethostname()}"[:200],
     )
     if not claimed:
         return None
-    return CallAttempt.objects.select_related("campaign", "contact").get(id=attempt_id)
+    return CallAttempt.objects.select_related("campaign", "campaign__trunk", "contact").get(id=attempt_id)
 
 
-def _release(attempt: CallAttempt, **fields) -> None:
-    CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING).update(**fields)
+def _release(attempt: CallAttempt, contact_status: str, contact_fields: dict | None = None, **fields) -> None:
+    """Give up an attempt before dialling: nothing was dialled, so it does not count against max_attempts."""
+    with transaction.atomic():
+        CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING).update(**fields)
+        Contact.objects.filter(id=attempt.contact_id).update(status=contact_status, **(contact_fields or {}))
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews the attempt's lease and its channels while the call runs, so only a dead worker's lease expires."""
+
+    def __init__(self, attempt_id: int, limiter: ChannelLimiter, limits: list[Limit], call_id: str) -> None:
+        super().__init__(daemon=True, name=f"lease-{attempt_id}")
+        self.attempt_id, self.limiter, self.limits, self.call_id = attempt_id, limiter, limits, call_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.CALL_LEASE_SECONDS / 3):
+                CallAttempt.objects.filter(id=self.attempt_id, status=CallAttempt.Status.DIALING).update(
+                    lease_expires_at=_lease_until()
+                )
+                self.limiter.renew(self.limits, self.call_id)
+        finally:
+            connection.close()
 
 
 def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
-    """Dial one attempt at most once. Returns what happened: 'ended', 'skipped', 'deferred:<iso>' or 'not-claimed'."""
+    """Dial one attempt at most once. Returns 'ended', 'skipped', 'throttled' or 'not-claimed'."""
     attempt = _claim(attempt_id)
     if attempt is None:
         status = CallAttempt.objects.filter(id=attempt_id).values_list("status", flat=True).first()
@@ -69,27 +107,72 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     now = now or timezone.now()
 
     if campaign.status != Campaign.Status.RUNNING:
-        _release(attempt, status=CallAttempt.Status.QUEUED, claimed_at=None)
+        waiting = campaign.status == Campaign.Status.PAUSED
+        _release(
+            attempt,
+            Contact.Status.PENDING if waiting else Contact.Status.SKIPPED,
+            status=CallAttempt.Status.CANCELLED,
+            error=f"campaign {campaign.status}",
+        )
         return "skipped"
-    if DoNotCall.objects.for_tenant(attempt.tenant_id).filter(phone=contact.phone).exists():
-        with transaction.atomic():
-            _release(attempt, status=CallAttempt.Status.CANCELLED, error="on the do-not-call list")
-            Contact.objects.filter(id=contact.id).update(
-                status=Contact.Status.SKIPPED, skip_reason="on the do-not-call list"
-            )
+    if is_blocked(attempt.tenant_id, contact.phone):
+        _release(
+            attempt,
+            Contact.Status.SKIPPED,
+            {"skip_reason": "on the do-not-call list"},
+            status=CallAttempt.Status.CANCELLED,
+            error="on the do-not-call list",
+        )
         complete_if_done(campaign.id)
         return "skipped"
     try:
         opens = calling_window_opens(campaign, contact.window_zones, now)
     except NoCallingWindow as exc:
-        _release(attempt, status=CallAttempt.Status.CANCELLED, error=str(exc))
-        Contact.objects.filter(id=contact.id).update(status=Contact.Status.SKIPPED, skip_reason=str(exc)[:200])
+        _release(
+            attempt,
+            Contact.Status.SKIPPED,
+            {"skip_reason": str(exc)[:200]},
+            status=CallAttempt.Status.CANCELLED,
+            error=str(exc),
+        )
         complete_if_done(campaign.id)
         return "skipped"
     if opens is not None:
-        _release(attempt, status=CallAttempt.Status.QUEUED, claimed_at=None, not_before=opens)
-        return f"deferred:{opens.isoformat()}"
+        _release(
+            attempt,
+            Contact.Status.PENDING,
+            {"next_attempt_at": opens},
+            status=CallAttempt.Status.CANCELLED,
+            error="outside the calling window",
+            not_before=opens,
+        )
+        return "skipped"
 
+    limiter, limits, call_id = (
+        ChannelLimiter(settings.CALL_LEASE_SECONDS),
+        limits_for(campaign),
+        f"attempt:{attempt.id}",
+    )
+    refused = limiter.acquire(limits, call_id)
+    if refused:
+        # Back in the queue untouched; the task retries shortly.
+        CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING).update(
+            status=CallAttempt.Status.QUEUED, claimed_at=None, lease_expires_at=None
+        )
+        return THROTTLED
+    keeper = _LeaseKeeper(attempt.id, limiter, limits, call_id)
+    keeper.start()
+    try:
+        return _dial_and_talk(attempt, campaign, contact, now)
+    finally:
+        keeper.stopped.set()
+        keeper.join(timeout=5)
+        limiter.release(limits, call_id)
+
+
+def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, now: dt.datetime) -> str:
+    Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
+    CallAttempt.objects.filter(id=attempt.id).update(dialed_at=timezone.now())
     carrier = speech.carrier_for(campaign.dry_run)
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
@@ -166,47 +249,34 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
 def disposition_for(attempt: CallAttempt) -> str:
     if attempt.dial_status in DIAL_DISPOSITIONS:
         return DIAL_DISPOSITIONS[attempt.dial_status]
-    if attempt.end_reason == "error":
+    if attempt.end_reason in ("error", "worker_lost"):
         return Disposition.FAILED
-    return attempt.outcome if attempt.outcome in Disposition.values else Disposition.COMPLETED
+    mapped = (attempt.campaign.disposition_map or {}).get(attempt.outcome, attempt.outcome)
+    return mapped if mapped in Disposition.values else Disposition.COMPLETED
 
 
-def finalize_call(attempt_id: int) -> bool:
-    """ENDED -> FINALIZED once, with the disposition; closes the contact and, when last, the campaign."""
-    attempt = CallAttempt.objects.filter(id=attempt_id, status=CallAttempt.Status.ENDED).first()
-    if attempt is None:
-        return False
+def finalize_call(attempt_id: int, now: dt.datetime | None = None) -> bool:
+    """ENDED -> FINALIZED once: disposition, then a retry or callback per policy, or the contact is done."""
+    now = now or timezone.now()
     with transaction.atomic():
-        moved = CallAttempt.objects.filter(id=attempt_id, status=CallAttempt.Status.ENDED).update(
-            status=CallAttempt.Status.FINALIZED, disposition=disposition_for(attempt)
+        attempt = (
+            CallAttempt.objects.select_for_update()
+            .select_related("campaign", "contact")
+            .filter(id=attempt_id, status=CallAttempt.Status.ENDED)
+            .first()
         )
-        if moved:
-            Contact.objects.filter(id=attempt.contact_id).update(status=Contact.Status.DONE)
+        if attempt is None:
+            return False
+        attempt.disposition = disposition_for(attempt)
+        attempt.status = CallAttempt.Status.FINALIZED
+        attempt.save(update_fields=["disposition", "status"])
+        contact = Contact.objects.select_for_update().get(id=attempt.contact_id)
+        again = retry_at(attempt.campaign, contact, attempt, now)
+        if again is not None:
+            contact.status, contact.next_attempt_at = Contact.Status.PENDING, again
+        else:
+            contact.status = Contact.Status.DONE
+        contact.save(update_fields=["status", "next_attempt_at"])
+        queue_call_completed(attempt)
     complete_if_done(attempt.campaign_id)
-    return bool(moved)
-
-
-def analyze_call(attempt_id: int) -> dict:
-    """Post-call: whole-recording transcript of the callee channel and simple call figures. Idempotent."""
-    attempt = CallAttempt.objects.filter(id=attempt_id).first()
-    if attempt is None or not attempt.recording:
-        return {}
-    path = Path(settings.MEDIA_ROOT) / attempt.recording
-    with wave.open(str(path), "rb") as w:
-        stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
-    robot, callee = stereo[:, 0], stereo[:, 1]
-    transcript = speech.asr_engine(attempt.campaign.language).transcribe(callee)
-    turns = list(attempt.turns.all())
-    confidences = [t.confidence for t in turns if t.confidence is not None]
-    latencies = sorted(t.response_latency_ms for t in turns if t.response_latency_ms is not None)
-    analysis = {
-        **attempt.analysis,
-        "duration_ms": int(len(robot) / 8),
-        "robot_talk_ms": int(np.count_nonzero(np.abs(robot) > 300) / 8),
-        "callee_talk_ms": int(np.count_nonzero(np.abs(callee) > 300) / 8),
-        "callee_turns": sum(1 for t in turns if t.speaker == Turn.Speaker.CALLEE),
-        "mean_asr_confidence": round(sum(confidences) / len(confidences), 3) if confidences else None,
-        "max_response_latency_ms": latencies[-1] if latencies else None,
-    }
-    CallAttempt.objects.filter(id=attempt_id).update(full_transcript=transcript.text, analysis=analysis)
-    return analysis
+    return True

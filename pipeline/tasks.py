@@ -1,23 +1,25 @@
-"""Celery tasks: thin wrappers over pipeline.calls. They take ids, are idempotent, and are safe to run twice.
+"""Celery tasks: thin wrappers over plain functions. They take ids, are idempotent, and are safe to run twice.
 
-One decorator declares every task with its queue, time limits and late acknowledgement, so routing and
-limits are visible in one place (and a test checks each task's queue).
+One decorator declares every task with its queue, time limits and late acknowledgement, so routing and limits
+are visible in one place (and a test checks each task's queue).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import random
 
 from celery import chain
 from django.conf import settings
 
-from pipeline import calls
+from campaigns.services import dispatch as dispatcher
+from campaigns.services import webhooks
+from pipeline import analysis, calls
 from project.celery import QUEUES, app
 
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
 
-def robot_task(queue: str, time_limit: int):
+def robot_task(queue: str, time_limit: int, **options):
     """Declare a task with its queue (routed by project.celery.route), late ack, and soft/hard time limits."""
 
     def register(func):
@@ -28,9 +30,24 @@ def robot_task(queue: str, time_limit: int):
             ignore_result=True,
             soft_time_limit=time_limit,
             time_limit=time_limit + 30,
+            **options,
         )(func)
 
     return register
+
+
+@robot_task("default", 60, expires=settings.DISPATCH_INTERVAL_SECONDS * 5)
+def dispatch() -> int:
+    """Release due contacts as attempts (beat runs this every DISPATCH_INTERVAL_SECONDS; start kicks it)."""
+    return len(dispatcher.dispatch_due())
+
+
+@robot_task("default", 60, expires=60)
+def recover_abandoned() -> int:
+    recovered = dispatcher.recover_abandoned()
+    for attempt_id in recovered:
+        post_call_chain(attempt_id).apply_async()
+    return len(recovered)
 
 
 @robot_task("dial", CALL_TIME_LIMIT)
@@ -38,8 +55,9 @@ def place_call(attempt_id: int) -> str:
     outcome = calls.place_call(attempt_id)
     if outcome == "ended":
         post_call_chain(attempt_id).apply_async()
-    elif outcome.startswith("deferred:"):
-        place_call.apply_async((attempt_id,), eta=dt.datetime.fromisoformat(outcome.split(":", 1)[1]))
+    elif outcome == calls.THROTTLED:
+        # All channels or this second's dials are taken: try again shortly (jitter spreads the retries).
+        place_call.apply_async((attempt_id,), countdown=0.2 + random.random() * 0.6)  # noqa: S311
     return outcome
 
 
@@ -50,7 +68,16 @@ def finalize_call(attempt_id: int) -> bool:
 
 @robot_task("post_call", 600)
 def analyze_call(attempt_id: int) -> dict:
-    return calls.analyze_call(attempt_id)
+    return analysis.analyze_call(attempt_id)
+
+
+@robot_task("webhooks", 60, bind=True, max_retries=webhooks.MAX_TRIES)
+def deliver_webhook(self, delivery_id: int) -> str:
+    try:
+        return webhooks.deliver(delivery_id)
+    except webhooks.TransientWebhookError as exc:
+        # Exponential backoff: 2, 4, 8, ... seconds (times WEBHOOK_BACKOFF_SECONDS / 2).
+        raise self.retry(countdown=settings.WEBHOOK_BACKOFF_SECONDS * 2**self.request.retries, exc=exc) from None
 
 
 def post_call_chain(attempt_id: int):
@@ -58,6 +85,6 @@ def post_call_chain(attempt_id: int):
 
 
 def enqueue_calls(attempt_ids: list[int]) -> None:
-    """Called on commit by start_campaign: one dial task per attempt."""
+    """Called on commit by the dispatcher: one dial task per attempt."""
     for attempt_id in attempt_ids:
         place_call.delay(attempt_id)

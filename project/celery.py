@@ -1,4 +1,4 @@
-"""The Celery app. Queues: dial (live calls), post_call (transcripts, analysis), default."""
+"""The Celery app. Queues: dial (live calls), post_call (transcripts, analysis), webhooks, default (dispatcher)."""
 
 import os
 
@@ -17,5 +17,5 @@ def route(name, args, kwargs, options, task=None, **kw):
 
 app = Celery("robocall")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue("dial"), Queue("post_call"), Queue("default")]
+app.conf.task_queues = [Queue("dial"), Queue("post_call"), Queue("webhooks"), Queue("default")]
 app.autodiscover_tasks(["pipeline"])

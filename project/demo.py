@@ -96,6 +96,8 @@ def prepare_campaign():
         caller_id="+12025550100",
         window_start=dt.time(0, 0),
         window_end=dt.time(23, 59, 59),
+        max_attempts=1,  # busy and no-answer are not retried in the demo; the callback waits for tomorrow
+        calls_per_second=5,
         dry_run=True,
         created_by=user,
     )
@@ -103,6 +105,8 @@ def prepare_campaign():
     write_call_list(call_list)
     report = import_contacts(campaign, call_list.read_bytes(), call_list.name, user)
     print(f"Uploaded {call_list.relative_to(BASE_DIR)}: {report.created} contacts, {len(report.rejected)} rejected")
+    for row in report.rejected:  # after a first run: the opt-outs it recorded stay on the do-not-call list
+        print(f"  line {row.line}: {row.phone}: {row.reason}")
     return campaign
 
 
@@ -112,20 +116,20 @@ def progress_bar(done: int, total: int, width: int = 40) -> str:
 
 
 def watch(campaign, worker: Worker, timeout: float) -> bool:
-    from campaigns.models import Campaign
-    from campaigns.selectors import campaign_progress
+    """Until every contact's first call is finalised (the callback the demo's persona asks for is tomorrow)."""
+    from campaigns.models import CallAttempt
 
     deadline = time.monotonic() + timeout
     interactive = sys.stdout.isatty()
     last = None
     while time.monotonic() < deadline:
-        progress = campaign_progress(campaign)
-        line = progress_bar(progress.finished, progress.attempts)
+        total = campaign.contacts.exclude(status="skipped").count()
+        finished = CallAttempt.objects.filter(campaign=campaign, status=CallAttempt.Status.FINALIZED).count()
+        line = progress_bar(finished, total)
         if line != last:
             print(f"\r{line}" if interactive else line, end="" if interactive else "\n", flush=True)
             last = line
-        campaign.refresh_from_db()
-        if campaign.status == Campaign.Status.COMPLETED:
+        if finished == total:
             print()
             return True
         if not worker.alive():
@@ -137,19 +141,26 @@ def watch(campaign, worker: Worker, timeout: float) -> bool:
 
 
 def report(campaign) -> bool:
-    from campaigns.models import CallAttempt
+    from campaigns.models import CallAttempt, Contact
     from telephony.simulator import persona_for
 
     attempts = CallAttempt.objects.for_tenant(campaign.tenant_id).filter(campaign=campaign).select_related("contact")
+    by_contact = {a.contact_id: a for a in attempts}
     all_match = True
-    print(f"\n{'Phone':<14} {'Name':<7} {'Persona':<28} {'Expected':<19} {'Disposition':<19} ok")
-    for a in attempts.order_by("contact__phone"):
-        persona = persona_for(a.contact.phone)
-        match = a.disposition == persona.expected_disposition
+    print(f"\n{'Phone':<14} {'Name':<7} {'Persona':<28} {'Expected':<19} {'Disposition':<19} ok  note")
+    for contact in Contact.objects.filter(campaign=campaign).order_by("phone"):
+        persona = persona_for(contact.phone)
+        attempt = by_contact.get(contact.id)
+        if attempt is None:  # never dialled: say why (an opt-out from an earlier demo run stays on the list)
+            result, note = "-", contact.skip_reason
+            match = persona.expected_disposition == "opted_out" and "do-not-call" in contact.skip_reason
+        else:
+            result, match = attempt.disposition or attempt.status, attempt.disposition == persona.expected_disposition
+            note = f"next call {contact.next_attempt_at:%Y-%m-%d %H:%M} UTC" if contact.status == "pending" else ""
         all_match &= match
         print(
-            f"{a.contact.phone:<14} {a.contact.first_name:<7} {persona.name:<28} {persona.expected_disposition:<19} "
-            f"{a.disposition or a.status:<19} {'yes' if match else 'NO'}"
+            f"{contact.phone:<14} {contact.first_name:<7} {persona.name:<28} {persona.expected_disposition:<19} "
+            f"{result:<19} {'yes' if match else 'NO ':<3} {note}"
         )
     print("\nA few transcripts (robot prompt, then what the robot's ASR heard):")
     with_answers = attempts.filter(turns__speaker="callee").distinct().order_by("contact__phone")[:3]
@@ -172,9 +183,9 @@ def run(timeout: float) -> int:
     try:
         worker.wait_ready()
         print("Celery worker ready (queues dial, post_call); starting the campaign")
-        from campaigns.services.campaigns import start_campaign
+        from campaigns.services.lifecycle import start_campaign
 
-        start_campaign(campaign)
+        start_campaign(campaign, actor=campaign.created_by)
         finished = watch(campaign, worker, timeout)
     finally:
         worker.stop()

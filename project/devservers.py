@@ -6,6 +6,7 @@ binaries inside their wheels. Production points DATABASE_URL and REDIS_URL at re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,40 +58,32 @@ def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServe
 
 
 class Worker:
-    """A real `celery worker` process, started with the given environment, stopped with SIGTERM."""
+    """A real `celery worker` process (with an embedded beat for the dispatcher unless beat=False), in its own
+    process group so stop() and kill() reach the pool children too."""
 
     def __init__(
         self,
         env: dict[str, str],
         log_path: Path,
-        queues: str = "dial,post_call,default",
+        queues: str = "dial,post_call,webhooks,default",
         concurrency: int = 2,
         name: str = "worker",
+        beat: bool = True,
     ) -> None:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(concurrency),
-            "-n",
-            f"{name}@%h",
-            "-l",
-            "info",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "-c", str(concurrency)]
+        command += ["-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if beat:
+            command += ["-B", "-s", str(log_path.with_suffix(".beat-schedule"))]
         self.process = subprocess.Popen(
-            command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            cwd=BASE_DIR,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -109,12 +102,21 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children): a host dying mid-call."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
+
     def stop(self, timeout: float = 30) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
+                return
+        with contextlib.suppress(ProcessLookupError):  # pool children left behind
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()

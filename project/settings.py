@@ -124,6 +124,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("project.celery.route",)  # queues are declared beside each task
 CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)
+# A dialling worker renews its attempt's lease every third of this; a lease past due means the worker died.
+CALL_LEASE_SECONDS = env.int("CALL_LEASE_SECONDS", default=30)
+DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
+CELERY_BEAT_SCHEDULE = {
+    "dispatch": {"task": "pipeline.tasks.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
+    "recover-abandoned": {"task": "pipeline.tasks.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
+}
 # The broker re-delivers an unacked task after this; it must outlast the longest call.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

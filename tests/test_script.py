@@ -229,6 +229,7 @@ def add_form(tenant, script_value) -> dict:
         "window_end": "20:00",
         "max_concurrent_calls": 5,
         "max_attempts": 1,
+        "calls_per_second": 1,
         "_save": "Save",
     }
 

@@ -138,6 +138,7 @@ def campaign_form(tenant, **changes) -> dict:
         "window_end": "20:00",
         "max_concurrent_calls": 5,
         "max_attempts": 1,
+        "calls_per_second": 1,
         "dry_run": "on",
         "_save": "Save",
     }

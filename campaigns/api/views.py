@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -254,6 +256,21 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
     def get_serializer_class(self):
         return s.CallDetailSerializer if self.action == "retrieve" else s.CallSerializer
+
+    @extend_schema(
+        summary="The call's recording (WAV); only for members of the call's tenant",
+        responses={(200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="WAV audio")},
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAccept)
+    def recording(self, request, *args, **kwargs):
+        attempt = self.get_object()
+        root = Path(settings.MEDIA_ROOT).resolve()
+        path = (root / attempt.recording).resolve()
+        if not attempt.recording or root not in path.parents or not path.is_file():
+            raise NotFound("This call has no recording.")
+        response = FileResponse(path.open("rb"), content_type="audio/wav")
+        response["Content-Disposition"] = f'inline; filename="call-{attempt.id}.wav"'
+        return response
 
     def apply_filters(self, queryset, params: dict):
         lookups = {"date": "created_at__date", "date_from": "created_at__date__gte", "date_to": "created_at__date__lte"}

@@ -35,8 +35,12 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
             )
         Campaign.objects.filter(id=campaign.id).update(status=target, **fields)
         CampaignEvent.objects.create(
-            tenant_id=campaign.tenant_id, campaign_id=campaign.id, from_status=current, to_status=target,
-            actor=actor if actor is not None and actor.is_authenticated else None, note=note[:200],
+            tenant_id=campaign.tenant_id,
+            campaign_id=campaign.id,
+            from_status=current,
+            to_status=target,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            note=note[:200],
         )
     campaign.refresh_from_db()
     return True
@@ -57,16 +61,23 @@ def _ready(campaign: Campaign) -> None:
 def schedule_campaign(campaign: Campaign, starts_at, actor=None) -> bool:
     """Draft -> scheduled: the dispatcher starts it at `starts_at`."""
     _ready(campaign)
-    return _transition(campaign, [S.DRAFT], S.SCHEDULED, actor, f"starts at {starts_at:%Y-%m-%d %H:%M %Z}",
-                       starts_at=starts_at)
+    return _transition(
+        campaign, [S.DRAFT], S.SCHEDULED, actor, f"starts at {starts_at:%Y-%m-%d %H:%M %Z}", starts_at=starts_at
+    )
 
 
 def start_campaign(campaign: Campaign, actor=None, note: str = "") -> int:
     """Draft, scheduled or paused -> running. Returns how many contacts are waiting to be dialled."""
     _ready(campaign)
     with transaction.atomic():
-        _transition(campaign, [S.DRAFT, S.SCHEDULED, S.PAUSED], S.RUNNING, actor, note,
-                    started_at=campaign.started_at or timezone.now())
+        _transition(
+            campaign,
+            [S.DRAFT, S.SCHEDULED, S.PAUSED],
+            S.RUNNING,
+            actor,
+            note,
+            started_at=campaign.started_at or timezone.now(),
+        )
         _kick_dispatcher()
     return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).count()
 
@@ -87,8 +98,9 @@ def resume_campaign(campaign: Campaign, actor=None) -> int:
 def cancel_campaign(campaign: Campaign, actor=None) -> int:
     """Any open state -> cancelled. Attempts not yet dialled are cancelled; returns how many."""
     with transaction.atomic():
-        _transition(campaign, [S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED], S.CANCELLED, actor,
-                    completed_at=timezone.now())
+        _transition(
+            campaign, [S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED], S.CANCELLED, actor, completed_at=timezone.now()
+        )
         cancelled = CallAttempt.objects.filter(campaign=campaign, status=CallAttempt.Status.QUEUED).update(
             status=CallAttempt.Status.CANCELLED, error="campaign cancelled"
         )
@@ -106,15 +118,15 @@ def complete_if_done(campaign_id: int) -> bool:
     from campaigns.services.webhooks import queue_campaign_completed
 
     open_work = CallAttempt.objects.filter(campaign_id=campaign_id, status__in=OPEN_ATTEMPTS).exists() or (
-        Contact.objects.filter(campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED])
-        .exists()
+        Contact.objects.filter(
+            campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]
+        ).exists()
     )
     if open_work:
         return False
     campaign = Campaign.objects.get(id=campaign_id)
     try:
-        moved = _transition(campaign, [S.RUNNING], S.COMPLETED, note="every contact done",
-                            completed_at=timezone.now())
+        moved = _transition(campaign, [S.RUNNING], S.COMPLETED, note="every contact done", completed_at=timezone.now())
     except CampaignStateError:
         return False
     if moved:

@@ -1,0 +1,41 @@
+"""Post-call analysis: whole-recording transcript of the callee channel and call figures."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from campaigns.models import CallAttempt, Turn
+from pipeline import speech
+
+SPEECH_LEVEL = 300  # |sample| above this counts as someone talking (about -40 dBFS)
+
+
+def analyze_call(attempt_id: int) -> dict:
+    """Idempotent: recomputes and overwrites the attempt's full transcript and figures."""
+    attempt = CallAttempt.objects.select_related("campaign").filter(id=attempt_id).first()
+    if attempt is None or not attempt.recording:
+        return {}
+    with wave.open(str(Path(settings.MEDIA_ROOT) / attempt.recording), "rb") as w:
+        stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
+        rate = w.getframerate()
+    robot, callee = stereo[:, 0], stereo[:, 1]
+    transcript = speech.asr_engine(attempt.campaign.language).transcribe(callee)
+    turns = list(attempt.turns.all())
+    confidences = [t.confidence for t in turns if t.confidence is not None]
+    latencies = sorted(t.response_latency_ms for t in turns if t.response_latency_ms is not None)
+    per_ms = rate / 1000
+    analysis = {
+        **attempt.analysis,
+        "duration_ms": int(len(robot) / per_ms),
+        "robot_talk_ms": int(np.count_nonzero(np.abs(robot) > SPEECH_LEVEL) / per_ms),
+        "callee_talk_ms": int(np.count_nonzero(np.abs(callee) > SPEECH_LEVEL) / per_ms),
+        "callee_turns": sum(1 for t in turns if t.speaker == Turn.Speaker.CALLEE),
+        "mean_asr_confidence": round(sum(confidences) / len(confidences), 3) if confidences else None,
+        "max_response_latency_ms": latencies[-1] if latencies else None,
+    }
+    CallAttempt.objects.filter(id=attempt_id).update(full_transcript=transcript.text, analysis=analysis)
+    return analysis

@@ -1,0 +1,99 @@
+"""Channel and calls-per-second limits that hold across every worker host, kept in Redis.
+
+A limit key (a trunk, or a campaign without one) has a sorted set of live calls scored by lease expiry and a
+sorted set of recent dial times. Acquiring is one Lua script, so two hosts can never both take the last channel
+or the last dial of a second. Leases expire by themselves: a worker that dies frees its channel when its lease
+runs out, not never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+_ACQUIRE = """
+local live, starts = KEYS[1], KEYS[2]
+local call_id, max_live, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local dial_slots, window_ms = tonumber(ARGV[3]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', live, '-inf', now_ms)
+redis.call('ZREMRANGEBYSCORE', starts, '-inf', now_ms - window_ms)
+if redis.call('ZSCORE', live, call_id) then
+  redis.call('ZADD', live, now_ms + lease_ms, call_id)
+  return 1
+end
+if redis.call('ZCARD', live) >= max_live then return 0 end
+if redis.call('ZCARD', starts) >= dial_slots then return -1 end
+redis.call('ZADD', live, now_ms + lease_ms, call_id)
+redis.call('ZADD', starts, now_ms, call_id)
+redis.call('PEXPIRE', live, lease_ms * 2)
+redis.call('PEXPIRE', starts, window_ms * 2)
+return 1
+"""
+
+_RENEW = """
+local t = redis.call('TIME')
+local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+  return 1
+end
+return 0
+"""
+
+
+@lru_cache(maxsize=1)
+def client() -> redis.Redis:
+    url = settings.REDIS_URL
+    if url.startswith("redis+socket://"):  # kombu's spelling of a unix socket; redis-py says unix://
+        url = "unix://" + url.removeprefix("redis+socket://")
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+@dataclass(frozen=True)
+class Limit:
+    key: str
+    max_concurrent: int
+    calls_per_second: float
+
+    @property
+    def dial_window(self) -> tuple[int, int]:
+        """(dials allowed, per window in ms): 2.5/s -> 2 per 1000 ms; 0.5/s -> 1 per 2000 ms."""
+        if self.calls_per_second >= 1:
+            return int(self.calls_per_second), 1000
+        return 1, int(1000 / max(self.calls_per_second, 0.001))
+
+
+class ChannelLimiter:
+    def __init__(self, lease_seconds: int) -> None:
+        self.lease_ms = lease_seconds * 1000
+        self._acquire = client().register_script(_ACQUIRE)
+        self._renew = client().register_script(_RENEW)
+
+    def acquire(self, limits: list[Limit], call_id: str) -> str | None:
+        """Take a channel and a dial slot under every limit, all or nothing. None on success, else why not."""
+        taken: list[Limit] = []
+        for limit in limits:
+            dials, window_ms = limit.dial_window
+            result = self._acquire(
+                keys=[f"limit:{limit.key}:live", f"limit:{limit.key}:starts"],
+                args=[call_id, limit.max_concurrent, dials, self.lease_ms, window_ms],
+            )
+            if result != 1:
+                self.release(taken, call_id)
+                return f"{limit.key}: {'all channels busy' if result == 0 else 'calls-per-second limit'}"
+            taken.append(limit)
+        return None
+
+    def renew(self, limits: list[Limit], call_id: str) -> None:
+        for limit in limits:
+            self._renew(keys=[f"limit:{limit.key}:live"], args=[call_id, self.lease_ms])
+
+    def release(self, limits: list[Limit], call_id: str) -> None:
+        for limit in limits:
+            client().zrem(f"limit:{limit.key}:live", call_id)
