@@ -6,6 +6,7 @@ Roles and cross-tenant access are in test_api_permissions.py; the schemathesis r
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -451,6 +452,26 @@ def test_call_detail_has_turns_in_order(api, tenant):
     assert "turns" not in api.get(url("call-list", tenant)).json()["results"][0]
 
 
+def test_call_recording_is_streamed_as_wav(api, tenant, settings):
+    attempt = CallAttemptFactory(
+        contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)), recording=f"{tenant.id}/calls/1.wav"
+    )
+    audio = Path(settings.MEDIA_ROOT) / attempt.recording
+    audio.parent.mkdir(parents=True)
+    audio.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    response = api.get(url("call-recording", tenant, attempt.id), HTTP_ACCEPT="audio/*")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/wav"
+    assert b"".join(response.streaming_content) == audio.read_bytes()
+
+
+@pytest.mark.parametrize("recording", ["", "missing.wav", "../../../etc/passwd", "/etc/passwd"])
+def test_call_without_a_readable_recording_is_404(api, tenant, recording):
+    attempt = CallAttemptFactory(contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)), recording=recording)
+    error = assert_error(api.get(url("call-recording", tenant, attempt.id)), 404, "not_found")
+    assert error["message"] == "This call has no recording."
+
+
 # --- export ---------------------------------------------------------------------------------------------
 
 
@@ -587,6 +608,7 @@ def test_schema_lists_every_endpoint_and_docs_need_no_cdn(client, db):
         f"{prefix}/contacts/{{id}}/",
         f"{prefix}/calls/",
         f"{prefix}/calls/{{id}}/",
+        f"{prefix}/calls/{{id}}/recording/",
         f"{prefix}/do-not-call/",
         f"{prefix}/do-not-call/{{id}}/",
     } <= set(schema["paths"])

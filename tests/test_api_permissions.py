@@ -7,8 +7,10 @@ same body as for an object that does not exist; and a refused request changes no
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -73,6 +75,7 @@ ENDPOINTS = [
     Endpoint("contact-retrieve", "get", "contact-detail", "contact"),
     Endpoint("calls-list", "get", "call-list"),
     Endpoint("call-retrieve", "get", "call-detail", "call"),
+    Endpoint("call-recording", "get", "call-recording", "call"),
     Endpoint("dnc-list", "get", "dnc-list"),
     Endpoint("dnc-create", "post", "dnc-list", write=True, ok=201, data={"phone": "+12025550166"}),
     Endpoint("dnc-retrieve", "get", "dnc-detail", "dnc"),
@@ -84,8 +87,13 @@ OBJECT_ENDPOINTS = [e for e in ENDPOINTS if e.target]
 def world_for(tenant) -> dict:
     draft = CampaignFactory(tenant=tenant, name=f"{tenant.slug} draft")
     contact = ContactFactory(campaign=draft)
-    call = CallAttemptFactory(contact=contact, status="finalized", disposition="interested")
+    call = CallAttemptFactory(
+        contact=contact, status="finalized", disposition="interested", recording=f"{tenant.id}/calls/a.wav"
+    )
     TurnFactory(attempt=call)
+    audio = Path(settings.MEDIA_ROOT) / call.recording
+    audio.parent.mkdir(parents=True, exist_ok=True)
+    audio.write_bytes(b"RIFF....WAVE" + tenant.slug.encode())
     return {
         "tenant": tenant,
         "draft": draft,
@@ -246,6 +254,15 @@ def test_export_never_includes_another_tenants_rows(owner, mine, theirs):
     text = b"".join(response.streaming_content).decode()
     assert mine["contact"].phone in text
     assert theirs["contact"].phone not in text
+
+
+def test_a_recording_is_served_only_inside_its_tenant(owner, mine, theirs):
+    client = client_for(owner)
+    response = client.get(reverse("api:call-recording", args=["acme", mine["call"].id]))
+    assert b"".join(response.streaming_content).endswith(b"acme")
+    for slug in ("acme", "other"):
+        response = client.get(reverse("api:call-recording", args=[slug, theirs["call"].id]))
+        assert_error(response, 404, "not_found")
 
 
 def test_role_is_per_tenant(mine, theirs):
