@@ -104,8 +104,8 @@ def sipp(tmp_path, peers):
     """Start sipp as a UAS running one of tests/sip/*.xml; returns (carrier, peer)."""
 
     def start(scenario: str, keys: dict[str, str] | None = None, calls: int = 1, **trunk) -> tuple[SipCarrier, Peer]:
-        base = _free_block(8)
-        sip_port, media_port, rtp_base = base, base + 2, base + 4
+        base = _free_block(12)
+        sip_port, media_port, rtp_base = base, base + 2, base + 6  # sipp echoes on media_port and media_port + 2
         # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
         text = (SCENARIOS / scenario).read_text()
         for key, value in (keys or {}).items():
@@ -296,6 +296,7 @@ def test_final_response_maps_to_dial_status_and_is_acked(sipp, code, reason, sta
     result = carrier.dial("+12025550123", "", ring_timeout=5)
     assert (result.status, result.sip_code, result.call) == (status, code, None)
     assert str(code) in result.detail
+    assert wait_for(lambda: not any(_udp_bound(p) for p in range(carrier._ports.start, carrier._ports.end, 2)), 1)
     _scenario_passed(peer)  # the scenario requires our ACK of the non-2xx final
 
 
@@ -413,6 +414,7 @@ def test_invite_is_retransmitted_until_timer_b_then_fails():
     assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
     assert "Timer B" in result.detail
     assert 3.1 < took < 4.0  # 64 * T1
+    assert wait_for(lambda: not _udp_bound(base) and not _udp_bound(base + 2), 1)  # the RTP port was given back
     gaps = np.diff(got)
     assert len(got) == 7, got  # 0, .05, .15, .35, .75, 1.55, 3.15
     assert np.allclose(gaps, [0.05, 0.1, 0.2, 0.4, 0.8, 1.6], rtol=0.3, atol=0.03), gaps

@@ -452,6 +452,7 @@ class CallLeg:
                 try:
                     response = await self.invite_tx.final
                 except TimeoutError:
+                    self._give_up()
                     if self.cancelled:
                         return DialOutcome(DialStatus.NO_ANSWER, None, "no final response after CANCEL")
                     return DialOutcome(DialStatus.FAILED, None, "no response from trunk (Timer B)")
@@ -481,11 +482,16 @@ class CallLeg:
                 return DialOutcome(DialStatus.FAILED, code, error)
             self._arm_session_timer(response)
             return DialOutcome(DialStatus.ANSWERED, code, reason, leg=self)
-        self.rtp.stop(EndReason.ERROR)
-        self.endpoint.release(self.call_id, self.timers.d)
+        self._give_up()
         if code in (401, 407):
             reason += " (authentication failed)" if self.auth else " (trunk needs credentials)"
         return DialOutcome(dial_status(code, self.cancelled), code, reason)
+
+    def _give_up(self) -> None:
+        """The call was never answered: free its RTP port; keep routing for Timer D (late retransmissions)."""
+        self.ended = EndReason.ERROR
+        self.rtp.stop(EndReason.ERROR)
+        self.endpoint.release(self.call_id, self.timers.d)
 
     def _on_ring_timeout(self) -> None:
         self.ring_expired = True
