@@ -2,7 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant, Turn
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant, Trunk, Turn
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -89,3 +89,12 @@ class TokenFactory(factory.django.DjangoModelFactory):
         model = Token
 
     user = factory.SubFactory(UserFactory)
+
+
+class TrunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Trunk
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Trunk {n}")
+    host = "sip.example.test"

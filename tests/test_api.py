@@ -24,6 +24,7 @@ from tests.factories import (
     ContactFactory,
     DoNotCallFactory,
     TokenFactory,
+    TrunkFactory,
     TurnFactory,
 )
 
@@ -182,6 +183,77 @@ def test_create_campaign_validates_caller_id_window_and_limits(api, tenant):
         format="json",
     )
     assert "window_end" in assert_error(response, 400, "invalid")["fields"]
+
+
+def test_campaign_engine_settings_round_trip(api, tenant):
+    trunk = TrunkFactory(tenant=tenant)
+    body = {
+        "name": "Engine",
+        "caller_id": "+12025550100",
+        "trunk": trunk.id,
+        "starts_at": "2026-12-01T09:00:00Z",
+        "ends_at": "2026-12-05T18:00:00Z",
+        "calls_per_second": 2.5,
+        "retry_policy": {"busy": 5, "no_answer": 30},
+        "disposition_map": {"confirmed": "interested"},
+        "webhook_url": "https://hooks.example.test/robot",
+    }
+    response = api.post(url("campaign-list", tenant), body, format="json")
+    assert response.status_code == 201, response.content
+    campaign = Campaign.objects.get(id=response.json()["id"])
+    assert campaign.trunk == trunk and campaign.calls_per_second == 2.5
+    assert campaign.retry_policy == {"busy": 5, "no_answer": 30}
+    assert campaign.disposition_map == {"confirmed": "interested"}
+    assert campaign.webhook_url == "https://hooks.example.test/robot"
+    assert response.json()["window_start"] == "09:00"
+    assert "webhook_secret" not in response.json()  # never shown back (see webhook-secret)
+
+
+def test_campaign_engine_settings_are_validated(api, tenant, outsider_tenant):
+    foreign = TrunkFactory(tenant=outsider_tenant)
+    response = api.post(
+        url("campaign-list", tenant),
+        {
+            "name": "X",
+            "caller_id": "+12025550100",
+            "trunk": foreign.id,
+            "retry_policy": {"busy": -1, "bored": 5},
+            "disposition_map": {"confirmed": "thrilled"},
+            "calls_per_second": 0,
+            "webhook_url": "not a url",
+        },
+        format="json",
+    )
+    fields = assert_error(response, 400, "invalid")["fields"]
+    assert {"trunk", "calls_per_second", "webhook_url"} <= set(fields)
+    assert any(name.startswith("retry_policy") for name in fields)
+    assert any(name.startswith("disposition_map") for name in fields)
+    missing = api.post(url("campaign-list", tenant), {"name": "X", "caller_id": "+12025550100", "trunk": 2**40})
+    # another tenant's trunk reads exactly like one that does not exist
+    unknown = missing.json()["error"]["fields"]["trunk"]
+    assert fields["trunk"] == [message.replace(str(2**40), str(foreign.id)) for message in unknown]
+    response = api.post(
+        url("campaign-list", tenant),
+        {"name": "X", "caller_id": "+12025550100", "retry_policy": {"bored": 5}},
+        format="json",
+    )
+    assert "bored" in assert_error(response, 400, "invalid")["fields"]["retry_policy"][0]
+    response = api.post(
+        url("campaign-list", tenant),
+        {"name": "X", "caller_id": "+12025550100", "starts_at": "2026-12-05T00:00Z", "ends_at": "2026-12-01T00:00Z"},
+        format="json",
+    )
+    assert "ends_at" in assert_error(response, 400, "invalid")["fields"]
+
+
+def test_webhook_secret_is_generated_and_shown_once(api, tenant):
+    campaign = CampaignFactory(tenant=tenant, webhook_url="https://hooks.example.test/robot")
+    first = api.post(url("campaign-webhook-secret", tenant, campaign.id)).json()["webhook_secret"]
+    campaign.refresh_from_db()
+    assert campaign.webhook_secret == first and len(first) == 64
+    assert first not in api.get(url("campaign-detail", tenant, campaign.id)).content.decode()
+    second = api.post(url("campaign-webhook-secret", tenant, campaign.id)).json()["webhook_secret"]
+    assert second != first
 
 
 def test_list_campaigns_filters_by_status_and_paginates(api, tenant):

@@ -71,6 +71,7 @@ ENDPOINTS = [
     Endpoint("campaign-cancel", "post", "campaign-cancel", "running", write=True),
     Endpoint("campaign-upload", "post", "campaign-upload", "draft", write=True, ok=201, multipart=True),
     Endpoint("campaign-export", "get", "campaign-export", "draft"),
+    Endpoint("campaign-webhook-secret", "post", "campaign-webhook-secret", "draft", write=True),
     Endpoint("contacts-list", "get", "contact-list"),
     Endpoint("contact-retrieve", "get", "contact-detail", "contact"),
     Endpoint("calls-list", "get", "call-list"),
@@ -133,7 +134,7 @@ def call(client: APIClient, endpoint: Endpoint, slug: str, obj=None):
 def snapshot() -> tuple:
     """Everything a write endpoint could change."""
     return (
-        sorted(Campaign.objects.values_list("id", "name", "status", "caller_id")),
+        sorted(Campaign.objects.values_list("id", "name", "status", "caller_id", "webhook_secret")),
         sorted(Contact.objects.values_list("id", "status")),
         sorted(DoNotCall.objects.values_list("id", "phone")),
         ContactImport.objects.count(),

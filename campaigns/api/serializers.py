@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Membership, Turn
+from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Membership, Trunk, Turn
 from campaigns.phones import InvalidPhone, to_e164
 from campaigns.selectors import campaign_progress
 from pipeline.script import ScriptError, validate_script
@@ -14,6 +14,8 @@ from pipeline.script import ScriptError, validate_script
 MAX_CONCURRENT_CALLS = 1000
 MAX_ATTEMPTS = 10
 MAX_ID = 2**63 - 1
+MAX_CALLS_PER_SECOND = 100.0
+MAX_RETRY_MINUTES = 60 * 24 * 30
 TTS_ENGINES = ["", "piper", "gtts"]  # pipeline.tts.build_engines; empty: the deployment default
 
 
@@ -65,6 +67,23 @@ class CampaignSerializer(serializers.ModelSerializer):
     max_concurrent_calls = serializers.IntegerField(min_value=1, max_value=MAX_CONCURRENT_CALLS, required=False)
     max_attempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
     tts_engine = serializers.ChoiceField(choices=TTS_ENGINES, required=False, help_text="Empty: the default.")
+    trunk = serializers.PrimaryKeyRelatedField(
+        queryset=Trunk.objects.none(), allow_null=True, required=False, help_text="One of this tenant's trunks."
+    )
+    calls_per_second = serializers.FloatField(min_value=0.01, max_value=MAX_CALLS_PER_SECOND, required=False)
+    retry_policy = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=MAX_RETRY_MINUTES),
+        required=False,
+        help_text="Minutes before a retry, per disposition; a disposition not listed is not retried.",
+    )
+    disposition_map = serializers.DictField(
+        child=serializers.ChoiceField(choices=Disposition.choices),
+        required=False,
+        help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.',
+    )
+    webhook_url = serializers.URLField(
+        allow_blank=True, required=False, help_text="POSTed on call and campaign completion (HMAC-signed)."
+    )
 
     class Meta:
         model = Campaign
@@ -77,10 +96,17 @@ class CampaignSerializer(serializers.ModelSerializer):
             "language",
             "tts_engine",
             "voice",
+            "trunk",
+            "starts_at",
+            "ends_at",
             "window_start",
             "window_end",
             "max_concurrent_calls",
+            "calls_per_second",
             "max_attempts",
+            "retry_policy",
+            "disposition_map",
+            "webhook_url",
             "dry_run",
             "created_by",
             "created_at",
@@ -88,6 +114,19 @@ class CampaignSerializer(serializers.ModelSerializer):
             "completed_at",
         ]
         read_only_fields = ["status", "created_at", "started_at", "completed_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        tenant = self.context.get("tenant")
+        if tenant is not None and not fields["trunk"].read_only:
+            fields["trunk"].queryset = Trunk.objects.for_tenant(tenant)  # another tenant's id: "does not exist"
+        return fields
+
+    def validate_retry_policy(self, value: dict) -> dict:
+        unknown = sorted(set(value) - set(Disposition.values))
+        if unknown:
+            raise serializers.ValidationError(f"Not dispositions: {', '.join(unknown)}.")
+        return value
 
     def validate_script(self, value):
         try:
@@ -103,6 +142,10 @@ class CampaignSerializer(serializers.ModelSerializer):
         end = attrs.get("window_end", getattr(self.instance, "window_end", None))
         if start is not None and end is not None and start >= end:
             raise serializers.ValidationError({"window_end": ["The calling window must end after it starts."]})
+        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
+        ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if starts and ends and starts >= ends:
+            raise serializers.ValidationError({"ends_at": ["The campaign must end after it starts."]})
         return attrs
 
 
@@ -124,6 +167,10 @@ class CampaignDetailSerializer(CampaignSerializer):
                 "by_disposition": progress.by_disposition,
             }
         ).data
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    webhook_secret = serializers.CharField(help_text="Verify X-Robocall-Signature with it; shown only here.")
 
 
 class CampaignActionSerializer(serializers.Serializer):

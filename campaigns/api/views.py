@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from django.conf import settings
@@ -171,6 +172,20 @@ class CampaignViewSet(
     @action(detail=True, methods=["post"], throttle_scope="lifecycle")
     def cancel(self, request, *args, **kwargs):
         return self._transition(lifecycle.cancel_campaign, "cancelled")
+
+    @extend_schema(
+        summary="Generate a new webhook signing secret and show it (once)",
+        description="Owners and managers only. The previous secret stops working at once; deliveries still "
+        "retrying are signed with the new one.",
+        request=None,
+        responses={200: s.WebhookSecretSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="webhook-secret", throttle_scope="lifecycle")
+    def webhook_secret(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        secret = secrets.token_hex(32)
+        Campaign.objects.filter(id=campaign.id).update(webhook_secret=secret)
+        return Response({"webhook_secret": secret})
 
     # --- call list and results ---------------------------------------------------------------------------
 
