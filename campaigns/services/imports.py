@@ -20,6 +20,7 @@ from campaigns.phones import InvalidPhone, to_e164, zones_for
 PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel")
 KNOWN_COLUMNS = {"first_name", "last_name", "timezone"}
 MAX_FIELD = 100
+BATCH = 2000
 
 
 class ImportFileError(ValueError):
@@ -89,90 +90,111 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
     if len(set(header)) != len(header):
         raise ImportFileError("The header repeats a column name.")
 
-    report = ImportReport()
-    existing = set(Contact.objects.filter(campaign=campaign).values_list("phone", flat=True))
-    blocked = set(DoNotCall.objects.for_tenant(campaign.tenant_id).values_list("phone", flat=True))
-    seen: dict[str, int] = {}
-    contacts: list[Contact] = []
-    region = getattr(settings, "DEFAULT_PHONE_REGION", "US")
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not rows
-            report.rows += 1
-            raw_phone = row[header.index(phone_column)].strip() if len(row) > header.index(phone_column) else ""
-
-            def reject(reason: str, line: int = line, raw_phone: str = raw_phone) -> None:
-                report.rejected.append(RejectedRow(line, raw_phone, reason))
-
-            if len(row) != len(header):
-                reject(f"expected {len(header)} columns, found {len(row)}")
-                continue
-            values = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
-            try:
-                phone = to_e164(raw_phone, region)
-            except InvalidPhone as exc:
-                reject(str(exc))
-                continue
-            if phone in seen:
-                reject(f"duplicate of line {seen[phone]}")
-                continue
-            seen[phone] = line
-            if phone in existing:
-                reject("already in this campaign")
-                continue
-            if phone in blocked:
-                reject("on the do-not-call list")
-                continue
-            too_long = [n for n in ("first_name", "last_name") if len(values.get(n, "")) > MAX_FIELD]
-            if too_long:
-                reject(f"{too_long[0]} is longer than {MAX_FIELD} characters")
-                continue
-            zone = values.get("timezone", "")
-            zones = [zone]
-            if zone:
-                try:
-                    zoneinfo.ZoneInfo(zone)
-                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    reject(f"unknown time zone {zone!r}")
-                    continue
-            else:
-                zones = zones_for(phone)
-                if not zones:
-                    reject("cannot tell the time zone from the number; add a timezone column")
-                    continue
-                zone = zones[0]
-            custom = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k != phone_column}
-            contacts.append(
-                Contact(
-                    tenant_id=campaign.tenant_id,
-                    campaign=campaign,
-                    phone=phone,
-                    timezone=zone,
-                    first_name=values.get("first_name", ""),
-                    last_name=values.get("last_name", ""),
-                    custom_fields=custom,
-                    source_line=line,
-                    call_zones=zones if len(zones) > 1 else [],
-                )
-            )
-    except csv.Error as exc:
-        raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
-
-    if report.rows == 0:
-        raise ImportFileError("The file has a header but no rows.")
+    importer = _RowImporter(campaign, header, phone_column)
+    # One transaction: a file that turns out unreadable halfway stores nothing. Rows are written in batches
+    # as they are read, so memory stays flat however long the file is.
     with transaction.atomic():
-        Contact.objects.bulk_create(contacts, batch_size=2000)
+        report = importer.run(reader)
+        if report.rows == 0:
+            raise ImportFileError("The file has a header but no rows.")
         record = ContactImport.objects.create(
             tenant_id=campaign.tenant_id,
             campaign=campaign,
             filename=filename[:255],
             uploaded_by=user,
             rows=report.rows,
-            created_count=len(contacts),
+            created_count=report.created,
             rejected=[{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
         )
-    report.created = len(contacts)
     report.import_id = record.id
     return report
+
+
+class _RowImporter:
+    """Validates rows one by one and writes the good ones in batches; collects the report."""
+
+    def __init__(self, campaign: Campaign, header: list[str], phone_column: str) -> None:
+        self.campaign, self.header, self.phone_column = campaign, header, phone_column
+        self.report = ImportReport()
+        self.existing = set(Contact.objects.filter(campaign=campaign).values_list("phone", flat=True))
+        self.blocked = set(DoNotCall.objects.blocking(campaign.tenant_id).values_list("phone", flat=True))
+        self.seen: dict[str, int] = {}
+        self.batch: list[Contact] = []
+        self.region = getattr(settings, "DEFAULT_PHONE_REGION", "US")
+
+    def flush(self) -> None:
+        Contact.objects.bulk_create(self.batch)
+        self.report.created += len(self.batch)
+        self.batch.clear()
+
+    def run(self, reader) -> ImportReport:
+        campaign, header, phone_column, report = self.campaign, self.header, self.phone_column, self.report
+        existing, blocked, seen, batch, region = self.existing, self.blocked, self.seen, self.batch, self.region
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines are not rows
+                report.rows += 1
+                raw_phone = row[header.index(phone_column)].strip() if len(row) > header.index(phone_column) else ""
+
+                def reject(reason: str, line: int = line, raw_phone: str = raw_phone) -> None:
+                    report.rejected.append(RejectedRow(line, raw_phone, reason))
+
+                if len(row) != len(header):
+                    reject(f"expected {len(header)} columns, found {len(row)}")
+                    continue
+                values = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
+                try:
+                    phone = to_e164(raw_phone, region)
+                except InvalidPhone as exc:
+                    reject(str(exc))
+                    continue
+                if phone in seen:
+                    reject(f"duplicate of line {seen[phone]}")
+                    continue
+                seen[phone] = line
+                if phone in existing:
+                    reject("already in this campaign")
+                    continue
+                if phone in blocked:
+                    reject("on the do-not-call list")
+                    continue
+                too_long = [n for n in ("first_name", "last_name") if len(values.get(n, "")) > MAX_FIELD]
+                if too_long:
+                    reject(f"{too_long[0]} is longer than {MAX_FIELD} characters")
+                    continue
+                zone = values.get("timezone", "")
+                zones = [zone]
+                if zone:
+                    try:
+                        zoneinfo.ZoneInfo(zone)
+                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                        reject(f"unknown time zone {zone!r}")
+                        continue
+                else:
+                    zones = zones_for(phone)
+                    if not zones:
+                        reject("cannot tell the time zone from the number; add a timezone column")
+                        continue
+                    zone = zones[0]
+                custom = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k != phone_column}
+                batch.append(
+                    Contact(
+                        tenant_id=campaign.tenant_id,
+                        campaign=campaign,
+                        phone=phone,
+                        timezone=zone,
+                        first_name=values.get("first_name", ""),
+                        last_name=values.get("last_name", ""),
+                        custom_fields=custom,
+                        source_line=line,
+                        call_zones=zones if len(zones) > 1 else [],
+                    )
+                )
+                if len(batch) >= BATCH:
+                    self.flush()
+        except csv.Error as exc:
+            raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+        self.flush()
+        return report
