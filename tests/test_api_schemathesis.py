@@ -32,7 +32,7 @@ from tests.factories import (
     TurnFactory,
 )
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20  # ~45 s for the whole schema on a 2-core machine
 STATES = list(Campaign.Status.values)
 _numbers = itertools.count(1000)
 
