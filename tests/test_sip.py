@@ -51,8 +51,8 @@ def _free_block(size: int) -> int:
     raise RuntimeError("no free port block")
 
 
-def _udp_bound(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def _udp_bound(port: int, kind: int = socket.SOCK_DGRAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -63,14 +63,14 @@ def _udp_bound(port: int) -> bool:
 class Peer:
     """A peer process whose output goes to a log file; killed on teardown."""
 
-    def __init__(self, cmd: list[str], cwd: Path, sip_port: int, name: str) -> None:
+    def __init__(self, cmd: list[str], cwd: Path, sip_port: int, name: str, tcp: bool = False) -> None:
         self.log = cwd / f"{name}.log"
         self.cmd = cmd
         self.proc = subprocess.Popen(  # noqa: S603
             cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 10
-        while not _udp_bound(sip_port):
+        while not _udp_bound(sip_port, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not start: {self.output()}")
             time.sleep(0.02)
@@ -114,7 +114,10 @@ def sipp(tmp_path, peers):
         cmd = ["sipp", "-sf", str(tmp_path / scenario), "-i", "127.0.0.1", "-p", str(sip_port)]
         cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin"]
         cmd += ["-timeout", "20s", "-timeout_error", "-trace_msg"]  # messages log: <scenario>_<pid>_messages.log
-        peer = Peer(cmd, tmp_path, sip_port, "sipp")
+        tcp = trunk.get("transport") == "tcp"
+        if tcp:
+            cmd += ["-t", "t1"]
+        peer = Peer(cmd, tmp_path, sip_port, "sipp", tcp=tcp)
         peers.append(peer)
         config = TrunkConfig(host="127.0.0.1", port=sip_port, caller_id="+12025550100", **trunk)
         return SipCarrier(config, rtp_port_range=(rtp_base, rtp_base + 4)), peer
@@ -292,7 +295,7 @@ def test_dtmf_both_ways_with_baresip(baresip):
     ],
 )
 def test_final_response_maps_to_dial_status_and_is_acked(sipp, code, reason, status):
-    carrier, peer = sipp("reject.xml", {"code": str(code), "reason": reason})
+    carrier, peer = sipp("reject.xml", {"code": str(code), "reason": reason}, transport="tcp" if code == 486 else "udp")
     result = carrier.dial("+12025550123", "", ring_timeout=5)
     assert (result.status, result.sip_code, result.call) == (status, code, None)
     assert str(code) in result.detail
@@ -300,8 +303,9 @@ def test_final_response_maps_to_dial_status_and_is_acked(sipp, code, reason, sta
     _scenario_passed(peer)  # the scenario requires our ACK of the non-2xx final
 
 
-def test_ring_timeout_sends_cancel_and_reports_no_answer(sipp):
-    carrier, peer = sipp("ring_cancel.xml")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_ring_timeout_sends_cancel_and_reports_no_answer(sipp, transport):
+    carrier, peer = sipp("ring_cancel.xml", transport=transport)
     started = time.monotonic()
     result = carrier.dial("+12025550123", "", ring_timeout=1.0)
     took = time.monotonic() - started
@@ -343,8 +347,9 @@ def test_missing_credentials_fail_with_the_challenge_code(sipp):
 # -- sipp: answered calls ------------------------------------------------------------------------------
 
 
-def test_callee_bye_mid_prompt_ends_the_call(sipp):
-    carrier, peer = sipp("callee_bye.xml", {"hangup_ms": "800"})
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_callee_bye_mid_prompt_ends_the_call(sipp, transport):
+    carrier, peer = sipp("callee_bye.xml", {"hangup_ms": "800"}, transport=transport)
     result = carrier.dial("+12025550123", "", ring_timeout=5)
     assert result.status is DialStatus.ANSWERED
     call = result.call
@@ -359,8 +364,9 @@ def test_callee_bye_mid_prompt_ends_the_call(sipp):
     _scenario_passed(peer)  # our 200 OK to the BYE arrived
 
 
-def test_rtp_echo_round_trip_and_robot_bye(sipp):
-    carrier, peer = sipp("answer.xml")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_rtp_echo_round_trip_and_robot_bye(sipp, transport):
+    carrier, peer = sipp("answer.xml", transport=transport)
     result = carrier.dial("+12025550123", "", ring_timeout=5)
     call = result.call
     tone = chirp(300, 3000, 1.0)
@@ -637,3 +643,13 @@ def test_speech_both_ways_through_baresip_is_understood_by_asr(tmp_path, peers):
     robot_heard = whisper.transcribe(np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")).text.lower()
     assert "appointment" in callee_heard and "friday" in callee_heard, callee_heard
     assert "will be there" in robot_heard, robot_heard
+
+
+def test_tcp_trunk_that_refuses_the_connection_fails_at_once():
+    port = _free_block(4)
+    carrier = SipCarrier(TrunkConfig(host="127.0.0.1", port=port, transport="tcp"), rtp_port_range=(port, port + 4))
+    started = time.monotonic()
+    result = carrier.dial("+12025550123", "", ring_timeout=5)
+    assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
+    assert "ConnectionRefused" in result.detail
+    assert time.monotonic() - started < 1

@@ -140,6 +140,9 @@ class SipCarrier:
         budget = ring_timeout + 2 * self.timers.b + 10
         try:
             return loop.run(self._dial(number, caller_id or self.trunk.caller_id, ring_timeout), timeout=budget)
+        except OSError as exc:  # trunk unreachable (TCP refused), no free RTP port
+            log.warning("SIP dial to %s failed: %s", number, exc)
+            return DialResult(DialStatus.FAILED, None, detail=f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a dial must always come back with a result, never an exception
             log.exception("SIP dial to %s failed", number)
             return DialResult(DialStatus.FAILED, None, detail=f"{type(exc).__name__}: {exc}")
@@ -150,7 +153,8 @@ class SipCarrier:
 
     async def _register(self) -> tuple[int | None, str]:
         trunk_addr, local_host = await self._addresses()
-        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port)
+        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port, self.trunk.transport)
+        await endpoint.connect(trunk_addr)
         return await TrunkRegistration.for_trunk(endpoint, self.trunk, trunk_addr, self.timers).ensure()
 
     async def _addresses(self) -> tuple[tuple[str, int], str]:
@@ -160,7 +164,8 @@ class SipCarrier:
 
     async def _dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
         trunk_addr, local_host = await self._addresses()
-        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port)
+        endpoint = await SipEndpoint.get(local_host, self.trunk.local_port, self.trunk.transport)
+        await endpoint.connect(trunk_addr)  # TCP: a refused connection fails the dial at once
         if self.trunk.register:
             registration = TrunkRegistration.for_trunk(endpoint, self.trunk, trunk_addr, self.timers)
             code, reason = await registration.ensure()

@@ -37,8 +37,8 @@ class TrunkConfig:
     session_expires: int = 0  # >0: ask for RFC 4028 session timers and refresh with re-INVITEs (e.g. 1800)
 
     def __post_init__(self) -> None:
-        if self.transport.lower() != "udp":
-            raise ValueError(f"SIP transport {self.transport!r} is not supported yet (only 'udp')")
+        if self.transport.lower() not in ("udp", "tcp"):
+            raise ValueError(f"SIP transport {self.transport!r} is not supported (use 'udp' or 'tcp')")
         unknown = set(self.codecs) - {"PCMU", "PCMA"}
         if unknown or not self.codecs:
             raise ValueError(f"codecs must be PCMU and/or PCMA, got {self.codecs!r}")

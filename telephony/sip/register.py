@@ -36,7 +36,8 @@ class TrunkRegistration:
         user = trunk.username or trunk.caller_id or "robot"
         self.aor = f"sip:{user}@{trunk.sip_domain}"
         self.registrar_uri = f"sip:{trunk.sip_domain}" + ("" if trunk.port == 5060 else f":{trunk.port}")
-        self.contact = f"<sip:{user}@{format_addr(host, port)}>"
+        tcp = ";transport=tcp" if endpoint.reliable else ""
+        self.contact = f"<sip:{user}@{format_addr(host, port)}{tcp}>"
         self.call_id = generate_call_id(host)
         self.from_tag = generate_tag()
         self.cseq = 0
@@ -102,7 +103,8 @@ class TrunkRegistration:
         host, port = self.endpoint.local_addr
         self.cseq += 1
         request = SipRequest(method="REGISTER", uri=self.registrar_uri)
-        via = Via(transport="UDP", host=host, port=port, params={"branch": generate_branch(), "rport": None})
+        branch = {"branch": generate_branch(), "rport": None}
+        via = Via(transport=self.endpoint.protocol, host=host, port=port, params=branch)
         request.headers.append("Via", stringify_via(via))
         request.headers.set_single("Max-Forwards", "70")
         request.headers.set_single("From", f"<{self.aor}>;tag={self.from_tag}")

@@ -20,6 +20,7 @@ from aiosipua import (
     DialogState,
     SipRequest,
     SipResponse,
+    TcpSipTransport,
     UdpSipTransport,
     generate_branch,
     generate_call_id,
@@ -145,7 +146,8 @@ class ClientTransaction:
     def start(self) -> ClientTransaction:
         loop = asyncio.get_running_loop()
         self._send()
-        self._retransmit = loop.call_later(self.timers.t1, self._on_retransmit, self.timers.t1)
+        if not self.endpoint.reliable:  # TCP delivers or fails; only Timer B/F apply
+            self._retransmit = loop.call_later(self.timers.t1, self._on_retransmit, self.timers.t1)
         self._timeout = loop.call_later(self.timers.b, self.fail)
         return self
 
@@ -226,47 +228,81 @@ class _UdpTransport(UdpSipTransport):
         self.local_addr = self._udp_transport.get_extra_info("sockname")[:2]
 
 
-class SipEndpoint:
-    """One UDP SIP socket per process and local address, shared by every call; routes by Call-ID."""
+class _TcpTransport(TcpSipTransport):
+    """aiosipua's TCP transport, reporting the port it really listens on (0 = any)."""
 
-    _registry: dict[tuple[str, int], SipEndpoint] = {}
+    async def start(self) -> None:
+        await super().start()
+        self.local_addr = self._server.sockets[0].getsockname()[:2]
+
+
+class SipEndpoint:
+    """One SIP socket (UDP) or listener plus connections (TCP) per process, local address and transport, shared
+    by every call; routes by Call-ID."""
+
+    _registry: dict[tuple[str, int, str], SipEndpoint] = {}
     _lock: asyncio.Lock | None = None
     _lock_loop: asyncio.AbstractEventLoop | None = None
 
-    def __init__(self, transport: UdpSipTransport) -> None:
+    def __init__(self, transport: UdpSipTransport | TcpSipTransport) -> None:
         self.transport = transport
+        self.protocol = "TCP" if transport.reliable else "UDP"
         self.loop = asyncio.get_running_loop()
         self.legs: dict[str, CallLeg] = {}
         transport.on_message = self._on_message
 
     @classmethod
-    async def get(cls, host: str, port: int) -> SipEndpoint:
+    async def get(cls, host: str, port: int, protocol: str = "udp") -> SipEndpoint:
         loop = asyncio.get_running_loop()
         if cls._lock is None or cls._lock_loop is not loop:  # first use, or a forked child's new loop
             cls._lock, cls._lock_loop = asyncio.Lock(), loop
+        key = (host, port, protocol.lower())
         async with cls._lock:
-            endpoint = cls._registry.get((host, port))
+            endpoint = cls._registry.get(key)
             if endpoint is None or endpoint.loop is not loop:
-                transport = _UdpTransport(local_addr=(host, port))
+                kind = _TcpTransport if key[2] == "tcp" else _UdpTransport
+                transport = kind(local_addr=(host, port))
                 await transport.start()
                 endpoint = cls(transport)
-                cls._registry[(host, port)] = endpoint
-                log.info("SIP endpoint listening on %s:%s/udp", *transport.local_addr)
+                cls._registry[key] = endpoint
+                log.info("SIP endpoint listening on %s:%s/%s", *transport.local_addr, key[2])
         return endpoint
 
     @property
     def local_addr(self) -> tuple[str, int]:
         return self.transport.local_addr
 
+    @property
+    def reliable(self) -> bool:
+        return self.transport.reliable
+
+    async def connect(self, dest: tuple[str, int]) -> None:
+        """TCP: open (or reuse) the connection to `dest`; requests and their responses share it."""
+        if self.reliable and dest not in self.transport._connections:
+            await self.transport.connect(dest)
+
+    def in_dialog(self, dialog: Dialog, method: str) -> SipRequest:
+        host, port = self.local_addr
+        return dialog.create_request(method, via_host=host, via_port=port, via_transport=self.protocol)
+
     def send(self, message, dest: tuple[str, int]) -> None:
         log.debug("SIP -> %s:%s\n%s", *dest, bytes(message).decode(errors="replace"))
         self.transport.send(message, dest)
+
+    def reply(self, response: SipResponse, request: SipRequest) -> None:
+        """UDP: to the request's Via (received/rport); TCP: back on the connection the request came on."""
+        source = getattr(request, "source", None)
+        if self.reliable and source is not None:
+            self.send(response, source)
+        else:
+            self.transport.send_reply(response)
 
     def release(self, call_id: str, after: float) -> None:
         asyncio.get_running_loop().call_later(after, self.legs.pop, call_id, None)
 
     def _on_message(self, message, addr) -> None:
         log.debug("SIP <- %s:%s\n%s", *addr, bytes(message).decode(errors="replace"))
+        message.source = addr
         leg = self.legs.get(message.call_id or "")
         if isinstance(message, SipResponse):
             if leg is not None:
@@ -277,11 +313,11 @@ class SipEndpoint:
         elif message.method == "OPTIONS":  # trunk keep-alive pings
             response = _response_to(message, 200, "OK", generate_tag())
             response.headers.set_single("Allow", ALLOW)
-            self.transport.send_reply(response)
+            self.reply(response, message)
         elif message.method == "INVITE":  # a registered robot may be offered calls: it does not take them
-            self.transport.send_reply(_response_to(message, 603, "Decline", generate_tag()))
+            self.reply(_response_to(message, 603, "Decline", generate_tag()), message)
         elif message.method != "ACK":
-            self.transport.send_reply(_response_to(message, 481, "Call/Transaction Does Not Exist", generate_tag()))
+            self.reply(_response_to(message, 481, "Call/Transaction Does Not Exist", generate_tag()), message)
 
 
 @dataclass
@@ -317,10 +353,11 @@ class CallLeg:
         self.local_host = host
         domain = trunk.sip_domain
         default_port = "" if trunk.port == 5060 else f":{trunk.port}"
-        self.request_uri = f"sip:{number}@{domain}{default_port}"
+        tcp = ";transport=tcp" if endpoint.reliable else ""
+        self.request_uri = f"sip:{number}@{domain}{default_port}{tcp}"
         self.from_uri = f"sip:{caller_id or 'anonymous'}@{domain}"
         self.caller_id = caller_id
-        self.contact = f"<sip:{caller_id or 'robot'}@{format_addr(host, port)}>"
+        self.contact = f"<sip:{caller_id or 'robot'}@{format_addr(host, port)}{tcp}>"
         self.call_id = generate_call_id(host)
         self.dialog = Dialog(
             call_id=self.call_id,
@@ -416,7 +453,9 @@ class CallLeg:
     def _build_invite(self) -> SipRequest:
         host, port = self.endpoint.local_addr
         invite = SipRequest(method="INVITE", uri=self.request_uri)
-        via = Via(transport="UDP", host=host, port=port, params={"branch": generate_branch(), "rport": None})
+        via = Via(
+            transport=self.endpoint.protocol, host=host, port=port, params={"branch": generate_branch(), "rport": None}
+        )
         invite.headers.append("Via", stringify_via(via))
         invite.headers.set_single("Max-Forwards", "70")
         display = f'"{self.caller_id}" ' if self.caller_id else ""
@@ -550,9 +589,8 @@ class CallLeg:
             self.dialog.remote_target = stringify_uri(contacts[0].uri)
         self.dialog.route_set = list(reversed(response.headers.get("record-route")))
         self.dialog.state = DialogState.CONFIRMED
-        host, port = self.endpoint.local_addr
         invite_seq = self.invite_tx.request.cseq.seq
-        ack = self.dialog.create_request("ACK", via_host=host, via_port=port)
+        ack = self.endpoint.in_dialog(self.dialog, "ACK")
         self.dialog.local_cseq = invite_seq  # ACK does not consume a CSeq number
         ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=invite_seq, method="ACK")))
         ack.headers.set_single("Contact", self.contact)
@@ -562,7 +600,10 @@ class CallLeg:
         self.endpoint.send(ack, self._dialog_destination())
 
     def _dialog_destination(self) -> tuple[str, int]:
-        """In-dialog requests go to the first Record-Route hop, else the remote target; IPs only, else trunk."""
+        """In-dialog requests go to the first Record-Route hop, else the remote target; IPs only, else trunk.
+        Over TCP everything goes through the trunk connection."""
+        if self.endpoint.reliable:
+            return self.trunk_addr
         target = self.dialog.route_set[0].strip("<>").split(">")[0] if self.dialog.route_set else None
         uri = parse_uri(target or self.dialog.remote_target)
         try:
@@ -596,7 +637,7 @@ class CallLeg:
             response = self._dialog_response(request, 200, "OK")
             response.headers.set_single("Content-Type", "application/sdp")
             response.text = serialize_sdp(self.sdp_offer((self.codec_name,)))
-            self.endpoint.transport.send_reply(response)
+            self.endpoint.reply(response, request)
             self._on_refreshed_by_peer()
             return
         if method == "INFO" and "dtmf" in (request.content_type or ""):
@@ -618,7 +659,7 @@ class CallLeg:
         return response
 
     def transactions_reply(self, request: SipRequest, code: int, reason: str) -> None:
-        self.endpoint.transport.send_reply(self._dialog_response(request, code, reason))
+        self.endpoint.reply(self._dialog_response(request, code, reason), request)
 
     # -- session timers (RFC 4028): re-INVITE keep-alive ----------------------------------------------
 
@@ -659,8 +700,7 @@ class CallLeg:
         """Session refresh: a re-INVITE with the unchanged SDP; its 2xx gets its own ACK."""
         if self.ended is not None:
             return
-        host, port = self.endpoint.local_addr
-        reinvite = self.dialog.create_request("INVITE", via_host=host, via_port=port)
+        reinvite = self.endpoint.in_dialog(self.dialog, "INVITE")
         reinvite.headers.set_single("Contact", self.contact)
         reinvite.headers.set_single("Allow", ALLOW)
         reinvite.headers.set_single("User-Agent", self.trunk.user_agent)
@@ -682,8 +722,7 @@ class CallLeg:
             self.hangup(EndReason.TIMEOUT if response is None else EndReason.CALLEE_HANGUP)
             return
         if 200 <= response.status_code < 300:
-            host, port = self.endpoint.local_addr
-            ack = self.dialog.create_request("ACK", via_host=host, via_port=port)
+            ack = self.endpoint.in_dialog(self.dialog, "ACK")
             seq = tx.request.cseq.seq
             self.dialog.local_cseq = seq
             ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=seq, method="ACK")))
@@ -708,8 +747,7 @@ class CallLeg:
         if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
             self._end(reason)
             return self._bye_tx.final if self._bye_tx else None
-        host, port = self.endpoint.local_addr
-        bye = self.dialog.create_request("BYE", via_host=host, via_port=port)
+        bye = self.endpoint.in_dialog(self.dialog, "BYE")
         bye.headers.set_single("User-Agent", self.trunk.user_agent)
         self._end(reason)
         self._bye_tx = self._start_tx(bye, self._dialog_destination())
@@ -725,7 +763,6 @@ class CallLeg:
             self._bye_retried = True
             header = answer_challenge(self.auth, response, response.status_code, "BYE", self.dialog.remote_target)
             if header:
-                host, port = self.endpoint.local_addr
-                bye = self.dialog.create_request("BYE", via_host=host, via_port=port)
+                bye = self.endpoint.in_dialog(self.dialog, "BYE")
                 bye.headers.set_single(*header)
                 self._bye_tx = self._start_tx(bye, self._dialog_destination())
