@@ -653,3 +653,20 @@ def test_tcp_trunk_that_refuses_the_connection_fails_at_once():
     assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
     assert "ConnectionRefused" in result.detail
     assert time.monotonic() - started < 1
+
+
+def test_robot_voice_catches_up_after_the_conversation_stalls(sipp):
+    """A stall (ASR, TTS) leaves callee audio queued and the clock sending silence; afterwards the prompt goes out
+    whole and the robot's silence absorbs the delay, so the robot is back in step within a second."""
+    carrier, peer = sipp("answer.xml")
+    call = carrier.dial("+12025550123", "", ring_timeout=5).call
+    time.sleep(0.6)  # the conversation is busy: 30 ticks of silence sent for it
+    tone = chirp(500, 2500, 0.8)
+    heard, _ = talk(call, tone, then_silence_frames=60)
+    stats = call.stats
+    call.hangup()
+    assert stats["underruns"] >= 25
+    assert stats["robot_queue_frames"] == 0  # the backlog of robot audio is gone
+    assert len(heard) == len(frames(tone)) + 60  # and no callee frame was skipped
+    assert segment_correlation(tone, np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")) > 0.95
+    _scenario_passed(peer)

@@ -74,7 +74,7 @@ class SipCall:
         if rtp.ended is None:
             # When the conversation fell behind, the clock already sent silence in its place (an underrun);
             # dropping the same amount of its later silence keeps the robot's voice from lagging for good.
-            if outgoing == SILENCE_FRAME and rtp.stats.underruns > self._silence_dropped and not rtp.outgoing:
+            if outgoing == SILENCE_FRAME and rtp.stats.underruns > self._silence_dropped:
                 self._silence_dropped += 1
             else:
                 rtp.outgoing.append(outgoing)
