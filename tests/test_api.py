@@ -629,6 +629,26 @@ def test_dnc_rejects_duplicates_and_bad_numbers(api, tenant, outsider_tenant):
     assert api.post(url("dnc-list", tenant), {"phone": "+12025550145"}).status_code == 201
 
 
+@pytest.mark.parametrize("route", ["campaign-list", "contact-list", "call-list", "dnc-list"])
+def test_list_queries_do_not_grow_with_rows(api, tenant, route, django_assert_max_num_queries):
+    def queries_for_list() -> int:
+        api.get(url(route, tenant))  # token and session lookups warm up
+        with django_assert_max_num_queries(50) as captured:
+            assert api.get(url(route, tenant)).status_code == 200
+        return len(captured)
+
+    for _ in range(2):
+        campaign = CampaignFactory(tenant=tenant)
+        CallAttemptFactory(contact=ContactFactory(campaign=campaign))
+        DoNotCallFactory(tenant=tenant, phone=ContactFactory(campaign=campaign).phone)
+    few = queries_for_list()
+    for _ in range(5):
+        campaign = CampaignFactory(tenant=tenant)
+        CallAttemptFactory(contact=ContactFactory(campaign=campaign))
+        DoNotCallFactory(tenant=tenant, phone=ContactFactory(campaign=campaign).phone)
+    assert queries_for_list() == few
+
+
 # --- pagination, throttling, schema ---------------------------------------------------------------------
 
 
