@@ -10,6 +10,7 @@ the callee, re-INVITE/UPDATE/OPTIONS/INFO answered).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import time
@@ -86,6 +87,13 @@ def _branch(message) -> str:
         if name.lower() == "branch":
             return value
     return ""
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def _response_to(request: SipRequest, code: int, reason: str, to_tag: str = "") -> SipResponse:
@@ -619,20 +627,21 @@ class CallLeg:
         if method == "ACK":
             return
         if method == "BYE":
-            self.transactions_reply(request, 200, "OK")
+            self._reply(request, 200, "OK")
             self._end(EndReason.CALLEE_HANGUP)
             return
         if method == "CANCEL":  # we never receive INVITEs, so there is nothing to cancel
-            self.transactions_reply(request, 481, "Call/Transaction Does Not Exist")
+            self._reply(request, 481, "Call/Transaction Does Not Exist")
             return
         if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
-            self.transactions_reply(request, 481, "Call/Transaction Does Not Exist")
+            self._reply(request, 481, "Call/Transaction Does Not Exist")
             return
         if method == "INVITE":  # re-INVITE: session refresh, hold, or moved media
             if request.body:
                 sdp = parse_sdp(request.text)
-                if sdp.rtp_address and sdp.audio and sdp.audio.port:
-                    self.rtp.update_remote(sdp.rtp_address)
+                held = sdp.rtp_address is not None and _unspecified(sdp.rtp_address[0])
+                if sdp.rtp_address and sdp.audio and sdp.audio.port and not held:
+                    self.rtp.update_remote(sdp.rtp_address)  # moved media (0.0.0.0 = old-style hold: keep it)
             self.sdp_version += 1
             response = self._dialog_response(request, 200, "OK")
             response.headers.set_single("Content-Type", "application/sdp")
@@ -646,11 +655,11 @@ class CallLeg:
                 if key.strip().lower() == "signal" and value.strip():
                     self.rtp._rx_digits.append(value.strip()[0].upper())
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
-            self.transactions_reply(request, 200, "OK")
+            self._reply(request, 200, "OK")
             if method == "UPDATE":
                 self._on_refreshed_by_peer()
             return
-        self.transactions_reply(request, 501, "Not Implemented")
+        self._reply(request, 501, "Not Implemented")
 
     def _dialog_response(self, request: SipRequest, code: int, reason: str) -> SipResponse:
         response = _response_to(request, code, reason, self.dialog.local_tag)
@@ -658,7 +667,7 @@ class CallLeg:
         response.headers.set_single("Allow", ALLOW)
         return response
 
-    def transactions_reply(self, request: SipRequest, code: int, reason: str) -> None:
+    def _reply(self, request: SipRequest, code: int, reason: str) -> None:
         self.endpoint.reply(self._dialog_response(request, code, reason), request)
 
     # -- session timers (RFC 4028): re-INVITE keep-alive ----------------------------------------------
