@@ -215,7 +215,7 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
         result.call,
         campaign.script,
         contact.template_context(),
-        speech.speaker(campaign.tts_engine, campaign.voice, campaign.language),
+        speech.speaker(campaign.tts_engine, campaign.voice, campaign.language, campaign_id=campaign.id),
         speech.asr_engine(campaign.language),
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,

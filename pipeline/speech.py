@@ -10,7 +10,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
-from pipeline.tts import PromptCache, Speaker, build_engines
+from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
 from telephony.interface import Carrier
 from telephony.simulator import SimulatedCarrier
 
@@ -20,9 +20,14 @@ def prompt_cache() -> PromptCache:
     return PromptCache(settings.TTS_CACHE_DIR)
 
 
-def speaker(engine: str = "", voice: str = "", language: str = "en") -> Speaker:
-    engines = build_engines(engine or settings.TTS_ENGINE, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
-    return Speaker(engines, prompt_cache(), voice=voice, language=language)
+def speaker(engine: str = "", voice: str = "", language: str = "en", campaign_id: int | None = None) -> Speaker:
+    """A campaign's speaker: its engine chain and voices; with `campaign_id`, cache hits are counted for it."""
+    from pipeline import prompts
+
+    primary = engine or settings.TTS_ENGINE
+    engines = build_engines(primary, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
+    on_lookup = prompts.lookup_counter(campaign_id) if campaign_id is not None else None
+    return Speaker(engines, prompt_cache(), language=language, voices=parse_voices(voice, primary), on_lookup=on_lookup)
 
 
 @lru_cache(maxsize=4)

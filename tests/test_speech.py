@@ -47,7 +47,10 @@ def test_prompt_cache_hits_on_second_synthesis(tmp_path, piper):
     assert len(list(tmp_path.rglob("*.wav"))) == 1
 
 
-def test_gtts_unreachable_falls_back_to_piper_with_a_clear_error(tmp_path, caplog, piper):
+def test_gtts_unreachable_falls_back_to_piper_with_a_clear_error(tmp_path, caplog, piper, monkeypatch):
+    from pipeline import tts
+
+    monkeypatch.setattr(tts, "_down_until", {})  # no failure remembered from earlier tests
     # ".invalid" never resolves (RFC 2606), so this is a real gTTS request failing as it would offline.
     gtts = GoogleTTS(tld="invalid", timeout=5)
     with pytest.raises(TTSError, match="gTTS failed"):
@@ -62,7 +65,7 @@ def test_gtts_unreachable_falls_back_to_piper_with_a_clear_error(tmp_path, caplo
 def test_unknown_engine_is_a_clear_error():
     with pytest.raises(TTSError, match="Unknown TTS engine 'nope'"):
         build_engines("nope")
-    assert [e.name for e in build_engines("gtts")] == ["gtts", "piper"]
+    assert [e.name for e in build_engines("gtts")] == ["gtts", "piper", "espeak"]
 
 
 def test_endpointer_finds_speech_and_trailing_silence():
