@@ -670,3 +670,14 @@ def test_robot_voice_catches_up_after_the_conversation_stalls(sipp):
     assert len(heard) == len(frames(tone)) + 60  # and no callee frame was skipped
     assert segment_correlation(tone, np.frombuffer(b"".join(f.pcm for f in heard), dtype="<i2")) > 0.95
     _scenario_passed(peer)
+
+
+def test_udp_trunk_not_listening_fails_at_once_on_icmp():
+    """Nothing on the trunk's port: the ICMP port-unreachable fails the dial now, not after Timer B (32 s)."""
+    port = _free_block(6)
+    carrier = SipCarrier(TrunkConfig(host="127.0.0.1", port=port), rtp_port_range=(port + 2, port + 6))
+    started = time.monotonic()
+    result = carrier.dial("+12025550123", "", ring_timeout=30)
+    assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
+    assert "unreachable" in result.detail, result.detail
+    assert time.monotonic() - started < 1

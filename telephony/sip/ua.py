@@ -10,6 +10,7 @@ the callee, re-INVITE/UPDATE/OPTIONS/INFO answered).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from aiosipua import (
     Dialog,
     DialogState,
+    SipMessage,
     SipRequest,
     SipResponse,
     TcpSipTransport,
@@ -173,11 +175,11 @@ class ClientTransaction:
             interval = self.timers.t2 if self.proceeding else min(2 * interval, self.timers.t2)
         self._retransmit = asyncio.get_running_loop().call_later(interval, self._on_retransmit, interval)
 
-    def fail(self) -> None:
-        """Timer B/F, or the TU giving up: no (further) final response will be waited for."""
+    def fail(self, error: Exception | None = None) -> None:
+        """Timer B/F, the TU giving up, or a transport error: no (further) final response will be waited for."""
         self._stop_timers()
         if not self.final.done():
-            self.final.set_exception(TimeoutError(f"{self.method}: no final response"))
+            self.final.set_exception(error or TimeoutError(f"{self.method}: no final response"))
 
     def on_response(self, response: SipResponse) -> None:
         code = response.status_code
@@ -217,12 +219,33 @@ class ClientTransaction:
                 handle.cancel()
 
 
+IP_RECVERR = 11  # Linux <linux/in.h>; IPV6_RECVERR is 25
+IPV6_RECVERR = 25
+
+
 class _UdpTransport(UdpSipTransport):
     """aiosipua's UDP transport, bound without its protocol's isinstance assertion (it fails on 3.11's selector
-    datagram transport and prints a traceback on every start)."""
+    datagram transport and prints a traceback on every start).
+
+    On Linux it also asks for ICMP errors (IP_RECVERR): an unconnected UDP socket otherwise never learns that the
+    trunk's port is closed. The error queue hands back the datagram that bounced, so its Call-ID says which call
+    to fail (`on_unreachable`)."""
+
+    on_unreachable = None  # callable(call_id, detail)
 
     async def start(self) -> None:
         owner = self
+        host, port = self.local_addr
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((host, port))
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            if family == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+        self._sock = sock
 
         class _Protocol(asyncio.DatagramProtocol):
             def datagram_received(self, data: bytes, addr) -> None:
@@ -230,10 +253,24 @@ class _UdpTransport(UdpSipTransport):
 
             def error_received(self, exc: Exception) -> None:
                 log.debug("SIP socket error: %s", exc)
+                owner._read_error_queue(exc)
 
         loop = asyncio.get_running_loop()
-        self._udp_transport, _ = await loop.create_datagram_endpoint(_Protocol, local_addr=self.local_addr)
-        self.local_addr = self._udp_transport.get_extra_info("sockname")[:2]
+        self._udp_transport, _ = await loop.create_datagram_endpoint(_Protocol, sock=sock)
+        self.local_addr = sock.getsockname()[:2]
+
+    def _read_error_queue(self, exc: Exception) -> None:
+        for _ in range(64):
+            try:
+                data, _anc, _flags, addr = self._sock.recvmsg(65535, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError, OSError):
+                return
+            try:
+                bounced = SipMessage.parse(data)
+            except Exception:  # noqa: S112 - not one of ours
+                continue
+            if self.on_unreachable is not None and bounced.call_id:
+                self.on_unreachable(bounced.call_id, f"{addr[0]}:{addr[1]} unreachable ({exc.strerror or exc})")
 
 
 class _TcpTransport(TcpSipTransport):
@@ -258,6 +295,12 @@ class SipEndpoint:
         self.loop = asyncio.get_running_loop()
         self.legs: dict[str, CallLeg] = {}
         transport.on_message = self._on_message
+        transport.on_unreachable = self._on_unreachable
+
+    def _on_unreachable(self, call_id: str, detail: str) -> None:
+        leg = self.legs.get(call_id)
+        if leg is not None:
+            leg.on_unreachable(detail)
 
     @classmethod
     async def get(cls, host: str, port: int, protocol: str = "udp") -> SipEndpoint:
@@ -498,6 +541,9 @@ class CallLeg:
                 self.invite_tx = self._start_tx(self._build_invite(), self.trunk_addr)
                 try:
                     response = await self.invite_tx.final
+                except ConnectionError as exc:  # ICMP unreachable (RFC 3261 8.1.3.1: as a 503, but local)
+                    self._give_up()
+                    return DialOutcome(DialStatus.FAILED, None, f"trunk {exc}")
                 except TimeoutError:
                     self._give_up()
                     if self.cancelled:
@@ -533,6 +579,12 @@ class CallLeg:
         if code in (401, 407):
             reason += " (authentication failed)" if self.auth else " (trunk needs credentials)"
         return DialOutcome(dial_status(code, self.cancelled), code, reason)
+
+    def on_unreachable(self, detail: str) -> None:
+        """An INVITE of ours bounced (ICMP): fail it now instead of retransmitting until Timer B."""
+        tx = self.invite_tx
+        if tx is not None and not tx.proceeding and not tx.final.done():
+            tx.fail(ConnectionRefusedError(detail))
 
     def _give_up(self) -> None:
         """The call was never answered: free its RTP port; keep routing for Timer D (late retransmissions)."""
