@@ -24,7 +24,7 @@ from telephony.sip.ua import CallLeg, SipEndpoint, Timers
 
 log = logging.getLogger(__name__)
 
-EXCHANGE_TIMEOUT = 2.0  # no frame from the RTP clock for this long means the event loop is gone
+EXCHANGE_TIMEOUT = 5.0  # no frame from the RTP clock for this long means the event loop is stuck or gone
 HANGUP_DRAIN_SECONDS = 5.0  # let queued robot audio (a goodbye) play out before the BYE
 HANGUP_WAIT_SECONDS = 2.0  # wait this long for the BYE's 200 OK
 
@@ -80,7 +80,8 @@ class SipCall:
                 rtp.outgoing.append(outgoing)
         try:
             item = rtp.incoming.get(timeout=EXCHANGE_TIMEOUT)
-        except queue.Empty:
+        except queue.Empty:  # the RTP clock stopped: the event loop is stuck or gone
+            loop.call_soon(self._leg.hangup, EndReason.ERROR)
             raise CallEnded(EndReason.ERROR) from None
         if isinstance(item, EndReason):
             rtp.incoming.put(item)  # stays ended for any later call
