@@ -261,7 +261,9 @@ def test_answered_call_carries_audio_both_ways_with_baresip(baresip, codec):
         call.exchange(SILENCE_FRAME)
 
 
-def test_dtmf_both_ways_with_baresip(baresip):
+def test_dtmf_both_ways_and_rtcp_reports_with_baresip(baresip):
+    """Digits both ways; and over 5.5 s RTCP both ways: baresip's receiver report about our stream gives the
+    round trip (LSR/DLSR) and its loss."""
     carrier = SipCarrier(
         TrunkConfig(host="127.0.0.1", port=baresip.sip_port, caller_id="+12025550100"),
         rtp_port_range=(baresip.rtp_base, baresip.rtp_base + 10),
@@ -271,10 +273,14 @@ def test_dtmf_both_ways_with_baresip(baresip):
     call.send_dtmf("19#")
     sender = threading.Timer(0.3, baresip_command, (baresip, "sndcode", "5"))
     sender.start()
-    heard, _ = talk(call, np.zeros(RATE * 2, np.int16))
+    heard, _ = talk(call, np.zeros(int(RATE * 5.5), np.int16))
     sender.join()
+    stats = call.stats
     call.hangup()
     assert [f.dtmf for f in heard if f.dtmf] == ["5"]
+    assert stats["rtcp_sent"] >= 1 and stats["rtcp_received"] >= 2, stats
+    assert stats["rtt_ms"] is not None and 0 <= stats["rtt_ms"] < 100, stats
+    assert stats["remote_loss_pct"] == 0, stats
     assert wait_for(lambda: "terminated" in baresip.output())
     received = [line for line in baresip.output().splitlines() if "received event" in line and "end=1" in line]
     assert [line.split("'")[1] for line in received] == ["1", "9", "#"], baresip.output()

@@ -63,6 +63,11 @@ class SipCall:
             "late_ticks": s.late_ticks,
             "dtmf_sent": s.dtmf_sent,
             "dtmf_received": s.dtmf_received,
+            "rtcp_sent": s.rtcp_sent,
+            "rtcp_received": s.rtcp_received,
+            "rtt_ms": s.rtt_ms,
+            "remote_loss_pct": s.remote_loss_pct,
+            "remote_jitter_ms": s.remote_jitter_ms,
             "robot_queue_frames": len(self._rtp.outgoing),
             **self._leg.timings,
         }
@@ -118,7 +123,7 @@ class SipCall:
 class SipCarrier:
     """Places calls through one SIP trunk (implements telephony.interface.Carrier).
 
-    `rtp_port_range`: even ports [start, end) for RTP, one per concurrent call (RTCP is not used).
+    `rtp_port_range`: ports [start, end): an even RTP port and the RTCP port above it per concurrent call.
     `media_timeout`: hang up when no RTP arrived for this many seconds (0 = never).
     `t1`: RFC 3261 T1; only tests change it.
     """

@@ -22,8 +22,18 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from aiortp import DtmfEvent, RtpPacket
+from aiortp import DtmfEvent, RtpPacket, StreamStatistics
+from aiortp.clock import current_ntp_time
 from aiortp.dtmf import DTMF_EVENTS
+from aiortp.packet import (
+    RtcpByePacket,
+    RtcpPacket,
+    RtcpReceiverInfo,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+)
 from aiortp.playout import AdaptivePlayout
 
 from telephony.interface import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME, EndReason, Frame
@@ -36,7 +46,10 @@ MAX_BACKLOG_FRAMES = 750  # 15 s of callee audio nobody reads: the conversation 
 DTMF_TONE_MS = 120
 DTMF_GAP_MS = 80
 MIN_PLAYOUT_FRAMES = 3
-MAX_LATE_TICKS = 50  # loop stalled more than 1 s: resynchronise the clock instead of bursting
+MAX_LATE_TICKS = 50
+RTCP_FIRST_TICKS = 100  # first report 2 s after answer, then every 2.5-7.5 s
+RTCP_TICKS = 250
+RTCP_CNAME = b"campaign-robot"  # loop stalled more than 1 s: resynchronise the clock instead of bursting
 
 
 class PlayoutBuffer(AdaptivePlayout):
@@ -66,20 +79,25 @@ class PortAllocator:
         self.start, self.end = start + start % 2, end
         self._next = self.start + 2 * random.randrange((end - self.start) // 2)  # noqa: S311 - not crypto
 
-    def bind(self, host: str) -> socket.socket:
+    def bind(self, host: str) -> tuple[socket.socket, socket.socket]:
+        """An even RTP port and the odd RTCP port above it, both free."""
         span = (self.end - self.start) // 2
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(span):
             port = self._next
             self._next = port + 2 if port + 2 < self.end else self.start
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+            pair = [socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_DGRAM)]
             try:
-                sock.bind((host, port))
+                pair[0].bind((host, port))
+                pair[1].bind((host, port + 1))
             except OSError:
-                sock.close()
+                for sock in pair:
+                    sock.close()
                 continue
-            sock.setblocking(False)
-            return sock
-        raise OSError(f"no free RTP port in {self.start}-{self.end} on {host}")
+            for sock in pair:
+                sock.setblocking(False)
+            return pair[0], pair[1]
+        raise OSError(f"no free RTP port pair in {self.start}-{self.end} on {host}")
 
 
 @dataclass
@@ -91,6 +109,22 @@ class MediaStats:
     foreign_payload: int = 0
     dtmf_sent: str = ""
     dtmf_received: str = ""
+    rtcp_sent: int = 0
+    rtcp_received: int = 0
+    rtt_ms: float | None = None  # from the peer's receiver reports (LSR/DLSR)
+    remote_loss_pct: float | None = None  # what the peer says it lost of our stream
+    remote_jitter_ms: float | None = None
+
+
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, stream: RtpStream) -> None:
+        self.stream = stream
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.stream.rtcp_received(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # the peer does not listen for RTCP: fine
+        pass
 
 
 class RtpStream(asyncio.DatagramProtocol):
@@ -125,12 +159,21 @@ class RtpStream(asyncio.DatagramProtocol):
         self._remote_ssrc: int | None = None
         self._on_dead = None
         self._media_timeout = 0.0
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._rtcp_remote: tuple[str, int] | None = None
+        self._rx_stats = StreamStatistics(8000)
+        self._octets = 0
+        self._ticks = 0
+        self._next_rtcp = RTCP_FIRST_TICKS
+        self._last_sr: tuple[int, float] | None = None  # (middle 32 bits of its NTP time, when we got it)
 
     @classmethod
     async def open(cls, host: str, ports: PortAllocator) -> RtpStream:
-        sock = ports.bind(host)
-        stream = cls(sock.getsockname()[:2])
-        await asyncio.get_running_loop().create_datagram_endpoint(lambda: stream, sock=sock)
+        rtp, rtcp = ports.bind(host)
+        stream = cls(rtp.getsockname()[:2])
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: stream, sock=rtp)
+        stream._rtcp, _ = await loop.create_datagram_endpoint(lambda: _RtcpProtocol(stream), sock=rtcp)
         return stream
 
     # -- lifecycle (loop thread) -------------------------------------------------------------------
@@ -144,8 +187,10 @@ class RtpStream(asyncio.DatagramProtocol):
         dtmf_pt_recv: set[int],
         media_timeout: float = 0.0,
         on_dead=None,
+        rtcp_remote: tuple[str, int] | None = None,
     ) -> None:
         self._remote = remote
+        self._rtcp_remote = rtcp_remote or (remote[0], remote[1] + 1)
         self._codec = codec
         self._pt = payload_type
         self._dtmf_pt_send = dtmf_pt_send
@@ -161,6 +206,7 @@ class RtpStream(asyncio.DatagramProtocol):
     def update_remote(self, remote: tuple[str, int]) -> None:
         """A re-INVITE moved the far end's media."""
         self._remote = remote
+        self._rtcp_remote = (remote[0], remote[1] + 1)
         self._latched = False
 
     def stop(self, reason: EndReason) -> None:
@@ -171,6 +217,10 @@ class RtpStream(asyncio.DatagramProtocol):
             self._handle.cancel()
         if self._transport is not None:
             self._transport.close()
+        if self._rtcp is not None:
+            if self._playout is not None:
+                self._send_rtcp(bye=True)
+            self._rtcp.close()
         self.incoming.put(reason)
 
     # -- asyncio protocol --------------------------------------------------------------------------
@@ -190,6 +240,7 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         self.stats.received += 1
         self.last_rx = time.monotonic()
+        self._rx_stats.add(packet)
         if not self._latched:  # symmetric RTP: answer to where the peer really sends from (NAT)
             self._latched = True
             self._remote = (addr[0], addr[1])
@@ -220,6 +271,10 @@ class RtpStream(asyncio.DatagramProtocol):
         try:
             self._send_tick()
             self._receive_tick()
+            self._ticks += 1
+            if self._ticks >= self._next_rtcp:
+                self._next_rtcp += random.randint(RTCP_TICKS // 2, 3 * RTCP_TICKS // 2)  # noqa: S311 (RFC 3550 6.3.1)
+                self._send_rtcp()
         except Exception:
             log.exception("RTP tick failed")
         if self._on_dead is None or self.ended is not None:
@@ -264,6 +319,59 @@ class RtpStream(asyncio.DatagramProtocol):
         self._seq = (self._seq + 1) & 0xFFFF
         self._transport.sendto(packet.serialize(), self._remote)
         self.stats.sent += 1
+        self._octets += len(payload)
+
+    # -- RTCP (RFC 3550): sender reports out, the peer's reports in (loss, jitter, round trip) ----------
+
+    def _send_rtcp(self, bye: bool = False) -> None:
+        if self._rtcp is None or self._rtcp_remote is None:
+            return
+        reports = []
+        if self._remote_ssrc is not None and self._rx_stats.max_seq is not None:
+            lsr = dlsr = 0
+            if self._last_sr is not None:
+                lsr = self._last_sr[0]
+                dlsr = int((time.monotonic() - self._last_sr[1]) * 65536) & 0xFFFFFFFF
+            rx = self._rx_stats
+            reports.append(
+                RtcpReceiverInfo(
+                    ssrc=self._remote_ssrc,
+                    fraction_lost=rx.fraction_lost,
+                    packets_lost=rx.packets_lost,
+                    highest_sequence=(rx.cycles + rx.max_seq) & 0xFFFFFFFF,
+                    jitter=rx.jitter,
+                    lsr=lsr,
+                    dlsr=dlsr,
+                )
+            )
+        info = RtcpSenderInfo(current_ntp_time(), self._ts, self.stats.sent & 0xFFFFFFFF, self._octets & 0xFFFFFFFF)
+        compound = bytes(RtcpSrPacket(ssrc=self._ssrc, sender_info=info, reports=reports))
+        compound += bytes(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self._ssrc, items=[(1, RTCP_CNAME)])]))
+        if bye:
+            compound += bytes(RtcpByePacket(sources=[self._ssrc]))
+        self._rtcp.sendto(compound, self._rtcp_remote)
+        self.stats.rtcp_sent += 1
+
+    def rtcp_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            packets = RtcpPacket.parse(data)
+        except ValueError:
+            return
+        self.stats.rtcp_received += 1
+        self._rtcp_remote = addr  # symmetric RTCP
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket):
+                self._last_sr = ((packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF, time.monotonic())
+            for report in getattr(packet, "reports", []):
+                if report.ssrc != self._ssrc:
+                    continue
+                self.stats.remote_loss_pct = round(100 * report.fraction_lost / 256, 1)
+                self.stats.remote_jitter_ms = round(report.jitter / 8, 1)  # 8 kHz timestamp units
+                if report.lsr:
+                    now = (current_ntp_time() >> 16) & 0xFFFFFFFF
+                    rtt = ((now - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536
+                    if rtt < 60:
+                        self.stats.rtt_ms = round(1000 * rtt, 1)
 
     # -- DTMF (RFC 4733) ---------------------------------------------------------------------------
 

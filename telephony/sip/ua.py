@@ -91,6 +91,14 @@ def _branch(message) -> str:
     return ""
 
 
+def _rtcp_address(values: list[str] | None, rtp: tuple[str, int]) -> tuple[str, int]:
+    """RTCP goes to `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605) when given, else the RTP port + 1."""
+    parts = values[0].split() if values else []
+    if parts and parts[0].isdigit():
+        return (parts[3] if len(parts) >= 4 else rtp[0], int(parts[0]))
+    return (rtp[0], rtp[1] + 1)
+
+
 def _unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified
@@ -496,6 +504,7 @@ class CallLeg:
             {DTMF_PT} | ({dtmf_send} if dtmf_send is not None else set()),
             media_timeout=self.media_timeout,
             on_dead=self.hangup,
+            rtcp_remote=_rtcp_address(audio.attributes.get("rtcp"), address),
         )
         return None
 
