@@ -687,3 +687,18 @@ def test_udp_trunk_not_listening_fails_at_once_on_icmp():
     assert (result.status, result.sip_code) == (DialStatus.FAILED, None)
     assert "unreachable" in result.detail, result.detail
     assert time.monotonic() - started < 1
+
+
+def test_caller_id_in_from_or_in_p_asserted_identity(sipp, tmp_path):
+    """The INVITE as the trunk sees it (sipp's message log): From carries the account when `from_user` is set,
+    and the campaign's caller id travels in P-Asserted-Identity."""
+    carrier, peer = sipp("reject.xml", {"code": "486", "reason": "Busy Here"}, from_user="acct1001")
+    assert carrier.dial("+12025550123", "+12025550100", ring_timeout=5).status is DialStatus.BUSY
+    _scenario_passed(peer)
+    log = next(tmp_path.glob("reject_*_messages.log")).read_text(errors="replace")
+    invite = log[log.index("INVITE sip:+12025550123@127.0.0.1") :].split("\n\n")[0]
+    headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in invite.splitlines()[1:]}
+    assert "<sip:acct1001@127.0.0.1>" in headers["from"]
+    assert headers["p-asserted-identity"] == '"+12025550100" <sip:+12025550100@127.0.0.1>'
+    assert "v=0" in log and "a=rtpmap:101 telephone-event/8000" in log
+    assert "m=audio" in log and " RTP/AVP 0 8 101" in log  # the multi-codec offer

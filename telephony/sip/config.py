@@ -13,6 +13,8 @@ class TrunkConfig:
     domain: host part of the From/To/Request-URI; defaults to `host`.
     username/password: digest credentials used to answer 401/407 challenges (empty: no auth).
     caller_id: From user when `dial()` is given no caller id.
+    from_user: put this (e.g. the account) in From instead of the caller id, which then travels in
+    P-Asserted-Identity; asserted_identity: send P-Asserted-Identity with the caller id anyway.
     local_host: the address to bind and advertise in Via/Contact/SDP; default: the address the OS would use
     to reach `host` (so 127.0.0.1 for a local peer).
     local_port: SIP source port (0 = any free port; one socket per process and local address).
@@ -27,6 +29,8 @@ class TrunkConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     caller_id: str = ""
+    from_user: str = ""
+    asserted_identity: bool = False
     domain: str = ""
     local_host: str = ""
     local_port: int = 0

@@ -414,8 +414,10 @@ class CallLeg:
         default_port = "" if trunk.port == 5060 else f":{trunk.port}"
         tcp = ";transport=tcp" if endpoint.reliable else ""
         self.request_uri = f"sip:{number}@{domain}{default_port}{tcp}"
-        self.from_uri = f"sip:{caller_id or 'anonymous'}@{domain}"
+        self.from_uri = f"sip:{trunk.from_user or caller_id or 'anonymous'}@{domain}"
         self.caller_id = caller_id
+        pai = caller_id and (trunk.from_user or trunk.asserted_identity)
+        self.asserted = f"<sip:{caller_id}@{domain}>" if pai else ""
         self.contact = f"<sip:{caller_id or 'robot'}@{format_addr(host, port)}{tcp}>"
         self.call_id = generate_call_id(host)
         self.dialog = Dialog(
@@ -520,6 +522,8 @@ class CallLeg:
         invite.headers.set_single("Max-Forwards", "70")
         display = f'"{self.caller_id}" ' if self.caller_id else ""
         invite.headers.set_single("From", f"{display}<{self.from_uri}>;tag={self.dialog.local_tag}")
+        if self.asserted:
+            invite.headers.set_single("P-Asserted-Identity", f"{display}{self.asserted}")
         invite.headers.set_single("To", f"<{self.request_uri}>")
         invite.headers.set_single("Call-ID", self.call_id)
         invite.headers.set_single("CSeq", stringify_cseq(CSeq(seq=self.dialog.next_cseq(), method="INVITE")))
