@@ -1,10 +1,11 @@
-"""SIP signalling for outbound calls (RFC 3261 UAC over UDP), on the SIP event loop.
+"""SIP signalling for outbound calls (RFC 3261 UAC over UDP or TCP), on the SIP event loop.
 
-aiosipua provides the message model (parse/serialize), the UDP transport, SDP and digest arithmetic and the
-in-dialog request builder. On top of it, here: the INVITE and non-INVITE client transactions with UDP
+aiosipua provides the message model (parse/serialize), the UDP and TCP transports, SDP and digest arithmetic
+and the in-dialog request builder. On top of it, here: the INVITE and non-INVITE client transactions with UDP
 retransmission (Timers A/B/D/E/F), ACK for every final response (aiosipua only ACKs 2xx), CANCEL on ring
-timeout, 401/407 retries, mapping of final responses to DialStatus, and the in-dialog server side (BYE from
-the callee, re-INVITE/UPDATE/OPTIONS/INFO answered).
+timeout, 401/407 retries, mapping of final responses to DialStatus, RFC 4028 session refresh, ICMP
+unreachable detection, and the in-dialog server side (BYE from the callee, re-INVITE/UPDATE/OPTIONS/INFO
+answered). REGISTER lives in telephony.sip.register.
 """
 
 from __future__ import annotations
@@ -138,9 +139,10 @@ def answer_digest(
 
 
 class ClientTransaction:
-    """RFC 3261 17.1 client transaction over UDP. `final` resolves with the final response (TimeoutError on
-    Timer B/F). INVITE: Timer A until the first provisional, Timer B only while nothing at all was heard,
-    ACK (same branch) for every non-2xx final and its retransmissions. Non-INVITE: Timer E, Timer F."""
+    """RFC 3261 17.1 client transaction. `final` resolves with the final response (TimeoutError on Timer B/F,
+    ConnectionRefusedError on ICMP unreachable). INVITE: Timer A until the first provisional (UDP only),
+    Timer B only while nothing at all was heard, ACK (same branch) for every non-2xx final and its
+    retransmissions. Non-INVITE: Timer E (UDP only), Timer F."""
 
     def __init__(self, endpoint: SipEndpoint, request: SipRequest, dest: tuple[str, int], timers: Timers):
         self.endpoint = endpoint
