@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from campaigns.models import (
+    WRITE_ROLES,
     CallAttempt,
     Campaign,
     CampaignEvent,
@@ -38,8 +39,6 @@ from campaigns.services.lifecycle import (
     start_campaign,
 )
 from pipeline.script import ScriptError, validate_script
-
-WRITE_ROLES = {Role.OWNER, Role.MANAGER}
 
 
 class TenantScopedAdmin(admin.ModelAdmin):

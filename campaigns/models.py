@@ -29,6 +29,9 @@ class Role(models.TextChoices):
     VIEWER = "viewer"
 
 
+WRITE_ROLES = frozenset({Role.OWNER, Role.MANAGER})  # may change campaigns, contacts, lists; viewers only read
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")

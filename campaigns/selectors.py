@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from campaigns.models import CallAttempt, Campaign, Membership, Tenant
+from campaigns.models import CallAttempt, Campaign, Contact, Membership, Tenant
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:
@@ -29,13 +29,15 @@ def campaigns_for(tenant_ids) -> QuerySet[Campaign]:
 @dataclass(frozen=True)
 class Progress:
     contacts: int
+    contacts_done: int  # reached an end: done (no retry left) or skipped (do-not-call, window never open, ...)
     attempts: int
-    finished: int
+    finished: int  # attempts finalised or cancelled
     by_disposition: dict[str, int]
 
     @property
     def percent(self) -> int:
-        return int(100 * self.finished / self.attempts) if self.attempts else 0
+        """Share of contacts that need nothing more: what a manager means by "how far along"."""
+        return int(100 * self.contacts_done / self.contacts) if self.contacts else 0
 
 
 def campaign_progress(campaign: Campaign) -> Progress:
@@ -44,7 +46,14 @@ def campaign_progress(campaign: Campaign) -> Progress:
         total=Count("id"),
         finished=Count("id", filter=Q(status__in=[CallAttempt.Status.FINALIZED, CallAttempt.Status.CANCELLED])),
     )
+    contacts = (
+        Contact.objects.for_tenant(campaign.tenant_id)
+        .filter(campaign=campaign)
+        .aggregate(
+            total=Count("id"), done=Count("id", filter=Q(status__in=[Contact.Status.DONE, Contact.Status.SKIPPED]))
+        )
+    )
     by_disposition = dict(
         attempts.exclude(disposition="").values_list("disposition").annotate(n=Count("id")).order_by("-n")
     )
-    return Progress(campaign.contacts.count(), totals["total"], totals["finished"], by_disposition)
+    return Progress(contacts["total"], contacts["done"], totals["total"], totals["finished"], by_disposition)

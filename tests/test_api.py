@@ -136,7 +136,14 @@ def test_create_campaign_sets_tenant_creator_and_default_script(api, tenant, man
     assert campaign.status == Campaign.Status.DRAFT  # status is read-only
     assert campaign.caller_id == "+12025550100"  # normalised to E.164
     assert campaign.script == DEFAULT_SCRIPT
-    assert body["progress"] == {"contacts": 0, "attempts": 0, "finished": 0, "percent": 0, "by_disposition": {}}
+    assert body["progress"] == {
+        "contacts": 0,
+        "contacts_done": 0,
+        "attempts": 0,
+        "finished": 0,
+        "percent": 0,
+        "by_disposition": {},
+    }
     assert body["created_by"] == manager.username
 
 
@@ -273,11 +280,13 @@ def test_list_campaigns_filters_by_status_and_paginates(api, tenant):
 
 def test_retrieve_campaign_includes_progress(api, tenant):
     campaign = CampaignFactory(tenant=tenant)
-    CallAttemptFactory(contact=ContactFactory(campaign=campaign), status="finalized", disposition="interested")
-    CallAttemptFactory(contact=ContactFactory(campaign=campaign))
+    done = ContactFactory(campaign=campaign, status="done")
+    CallAttemptFactory(contact=done, status="finalized", disposition="interested")
+    CallAttemptFactory(contact=ContactFactory(campaign=campaign, status="queued"))
     body = api.get(url("campaign-detail", tenant, campaign.id)).json()
     assert body["progress"] == {
         "contacts": 2,
+        "contacts_done": 1,
         "attempts": 2,
         "finished": 1,
         "percent": 50,

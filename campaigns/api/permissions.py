@@ -13,8 +13,7 @@ from rest_framework import permissions, throttling
 from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
 
-from campaigns.admin import WRITE_ROLES
-from campaigns.models import Membership, Role, Tenant
+from campaigns.models import WRITE_ROLES, Membership, Role, Tenant
 
 TENANT_KWARG = "tenant_slug"
 

@@ -51,9 +51,10 @@ class WallClockField(serializers.TimeField):
 
 class ProgressSerializer(serializers.Serializer):
     contacts = serializers.IntegerField()
+    contacts_done = serializers.IntegerField(help_text="Contacts that need nothing more (done or skipped).")
     attempts = serializers.IntegerField()
     finished = serializers.IntegerField()
-    percent = serializers.IntegerField()
+    percent = serializers.IntegerField(help_text="contacts_done / contacts, in percent.")
     by_disposition = serializers.DictField(child=serializers.IntegerField())
 
 
@@ -161,6 +162,7 @@ class CampaignDetailSerializer(CampaignSerializer):
         return ProgressSerializer(
             {
                 "contacts": progress.contacts,
+                "contacts_done": progress.contacts_done,
                 "attempts": progress.attempts,
                 "finished": progress.finished,
                 "percent": progress.percent,
