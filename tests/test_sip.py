@@ -702,3 +702,19 @@ def test_caller_id_in_from_or_in_p_asserted_identity(sipp, tmp_path):
     assert headers["p-asserted-identity"] == '"+12025550100" <sip:+12025550100@127.0.0.1>'
     assert "v=0" in log and "a=rtpmap:101 telephone-event/8000" in log
     assert "m=audio" in log and " RTP/AVP 0 8 101" in log  # the multi-codec offer
+
+
+def test_trunk_smoke_command(sipp, tmp_path, capsys):
+    """`python -m telephony.sip` dials, plays, sends digits, records, and prints the result (for checking a trunk)."""
+    from telephony.sip.__main__ import main
+
+    carrier, peer = sipp("answer.xml")
+    low, high = carrier._ports.start, carrier._ports.end
+    argv = ["--host", "127.0.0.1", "--port", str(carrier.trunk.port), "--number", "200", "--caller-id", "100"]
+    argv += ["--seconds", "1.5", "--dtmf", "7", "--record", str(tmp_path / "heard.wav"), "--rtp-ports", f"{low}-{high}"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "dial: answered 200" in out and "'dtmf_sent': '7'" in out
+    heard = read_wav(tmp_path / "heard.wav")
+    assert len(heard) == int(1.5 * RATE) and rms_dbfs(heard[RATE // 2 :].astype("<i2").tobytes()) > -30  # tone echoed
+    _scenario_passed(peer)
