@@ -718,3 +718,39 @@ def test_trunk_smoke_command(sipp, tmp_path, capsys):
     heard = read_wav(tmp_path / "heard.wav")
     assert len(heard) == int(1.5 * RATE) and rms_dbfs(heard[RATE // 2 :].astype("<i2").tobytes()) > -30  # tone echoed
     _scenario_passed(peer)
+
+
+def test_receiver_decodes_either_g711_law_whatever_was_answered():
+    """RFC 3264 lets the peer send any codec of our offer that it listed: we answer-negotiated PCMU but the
+    peer sends PCMA; the conversation still gets the right audio."""
+    from aiortp import RtpPacket
+
+    from telephony.sip import loop
+    from telephony.sip.media import PortAllocator, RtpStream
+
+    base = _free_block(4)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", base + 2))
+
+    async def open_stream():
+        stream = await RtpStream.open("127.0.0.1", PortAllocator(base, base + 2))
+        stream.start(("127.0.0.1", base + 2), Pcmu(), 0, None, {101})
+        return stream
+
+    stream = loop.run(open_stream(), timeout=5)
+    tone = chirp(300, 2000, 1.0)
+    for i, chunk in enumerate(frames(tone)):
+        packet = RtpPacket(payload_type=8, sequence_number=i, timestamp=160 * i, ssrc=7, payload=Pcma().encode(chunk))
+        sender.sendto(packet.serialize(), stream.local_addr)
+        time.sleep(0.02)
+    time.sleep(0.2)
+    loop.call_soon(stream.stop, EndReason.ROBOT_HANGUP)
+    got = []
+    while True:
+        item = stream.incoming.get(timeout=2)
+        if isinstance(item, EndReason):
+            break
+        got.append(item.pcm)
+    sender.close()
+    assert stream.stats.foreign_payload == 0
+    assert segment_correlation(tone, np.frombuffer(b"".join(got), dtype="<i2")) > 0.95

@@ -37,7 +37,7 @@ from aiortp.packet import (
 from aiortp.playout import AdaptivePlayout
 
 from telephony.interface import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME, EndReason, Frame
-from telephony.sip.g711 import _G711
+from telephony.sip.g711 import _G711, Pcma, Pcmu
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ MAX_LATE_TICKS = 50
 RTCP_FIRST_TICKS = 100  # first report 2 s after answer, then every 2.5-7.5 s
 RTCP_TICKS = 250
 RTCP_CNAME = b"campaign-robot"  # loop stalled more than 1 s: resynchronise the clock instead of bursting
+
+
+class _Pcm(_G711):
+    """What the playout buffer holds: 16-bit PCM already decoded on arrival (decode is the identity)."""
+
+    name = "L16"
+
+    def decode(self, payload: bytes) -> bytes:
+        return payload
 
 
 class PlayoutBuffer(AdaptivePlayout):
@@ -141,6 +150,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._remote: tuple[str, int] | None = None
         self._latched = False
         self._codec: _G711 | None = None
+        self._decoders: dict[int, _G711] = {}
         self._pt = 0
         self._dtmf_pt_send: int | None = None
         self._dtmf_pt_recv: set[int] = set()
@@ -195,7 +205,10 @@ class RtpStream(asyncio.DatagramProtocol):
         self._pt = payload_type
         self._dtmf_pt_send = dtmf_pt_send
         self._dtmf_pt_recv = dtmf_pt_recv
-        self._playout = PlayoutBuffer(codec, max_delay_ms=200)
+        # Decode on arrival: the peer may send either G.711 law we offered, whatever it answered (RFC 3264 allows
+        # asymmetric codecs); the playout buffer then holds PCM.
+        self._decoders = {Pcmu.payload_type: Pcmu(), Pcma.payload_type: Pcma(), payload_type: codec}
+        self._playout = PlayoutBuffer(_Pcm(), max_delay_ms=200)
         self._media_timeout = media_timeout
         self._on_dead = on_dead
         self.last_rx = time.monotonic()
@@ -250,8 +263,8 @@ class RtpStream(asyncio.DatagramProtocol):
             self._remote_ssrc = packet.ssrc
         if packet.payload_type in self._dtmf_pt_recv:
             self._receive_dtmf(packet)
-        elif packet.payload_type == self._pt:
-            self._playout.put(packet.timestamp, packet.payload)
+        elif packet.payload_type in self._decoders:
+            self._playout.put(packet.timestamp, self._decoders[packet.payload_type].decode(packet.payload))
         else:
             self.stats.foreign_payload += 1
 
