@@ -381,6 +381,7 @@ class TrunkForm(forms.ModelForm):
             "username",
             "password",
             "caller_id",
+            "register",
             "max_concurrent_calls",
             "calls_per_second",
         ]

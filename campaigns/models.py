@@ -76,6 +76,7 @@ class Trunk(models.Model):
     username = models.CharField(max_length=100, blank=True)
     password = models.CharField(max_length=200, blank=True, help_text="Write-only: never shown back.")
     caller_id = models.CharField(max_length=32, blank=True, help_text="Default caller id (E.164).")
+    register = models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it).")
     max_concurrent_calls = models.PositiveIntegerField(default=10)
     calls_per_second = models.FloatField(default=1.0)
 

@@ -173,7 +173,16 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
 def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, now: dt.datetime) -> str:
     Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
     CallAttempt.objects.filter(id=attempt.id).update(dialed_at=timezone.now())
-    carrier = speech.carrier_for(campaign.dry_run)
+    try:
+        carrier = speech.carrier_for(campaign)
+    except speech.CarrierConfigError as exc:
+        CallAttempt.objects.filter(id=attempt.id).update(
+            status=CallAttempt.Status.ENDED,
+            dial_status=DialStatus.FAILED.value,
+            ended_at=timezone.now(),
+            error=str(exc),
+        )
+        return "ended"
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         CallAttempt.objects.filter(id=attempt.id).update(

@@ -45,9 +45,30 @@ def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
     raise ASRError(f"Unknown ASR engine {engine!r}; use 'whisper' or 'vosk'.")
 
 
-def carrier_for(dry_run: bool) -> Carrier:
-    """The carrier a campaign dials through. Only the simulator exists until SIP trunks land."""
-    if dry_run or settings.TELEPHONY_PROVIDER == "simulated":
+class CarrierConfigError(RuntimeError):
+    """The campaign cannot dial: say what to set."""
+
+
+def carrier_for(campaign) -> Carrier:
+    """Dry-run campaigns (and TELEPHONY_PROVIDER=simulated deployments) dial virtual callees; others dial
+    through the campaign's SIP trunk."""
+    if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
         # Virtual callees speak with the offline voice, whatever the campaign uses.
         return SimulatedCarrier(speaker("piper"), realtime=settings.SIMULATOR_REALTIME)
-    raise RuntimeError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}; only 'simulated' exists yet.")
+    if settings.TELEPHONY_PROVIDER != "sip":
+        raise CarrierConfigError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}: 'sip' or 'simulated'.")
+    trunk = campaign.trunk
+    if trunk is None:
+        raise CarrierConfigError(f"Campaign {campaign.name!r} has no SIP trunk: pick one, or make it a dry run.")
+    from telephony.sip import SipCarrier, TrunkConfig
+
+    config = TrunkConfig(
+        host=trunk.host,
+        port=trunk.port,
+        transport=trunk.transport,
+        username=trunk.username,
+        password=trunk.password,
+        caller_id=trunk.caller_id or campaign.caller_id,
+        register=trunk.register,
+    )
+    return SipCarrier(config, rtp_port_range=settings.RTP_PORT_RANGE)

@@ -137,8 +137,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Telephony and speech --------------------------------------------------------------------------------
-# "simulated": virtual callees (demo, dry run). The SIP provider arrives with the trunk work.
-TELEPHONY_PROVIDER = env("TELEPHONY_PROVIDER", default="simulated")
+# "sip": campaigns dial through their trunk (dry-run campaigns still dial virtual callees);
+# "simulated": every campaign dials virtual callees (staging, load tests).
+TELEPHONY_PROVIDER = env("TELEPHONY_PROVIDER", default="sip")
+RTP_PORT_RANGE = tuple(env.list("RTP_PORT_RANGE", cast=int, default=[20000, 30000]))
 # Pace simulated calls in real time (20 ms per frame); off runs them on a virtual clock.
 SIMULATOR_REALTIME = env.bool("SIMULATOR_REALTIME", default=False)
 RING_TIMEOUT_SECONDS = env.int("RING_TIMEOUT_SECONDS", default=30)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,6 +55,8 @@ def _kick_dispatcher() -> None:
 
 def _ready(campaign: Campaign) -> None:
     validate_script(campaign.script)
+    if not campaign.dry_run and campaign.trunk_id is None and settings.TELEPHONY_PROVIDER == "sip":
+        raise CampaignStateError(f"Campaign {campaign.name!r} has no SIP trunk: pick one, or make it a dry run.")
     if not campaign.webhook_secret and campaign.webhook_url:
         Campaign.objects.filter(id=campaign.id).update(webhook_secret=secrets.token_hex(32))
 
