@@ -2,6 +2,11 @@
 
 Plain code, no Django: it gets a Call, a script, the contact's template context and the speech engines, and
 reports each turn through `on_turn` as it happens (so a crash mid-call keeps what was said).
+
+Barge-in: while an `ask` prompt plays, every incoming frame goes to an endpointer; once the callee has spoken
+for `speech_start_ms` (60 ms by default), or pressed a key, the robot stops sending the prompt and listens to
+that same utterance (its first frames included). Robot audio echoed back by the line does not count as speech:
+during playback a frame must be louder than the robot's recent level minus `echo_margin_db`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from pipeline import nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.script import render
-from telephony.audio import CallRecorder, frames
-from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason
+from telephony.audio import CallRecorder, frames, rms_dbfs
+from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,9 @@ PRE_ROLL_FRAMES = 10  # audio kept from before the detected speech start, so the
 NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
 REPROMPT_PREFIX = "Sorry, I didn't catch that. "
+ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
+ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
+DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 
 
 @dataclass
@@ -42,6 +50,7 @@ class TurnRecord:
     slots: dict = field(default_factory=dict)
     asr_latency_ms: int | None = None
     response_latency_ms: int | None = None
+    interrupted: bool = False  # a robot prompt cut short by the callee (barge-in)
 
 
 @dataclass
@@ -51,6 +60,16 @@ class ConversationResult:
     turns: list[TurnRecord]
     recorder: CallRecorder
     slots: dict = field(default_factory=dict)
+
+
+@dataclass
+class _BargeIn:
+    """Callee input that began while the robot was talking: the listening that follows continues it."""
+
+    endpointer: Endpointer | None = None
+    audio: list[bytes] = field(default_factory=list)  # pre-roll and frames since speech started
+    speech_start: int = 0
+    dtmf: str = ""
 
 
 class Conversation:
@@ -64,6 +83,8 @@ class Conversation:
         now_local: dt.datetime | None = None,
         on_turn: Callable[[TurnRecord], None] | None = None,
         endpoint_config: EndpointConfig | None = None,
+        barge_in: bool = True,
+        echo_margin_db: float = ECHO_MARGIN_DB,
     ) -> None:
         self.call = call
         self.script = script
@@ -73,6 +94,9 @@ class Conversation:
         self.now_local = now_local
         self.on_turn = on_turn or (lambda turn: None)
         self.endpoint_config = endpoint_config or EndpointConfig()
+        self.barge_in = bool(script.get("barge_in", barge_in))
+        self.min_confidence = float(script.get("min_confidence", nlp.MIN_CONFIDENCE))
+        self.echo_margin_db = echo_margin_db
         self.recorder = CallRecorder()
         self.turns: list[TurnRecord] = []
         self.slots: dict = {}
@@ -80,35 +104,77 @@ class Conversation:
 
     # -- media ---------------------------------------------------------------------------------------
 
-    def _exchange(self, outgoing: bytes) -> bytes:
+    def _exchange(self, outgoing: bytes) -> Frame:
         frame = self.call.exchange(outgoing)
         self.recorder.add(outgoing, frame.pcm)
-        return frame.pcm
+        return frame
 
-    def _say(self, node: str, text: str) -> None:
+    def _say(self, node: str, text: str, barge_in: bool = False) -> _BargeIn | None:
+        """Play a prompt. With barge-in, stop as soon as the callee speaks or presses a key, and say so."""
         audio = self.speak(text)
         latency = None
         if self._end_of_speech_at is not None:
             latency = int((time.monotonic() - self._end_of_speech_at) * 1000)
             self._end_of_speech_at = None
         start = self.call.elapsed_ms
+        detector = Endpointer(self.endpoint_config) if barge_in else None
+        pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
+        robot_levels: deque[float] = deque(maxlen=ECHO_WINDOW_FRAMES)
+        heard = None
         for chunk in frames(audio):
-            self._exchange(chunk)
-        self._record(TurnRecord("robot", node, text, start, self.call.elapsed_ms, response_latency_ms=latency))
+            frame = self._exchange(chunk)
+            if detector is None:
+                continue
+            now = self.call.elapsed_ms
+            if frame.dtmf:
+                heard = _BargeIn(dtmf=frame.dtmf, speech_start=now)
+                break
+            robot_levels.append(rms_dbfs(chunk))
+            state = detector.feed(frame.pcm, now, min_dbfs=max(robot_levels) - self.echo_margin_db)
+            if state is State.WAITING:
+                pre_roll.append(frame.pcm)
+                continue
+            speech_start = max(start, now - (len(pre_roll) + 1) * FRAME_MS)
+            heard = _BargeIn(detector, [*pre_roll, frame.pcm], speech_start)
+            break
+        turn = TurnRecord("robot", node, text, start, self.call.elapsed_ms, response_latency_ms=latency)
+        if heard is not None:
+            turn.interrupted = True
+            turn.slots = {"interrupted_after_ms": self.call.elapsed_ms - start}
+        self._record(turn)
+        return heard
 
-    def _listen(self, node: str) -> TurnRecord | None:
-        """Listen for one utterance; None when the callee said nothing before the no-input timeout."""
-        endpointer = Endpointer(self.endpoint_config)
+    def _listen(self, node: str, heard: _BargeIn | None = None, spec: dict | None = None) -> TurnRecord | None:
+        """Listen for one utterance (or keypad entry); None when nothing came before the no-input timeout.
+
+        `heard` is input that already began during the prompt (barge-in); listening continues it.
+        """
+        spec = spec or {}
+        heard = heard or _BargeIn()
+        endpointer = heard.endpointer or Endpointer(self.endpoint_config)
         recognizer = self.asr.recognizer()
         pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
         started = self.call.elapsed_ms
-        speech_start = None
-        while True:
-            pcm = self._exchange(SILENCE_FRAME)
+        speech_start = heard.speech_start if heard.endpointer else None
+        for pcm in heard.audio:
+            recognizer.accept(pcm)
+        digits, last_key_at = heard.dtmf, self.call.elapsed_ms
+        first_key_at = heard.speech_start if heard.dtmf else None
+        now = started
+        while not _keypad_done(digits, spec):
+            frame = self._exchange(SILENCE_FRAME)
             now = self.call.elapsed_ms
-            state = endpointer.feed(pcm, now)
+            if frame.dtmf:
+                digits, last_key_at = digits + frame.dtmf, now
+                first_key_at = now if first_key_at is None else first_key_at
+                continue
+            if digits:
+                if now - last_key_at >= DTMF_INTERDIGIT_MS:
+                    break
+                continue
+            state = endpointer.feed(frame.pcm, now)
             if state is State.WAITING:
-                pre_roll.append(pcm)
+                pre_roll.append(frame.pcm)
                 if now - started >= NO_INPUT_TIMEOUT_MS:
                     return None
                 continue
@@ -116,13 +182,15 @@ class Conversation:
                 speech_start = max(started, now - (len(pre_roll) + 1) * FRAME_MS)
                 for earlier in pre_roll:
                     recognizer.accept(earlier)
-            recognizer.accept(pcm)
+            recognizer.accept(frame.pcm)
             if state is State.ENDED:
                 break
         self._end_of_speech_at = time.monotonic()
+        if digits:
+            return self._keypad_turn(node, digits, spec, first_key_at, now)
         transcript = recognizer.result()
         asr_latency = int((time.monotonic() - self._end_of_speech_at) * 1000)
-        intent = nlp.classify(transcript.text, self.now_local, transcript.confidence or 1.0)
+        intent = self._classify(transcript.text, transcript.confidence or 1.0)
         turn = TurnRecord(
             "callee",
             node,
@@ -136,6 +204,22 @@ class Conversation:
         )
         self._record(turn)
         return turn
+
+    def _keypad_turn(self, node: str, digits: str, spec: dict, start: int, end: int) -> TurnRecord:
+        intent = nlp.classify_dtmf(digits, spec.get("dtmf"))
+        turn = TurnRecord(
+            "callee", node, f"[keypad {digits}]", start, end, intent.name, intent.confidence, intent.slots
+        )
+        self._record(turn)
+        return turn
+
+    def _classify(self, text: str, asr_confidence: float) -> nlp.Intent:
+        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"))
+        if intent.name not in (nlp.UNKNOWN, "opt_out") and intent.confidence < self.min_confidence:
+            # Too unsure to act on: treated as not understood (re-ask, then `otherwise`); the guess is kept.
+            # An opt-out is always honoured, however unsure: calling someone who asked not to is worse.
+            return nlp.Intent(nlp.UNKNOWN, intent.confidence, {"guess": intent.name, **intent.slots})
+        return intent
 
     def _record(self, turn: TurnRecord) -> None:
         self.turns.append(turn)
@@ -169,13 +253,27 @@ class Conversation:
     def _ask(self, name: str, node: dict, prompt: str, visit: int) -> str:
         if visit > MAX_VISITS_PER_NODE:
             return node["otherwise"]
+        barge_in = bool(node.get("barge_in", self.barge_in))
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
-            self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt)
-            turn = self._listen(name)
+            heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
+            turn = self._listen(name, heard, node)
             if turn is not None and turn.intent in node["on"]:
                 self.slots.update(turn.slots)
+                if node.get("capture"):  # the answer under the script's own name, e.g. "member_id"
+                    value = turn.slots.get("digits") or turn.slots.get("callback_at") or turn.intent
+                    self.slots[node["capture"]] = value
                 return node["on"][turn.intent]
         return node["otherwise"]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
         return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots)
+
+
+def _keypad_done(digits: str, spec: dict) -> bool:
+    """Keypad entry is complete at '#', at the node's max_digits, or at a key the node maps to an intent."""
+    if not digits:
+        return False
+    if digits.endswith("#") or digits in (spec.get("dtmf") or {}):
+        return True
+    max_digits = spec.get("max_digits")
+    return bool(max_digits) and len(digits) >= max_digits

@@ -37,12 +37,15 @@ class Endpointer:
         self._speech_ms = 0
         self.speech_start_offset = 0  # ms into this endpointer's input where speech began
 
-    def feed(self, pcm: bytes, offset_ms: int = 0) -> State:
+    def feed(self, pcm: bytes, offset_ms: int = 0, min_dbfs: float | None = None) -> State:
+        """One 20 ms frame. `min_dbfs` raises the speech threshold for this frame (the echo guard during playback)."""
         if self.state is State.ENDED:
             return self.state
         level = rms_dbfs(pcm)
-        voiced = level > max(self.noise_floor + self.config.speech_margin_db, self.config.min_speech_dbfs)
-        if not voiced:
+        threshold = max(self.noise_floor + self.config.speech_margin_db, self.config.min_speech_dbfs)
+        above_floor = level > threshold
+        voiced = above_floor and (min_dbfs is None or level > min_dbfs)
+        if not above_floor:  # echo held back by min_dbfs is not line noise: it does not move the floor
             # Track the floor slowly upward, quickly downward.
             self.noise_floor += (level - self.noise_floor) * (0.05 if level > self.noise_floor else 0.5)
         if self.state is State.WAITING:

@@ -1,7 +1,10 @@
 """Offline intent detection for short phone answers: keyword rules first, fuzzy example matching second.
 
-Rules are ordered by what must win when an answer carries several (\"no, stop calling me\" is an opt-out,
-not a plain no). Fuzzy matching against example phrases absorbs small ASR errors.
+Order of decision: opt-out rules (always win: a callee who asks to stop is never kept on the list), spoken
+digits (an answer made mostly of numbers), the campaign's own intents when one of their example phrases is in
+the answer, the remaining rules (ordered by what must win when an answer carries several: "no, call me back"
+is a callback request, not a plain no), and last fuzzy matching against every example phrase, which absorbs
+small ASR errors. DTMF keys are classified by `classify_dtmf`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 UNKNOWN = "unknown"
+DIGITS = "digits"
+MIN_CONFIDENCE = 0.35  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
 
 # (intent, patterns) in priority order. Patterns match whole words of the normalised text.
 RULES: list[tuple[str, list[str]]] = [
@@ -80,6 +85,13 @@ RULES: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        "question",
+        [
+            r"^(what|when|where|who|why|how|which|whose)",
+            r"^(can|could|may|should|do|does|is|are|will|would|am) (i|we|you|it|there|my|this|that|the)",
+        ],
+    ),
+    (
         "affirm",
         [
             r"yes",
@@ -111,6 +123,7 @@ EXAMPLES: dict[str, list[str]] = {
     "wrong_person": ["you have the wrong number", "wrong person", "there is nobody here by that name"],
     "ask_repeat": ["could you repeat that", "sorry what did you say", "say that again please"],
 }
+BUILTIN_INTENTS = frozenset({*(name for name, _ in RULES), DIGITS, UNKNOWN})
 FUZZY_THRESHOLD = 0.72
 
 
@@ -127,23 +140,146 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def classify(text: str, now_local: dt.datetime | None = None, asr_confidence: float = 1.0) -> Intent:
-    """Classify one callee utterance. `now_local` (the callee's local time) resolves callback times."""
+def classify(
+    text: str,
+    now_local: dt.datetime | None = None,
+    asr_confidence: float = 1.0,
+    intents: dict[str, list[str]] | None = None,
+) -> Intent:
+    """Classify one callee utterance.
+
+    `now_local` (the callee's local time) resolves callback times; `intents` are the campaign's own intents
+    with example phrases (a built-in name there adds examples to that intent).
+    """
     norm = normalise(text)
     if not norm:
         return Intent(UNKNOWN, 0.0)
+    custom = {name: [normalise(e) for e in examples] for name, examples in (intents or {}).items()}
+    for intent, patterns in _COMPILED:
+        if intent == "opt_out" and any(p.search(norm) for p in patterns):
+            return Intent(intent, round(0.95 * asr_confidence, 3))
+    digits = spoken_digits(norm)
+    if digits:
+        return Intent(DIGITS, round(0.95 * asr_confidence, 3), {"digits": digits, "source": "speech"})
+    phrase = _custom_phrase(norm, custom)
+    if phrase:
+        return _with_slots(Intent(phrase, round(0.9 * asr_confidence, 3)), norm, now_local)
     for intent, patterns in _COMPILED:
         if any(p.search(norm) for p in patterns):
             return _with_slots(Intent(intent, round(0.95 * asr_confidence, 3)), norm, now_local)
     best, score = UNKNOWN, 0.0
-    for intent, examples in EXAMPLES.items():
+    examples_by_intent = {name: list(examples) for name, examples in EXAMPLES.items()}
+    for name, examples in custom.items():
+        examples_by_intent.setdefault(name, []).extend(examples)
+    for intent, examples in examples_by_intent.items():
         for example in examples:
-            ratio = SequenceMatcher(None, norm, example).ratio()
+            ratio = similarity(norm, example)
             if ratio > score:
                 best, score = intent, ratio
     if score >= FUZZY_THRESHOLD:
         return _with_slots(Intent(best, round(score * asr_confidence, 3)), norm, now_local)
     return Intent(UNKNOWN, round(1 - score, 3))
+
+
+def similarity(norm: str, example: str) -> float:
+    """Character similarity of the answer to an example, or of the example to the best same-length stretch
+    of a longer answer ("um well I'd like to reschedule please" still matches "like to reschedule")."""
+    score = SequenceMatcher(None, norm, example).ratio()
+    words, size = norm.split(), len(example.split())
+    if len(words) > size + 1:
+        for start in range(len(words) - size + 1):
+            window = " ".join(words[start : start + size])
+            score = max(score, 0.95 * SequenceMatcher(None, window, example).ratio())
+    return score
+
+
+def _custom_phrase(norm: str, custom: dict[str, list[str]]) -> str | None:
+    """The campaign intent whose longest example phrase appears, as whole words, in the answer."""
+    best, length = None, 0
+    for name, examples in custom.items():
+        for example in examples:
+            if example and len(example) > length and re.search(rf"\b{re.escape(example)}\b", norm):
+                best, length = name, len(example)
+    return best
+
+
+# --- digits: spoken numbers and the keypad -------------------------------------------------------------
+
+_UNITS = {
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {"twenty": 2, "thirty": 3, "forty": 4, "fifty": 5, "sixty": 6, "seventy": 7, "eighty": 8, "ninety": 9}
+_REPEATS = {"double": 2, "triple": 3}
+# Words around a number that say nothing ("my number is ...", "it's ...").
+_FILLER = {
+    "my", "number", "is", "it", "it's", "its", "the", "code", "pin", "zip", "account", "and", "uh", "um", "er",
+    "ah", "that's", "thats", "i", "think", "so", "please", "digits", "then", "dash",
+}  # fmt: skip
+# What ASR writes for a digit said in a row of digits ("for two seven one", "4 to 7"): digits only next to one.
+_HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
+DIGIT_SHARE = 0.6  # digits must make up this share of the words that are not filler
+
+
+def spoken_digits(norm: str) -> str | None:
+    """'one two three' / '1 2 3' / 'double five nine' / 'forty two' -> the digit string, else None.
+
+    Only when numbers dominate the answer: 'I'll be there at two' is not a digits answer.
+    """
+    words = norm.split()
+    for index, word in enumerate(words):
+        if word in _HOMOPHONES:
+            around = words[max(0, index - 1) : index] + words[index + 1 : index + 2]
+            if any(w.isdigit() or w in _UNITS for w in around):
+                words[index] = _HOMOPHONES[word]
+    out: list[str] = []
+    counted = content = 0
+    repeat = 1
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word in _REPEATS:
+            repeat, counted, content = _REPEATS[word], counted + 1, content + 1
+            continue
+        if word.isdigit():
+            value = word
+        elif word in _UNITS:
+            value = _UNITS[word]
+        elif word in _TEENS:
+            value = _TEENS[word]
+        elif word in _TENS:
+            value = str(_TENS[word])
+            if index < len(words) and words[index] in _UNITS and _UNITS[words[index]] != "0":
+                value += _UNITS[words[index]]
+                index += 1
+            else:
+                value += "0"
+        else:
+            content += word not in _FILLER
+            repeat = 1
+            continue
+        out.append(value * repeat if len(value) == 1 else value)
+        repeat = 1
+        counted += 1
+        content += 1
+    if not out or counted / content < DIGIT_SHARE:
+        return None
+    return "".join(out)
+
+
+def classify_dtmf(keys: str, mapping: dict[str, str] | None = None) -> Intent:
+    """Keypad input: a key (or key string) the node maps to an intent, else the digits themselves."""
+    keys = keys.rstrip("#")
+    if mapping and keys in mapping:
+        return Intent(mapping[keys], 1.0, {"dtmf": keys})
+    if not keys:
+        return Intent(UNKNOWN, 0.0)
+    return Intent(DIGITS, 1.0, {"digits": keys, "source": "dtmf"})
 
 
 _DAYPART_HOURS = {"morning": 9, "afternoon": 14, "evening": 18, "tonight": 19}

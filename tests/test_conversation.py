@@ -1,0 +1,195 @@
+"""The live loop on constructed audio: barge-in, echo, keypad and spoken digits, timeouts, the unclear fallback.
+
+Callees speak with real voices (piper, espeak-ng) through G.711 on tests.linecall.LineCall, a scripted
+implementation of the Call seam; the robot hears them with whisper. Nothing is mocked.
+"""
+
+import copy
+import datetime as dt
+import zoneinfo
+
+import numpy as np
+import pytest
+
+from pipeline.asr import WhisperASR
+from pipeline.conversation import REPROMPT_PREFIX, Conversation
+from pipeline.nlp import normalise
+from pipeline.script import DEFAULT_SCRIPT, validate_script
+from pipeline.tts import EspeakTTS, PiperTTS
+from telephony.simulator import PERSONAS, SimulatedCarrier
+from tests.linecall import LineCall, Move
+
+pytestmark = pytest.mark.slow
+
+NOW = dt.datetime(2025, 6, 11, 10, 15, tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+LONG_PROMPT = (
+    "Hello Anna, this is Acme Clinic calling about your appointment tomorrow at ten in the morning with "
+    "doctor Smith at our main street office. Will you be able to attend?"
+)
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    return WhisperASR()
+
+
+@pytest.fixture(scope="module")
+def piper():
+    return PiperTTS()
+
+
+@pytest.fixture(scope="module")
+def espeak():
+    return EspeakTTS()
+
+
+def script(**changes) -> dict:
+    result = copy.deepcopy(DEFAULT_SCRIPT)
+    result["nodes"]["ask_attend"]["say"] = LONG_PROMPT
+    for key, value in changes.items():
+        if key in result["nodes"]["ask_attend"] or key in ("dtmf", "max_digits", "capture", "barge_in"):
+            result["nodes"]["ask_attend"][key] = value
+        else:
+            result[key] = value
+    return validate_script(result)
+
+
+def run(call, piper, whisper, the_script=None) -> tuple:
+    conversation = Conversation(call, the_script or script(), {"first_name": "Anna"}, piper.synthesize, whisper, NOW)
+    return conversation.run(), conversation
+
+
+def test_callee_talking_over_the_prompt_stops_it_within_200_ms(piper, whisper):
+    answer = Move(piper.synthesize("No, I can't make it."), during_prompt_ms=1500)
+    call = LineCall([answer])
+    result, _ = run(call, piper, whisper)
+    onset = call.callee_onset_ms(answer)
+    stopped = call.robot_last_audio_ms(since_ms=0, until_ms=onset + 1000)
+    assert stopped - onset <= 200, f"robot talked {stopped - onset} ms over the callee"
+    prompt, heard = result.turns[0], result.turns[1]
+    assert prompt.interrupted and prompt.end_ms - onset <= 200
+    assert prompt.slots["interrupted_after_ms"] == prompt.end_ms - prompt.start_ms < 3000
+    # The same utterance is listened to from its first syllable: whisper hears all of it.
+    assert normalise(heard.text).startswith("no"), heard.text
+    assert heard.intent == "deny" and heard.start_ms <= onset
+    assert result.outcome == "not_interested"
+
+
+def test_an_espeak_voice_barging_in_with_a_callback_request(piper, espeak, whisper):
+    answer = Move(espeak.synthesize("Call me back tomorrow afternoon.", "en-us+f3"), during_prompt_ms=800)
+    call = LineCall([answer])
+    result, _ = run(call, piper, whisper)
+    onset = call.callee_onset_ms(answer)
+    assert call.robot_last_audio_ms(0, onset + 1000) - onset <= 200
+    assert result.outcome == "callback_requested", [t.text for t in result.turns]
+    assert result.slots["callback_at"] == "2025-06-12T14:00:00-04:00"
+
+
+def test_echo_of_the_robots_own_voice_is_not_a_barge_in(piper, whisper):
+    # The prompt coming back 26 dB down, 100 ms late (a line with echo cancellation): it must play to the end.
+    call = LineCall([Move(piper.synthesize("Yes, I will be there."))], echo_db=-26, echo_delay_ms=100)
+    result, _ = run(call, piper, whisper)
+    assert not result.turns[0].interrupted
+    assert result.outcome == "interested", [t.text for t in result.turns]
+
+
+def test_barge_in_can_be_switched_off_per_node(piper, whisper):
+    call = LineCall([Move(piper.synthesize("No, I can't make it."), during_prompt_ms=1000)])
+    conversation = Conversation(call, script(barge_in=False), {"first_name": "Anna"}, piper.synthesize, whisper, NOW)
+    conversation.run()
+    first = conversation.turns[0]
+    assert not first.interrupted and first.end_ms - first.start_ms > 6000  # the whole prompt was played
+
+
+def test_keypad_key_stops_the_prompt_and_maps_to_an_intent(piper, whisper):
+    press = Move(keys="2", during_prompt_ms=1000)
+    call = LineCall([press])
+    result, _ = run(call, piper, whisper, script(dtmf={"1": "affirm", "2": "deny"}))
+    prompt, keyed = result.turns[0], result.turns[1]
+    assert prompt.interrupted and prompt.end_ms - press.started_at_ms <= 40
+    assert (keyed.text, keyed.intent, keyed.slots) == ("[keypad 2]", "deny", {"dtmf": "2"})
+    assert result.outcome == "not_interested"
+
+
+def digits_script() -> dict:
+    return validate_script(
+        {
+            "start": "member",
+            "nodes": {
+                "member": {
+                    "type": "ask",
+                    "say": "Please say or key in your four digit member number.",
+                    "on": {"digits": "thanks"},
+                    "otherwise": "unclear",
+                    "capture": "member_id",
+                    "max_digits": 4,
+                },
+                "thanks": {"type": "end", "say": "Thank you.", "outcome": "completed"},
+                "unclear": {"type": "end", "say": "Goodbye.", "outcome": "unclear"},
+            },
+        }
+    )
+
+
+def test_keypad_digits_are_captured(piper, whisper):
+    call = LineCall([Move(keys="4271", after_quiet_ms=400)])
+    result, _ = run(call, piper, whisper, digits_script())
+    assert result.outcome == "completed"
+    assert result.slots["member_id"] == "4271" and result.slots["source"] == "dtmf"
+
+
+@pytest.mark.parametrize("voice", ["piper", "espeak"])
+def test_spoken_digits_are_captured(voice, piper, espeak, whisper):
+    line = "Four, two, seven, one."
+    audio = piper.synthesize(line) if voice == "piper" else espeak.synthesize(line, "en-gb")
+    result, _ = run(LineCall([Move(audio)]), piper, whisper, digits_script())
+    assert result.outcome == "completed", [t.text for t in result.turns]
+    assert result.slots["member_id"] == "4271", [t.text for t in result.turns]
+    assert result.slots["source"] == "speech"
+
+
+def test_silence_reprompts_once_then_ends_unclear(piper, whisper):
+    result, _ = run(LineCall([]), piper, whisper)
+    robot = [t.text for t in result.turns if t.speaker == "robot"]
+    assert robot[0] == LONG_PROMPT and robot[1] == REPROMPT_PREFIX + LONG_PROMPT
+    assert result.outcome == "unclear" and len(robot) == 3
+
+
+def test_low_confidence_answer_is_re_asked_then_ends_unclear(piper, whisper):
+    yes = piper.synthesize("Yes, I will be there.")
+    call = LineCall([Move(yes), Move(yes)])
+    result, _ = run(call, piper, whisper, script(min_confidence=0.999))
+    heard = [t for t in result.turns if t.speaker == "callee"]
+    assert [t.intent for t in heard] == ["unknown", "unknown"]
+    assert heard[0].slots["guess"] == "affirm"
+    assert result.turns[2].text.startswith(REPROMPT_PREFIX)
+    assert result.outcome == "unclear"
+
+
+def test_campaign_intent_from_example_phrases(piper, whisper):
+    the_script = script(intents={"reschedule": ["reschedule", "move my appointment", "a different day"]})
+    the_script["nodes"]["ask_attend"]["on"]["reschedule"] = "callback"
+    validate_script(the_script)
+    call = LineCall([Move(piper.synthesize("Can I move my appointment to a different day?"))])
+    result, _ = run(call, piper, whisper, the_script)
+    assert result.turns[1].intent == "reschedule", result.turns[1].text
+    assert result.outcome == "callback_requested"
+
+
+@pytest.mark.parametrize("digit", ["1", "2", "3", "4", "5", "8", "9"])
+def test_simulated_personas_keep_their_outcomes(digit, piper, whisper):
+    persona = PERSONAS[digit]
+    call = SimulatedCarrier(piper.synthesize).dial(f"+1202555020{digit}", "+12025550100", 30).call
+    result = Conversation(call, DEFAULT_SCRIPT, {"first_name": "Anna"}, piper.synthesize, whisper, NOW).run()
+    assert result.outcome == persona.expected_disposition, [t.text for t in result.turns]
+    assert not any(t.interrupted for t in result.turns)  # polite callees never trigger barge-in
+
+
+def test_linecall_measures_what_it_says():
+    tone = (np.sin(np.arange(8000) / 3) * 8000).astype(np.int16)
+    call = LineCall([Move(tone, during_prompt_ms=100)])
+    loud = tone[:160].astype("<i2").tobytes()
+    for _ in range(20):
+        call.exchange(loud)
+    assert call.callee_onset_ms(call.done[0]) == 140  # cued after 100 ms of prompt, heard on the next frame
+    assert call.robot_last_audio_ms(0) == 400
