@@ -9,11 +9,19 @@
 
 Node types: `say` (speak, then go to `next`), `ask` (speak, listen, branch on the intent in `on`; when nothing
 usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang up, record `outcome`).
+
+Optional, top level: `"intents": {"reschedule": ["move my appointment", ...]}` (the campaign's own intents by
+example phrases), `"min_confidence": 0.35` (answers understood with less are re-asked), `"barge_in": true`.
+Optional, on an ask node: `"dtmf": {"1": "affirm", "2": "deny"}` (keys as intents), `"max_digits": 4` (keypad
+entry ends there, else at '#' or a pause), `"capture": "member_id"` (the answer saved under that slot name),
+`"barge_in": false` (the prompt always plays to the end).
 """
 
 from __future__ import annotations
 
 import re
+
+from pipeline.nlp import BUILTIN_INTENTS
 
 OUTCOMES = {
     "completed",
@@ -124,6 +132,7 @@ def validate_script(script: object) -> dict:
     start = script.get("start")
     if not isinstance(start, str) or start not in nodes:
         raise ScriptError(f'"start" names node {start!r}, which does not exist.')
+    intents = _check_top_level(script)
     for name, node in nodes.items():
         if not isinstance(node, dict) or node.get("type") not in NODE_TYPES:
             raise ScriptError(f"Node {name!r}: type must be one of {sorted(NODE_TYPES)}.")
@@ -143,6 +152,7 @@ def validate_script(script: object) -> dict:
                 raise ScriptError(f'Node {name!r}: an "ask" node needs intents to branch on in "on".')
             if not isinstance(node.get("otherwise"), str):
                 raise ScriptError(f'Node {name!r}: an "ask" node needs "otherwise" for unclear answers.')
+            _check_ask_options(name, node, intents)
         if kind == "end" and node.get("outcome") not in OUTCOMES:
             raise ScriptError(f"Node {name!r}: outcome must be one of {sorted(OUTCOMES)}.")
         for target in _successors(node):
@@ -174,3 +184,56 @@ def validate_script(script: object) -> dict:
     if dead:
         raise ScriptError(f"Node {dead[0]!r} is a dead end: no path from it reaches an end node.")
     return script
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_KEYS = re.compile(r"[0-9*#]{1,16}")
+
+
+def _check_top_level(script: dict) -> set[str]:
+    """The optional top-level settings; returns every intent name a node may branch on."""
+    intents = script.get("intents", {})
+    if not isinstance(intents, dict):
+        raise ScriptError('"intents" must be an object: {"intent_name": ["example phrase", ...]}.')
+    for intent, examples in intents.items():
+        if not _NAME.fullmatch(intent):
+            raise ScriptError(f"Intent {intent!r}: names are lower case letters, digits and _ (e.g. 'reschedule').")
+        if (
+            not isinstance(examples, list)
+            or not examples
+            or not all(isinstance(e, str) and any(c.isalnum() for c in e) for e in examples)
+        ):
+            raise ScriptError(f"Intent {intent!r}: give a non-empty list of example phrases.")
+    confidence = script.get("min_confidence", 0.0)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        raise ScriptError('"min_confidence" must be a number from 0 to 1.')
+    if not isinstance(script.get("barge_in", True), bool):
+        raise ScriptError('"barge_in" must be true or false.')
+    return set(BUILTIN_INTENTS) | set(intents)
+
+
+def _check_ask_options(name: str, node: dict, intents: set[str]) -> None:
+    for intent in node["on"]:
+        if intent not in intents:
+            raise ScriptError(
+                f"Node {name!r} branches on intent {intent!r}, which is neither built in "
+                f'({", ".join(sorted(BUILTIN_INTENTS))}) nor defined in "intents".'
+            )
+    keys = node.get("dtmf", {})
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and _KEYS.fullmatch(k) for k in keys):
+        raise ScriptError(f'Node {name!r}: "dtmf" maps keypad keys such as "1" or "*" to intents.')
+    for key, intent in keys.items():
+        if intent not in node["on"]:
+            raise ScriptError(
+                f"Node {name!r}: key {key!r} gives intent {intent!r}, which this node does not branch on."
+            )
+    max_digits = node.get("max_digits")
+    if max_digits is not None and (
+        isinstance(max_digits, bool) or not isinstance(max_digits, int) or not 1 <= max_digits <= 32
+    ):
+        raise ScriptError(f'Node {name!r}: "max_digits" must be a whole number from 1 to 32.')
+    capture = node.get("capture")
+    if capture is not None and (not isinstance(capture, str) or not _NAME.fullmatch(capture)):
+        raise ScriptError(f'Node {name!r}: "capture" names a slot (lower case letters, digits and _).')
+    if not isinstance(node.get("barge_in", True), bool):
+        raise ScriptError(f'Node {name!r}: "barge_in" must be true or false.')

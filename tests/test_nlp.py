@@ -5,7 +5,16 @@ import zoneinfo
 
 import pytest
 
-from pipeline.nlp import FUZZY_THRESHOLD, UNKNOWN, classify, normalise
+from pipeline.nlp import (
+    BUILTIN_INTENTS,
+    FUZZY_THRESHOLD,
+    UNKNOWN,
+    classify,
+    classify_dtmf,
+    normalise,
+    similarity,
+    spoken_digits,
+)
 
 LA = zoneinfo.ZoneInfo("America/Los_Angeles")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -69,6 +78,15 @@ PHRASES = {
         "come again?",
         "say that again",
     ],
+    "question": [
+        "What time is the appointment?",
+        "Where is the clinic?",
+        "Who is calling?",
+        "Can I bring my husband?",
+        "Is it with doctor Smith?",
+        "how long will it take",
+    ],
+    "digits": ["one two three four", "4, 2, 7, 1.", "My number is 555-1234", "double five nine", "seven"],
     UNKNOWN: ["banana", "the weather is lovely today", "hmm", "", "   ", "?!", "uh"],
 }
 
@@ -204,3 +222,91 @@ def test_other_intents_carry_no_slots():
 def test_in_two_hours_across_dst_end_is_two_real_hours():
     now = dt.datetime(2025, 11, 2, 0, 30, tzinfo=NEW_YORK)
     assert slot("call me back in two hours", now).astimezone(dt.UTC) == now.astimezone(dt.UTC) + dt.timedelta(hours=2)
+
+
+def test_every_builtin_intent_is_tested():
+    assert set(PHRASES) == BUILTIN_INTENTS
+
+
+# --- digits -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("one two three", "123"),
+        ("1, 2, 3.", "123"),
+        ("zero oh nine", "009"),
+        ("double five triple nine", "55999"),
+        ("twenty three", "23"),
+        ("forty", "40"),
+        ("fifteen", "15"),
+        ("it's 555-1234", "5551234"),
+        ("for two seven one", "4271"),  # ASR writes "for" and "to" for digits said in a row
+        ("my number is 4 to 7", "427"),
+        ("um it is eight eight", "88"),
+    ],
+)
+def test_spoken_digits(text, digits):
+    assert spoken_digits(normalise(text)) == digits
+    intent = classify(text)
+    assert (intent.name, intent.slots) == ("digits", {"digits": digits, "source": "speech"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'll be there at two", "call me back in two hours", "no one", "I want to go to the one downtown", "for sure"],
+)
+def test_numbers_inside_an_answer_are_not_a_digits_answer(text):
+    assert spoken_digits(normalise(text)) is None
+    assert classify(text).name != "digits"
+
+
+def test_opt_out_wins_over_digits():
+    assert classify("stop calling one two three").name == "opt_out"
+
+
+def test_dtmf():
+    assert classify_dtmf("1234#") == classify_dtmf("1234")
+    assert classify_dtmf("1234").slots == {"digits": "1234", "source": "dtmf"}
+    assert classify_dtmf("1234").confidence == 1.0
+    mapped = classify_dtmf("2", {"1": "affirm", "2": "deny"})
+    assert (mapped.name, mapped.slots) == ("deny", {"dtmf": "2"})
+    assert classify_dtmf("3", {"1": "affirm"}).name == "digits"
+    assert classify_dtmf("#").name == UNKNOWN
+
+
+# --- campaign intents -------------------------------------------------------------------------------------
+
+CAMPAIGN = {
+    "reschedule": ["reschedule", "move my appointment", "a different day"],
+    "price": ["how much does it cost", "what is the price"],
+    "affirm": ["count me in"],  # a built-in name gets extra examples
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Can I reschedule?", "reschedule"),  # the campaign's phrase beats the built-in question rule
+        ("no, I need a different day", "reschedule"),  # ... and the built-in deny rule
+        ("I'd like to move my appointment please", "reschedule"),
+        ("how much does it cost", "price"),
+        ("um what's the prize", "price"),  # fuzzy: an ASR error
+        ("count me in", "affirm"),
+        ("stop calling me, I want to reschedule", "opt_out"),  # opt-outs always win
+        ("yes", "affirm"),  # built-ins still work
+    ],
+)
+def test_campaign_intents(text, expected):
+    assert classify(text, intents=CAMPAIGN).name == expected
+
+
+def test_campaign_intents_are_per_call():
+    assert classify("Can I reschedule?").name == "question"
+    assert classify("how much does it cost").name == "question"
+
+
+def test_similarity_finds_an_example_inside_a_longer_answer():
+    assert similarity("um well i would like to move my appointment please", "move my appointment") > 0.9
+    assert similarity("banana", "move my appointment") < FUZZY_THRESHOLD

@@ -155,6 +155,76 @@ CASES = [
 ]
 
 
+def top(**changes) -> dict:
+    return {**copy.deepcopy(DEFAULT_SCRIPT), **changes}
+
+
+def test_optional_settings_are_valid():
+    full = top(intents={"reschedule": ["move my appointment"]}, min_confidence=0.5, barge_in=False)
+    full["nodes"]["ask_attend"] = ask(
+        on={**DEFAULT_SCRIPT["nodes"]["ask_attend"]["on"], "reschedule": "callback", "digits": "confirmed"},
+        dtmf={"1": "affirm", "2": "deny", "*9": "reschedule"},
+        max_digits=4,
+        capture="answer",
+        barge_in=True,
+    )
+    assert validate_script(full) is full
+
+
+TOP_LEVEL_CASES = [
+    pytest.param({"intents": ["reschedule"]}, '"intents" must be an object', id="intents-not-object"),
+    pytest.param({"intents": {"Re-schedule": ["x"]}}, "Intent 'Re-schedule': names are lower case", id="intent-name"),
+    pytest.param({"intents": {"reschedule": []}}, "Intent 'reschedule': give a non-empty list", id="no-examples"),
+    pytest.param({"intents": {"reschedule": "later"}}, "Intent 'reschedule': give a non-empty list", id="not-list"),
+    pytest.param({"intents": {"reschedule": ["ok", " ?"]}}, "Intent 'reschedule': give a non-empty", id="blank"),
+    pytest.param({"min_confidence": 2}, '"min_confidence" must be a number from 0 to 1', id="confidence-range"),
+    pytest.param({"min_confidence": "high"}, '"min_confidence" must be a number', id="confidence-type"),
+    pytest.param({"barge_in": "yes"}, '"barge_in" must be true or false', id="barge-in-type"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), TOP_LEVEL_CASES)
+def test_invalid_top_level_settings(changes, message):
+    with pytest.raises(ScriptError, match=message.replace("(", r"\(")):
+        validate_script(top(**changes))
+
+
+ASK_OPTION_CASES = [
+    pytest.param(
+        {"on": {"afirm": "confirmed"}},
+        "Node 'ask_attend' branches on intent 'afirm', which is neither built in",
+        id="unknown-intent",
+    ),
+    pytest.param({"dtmf": {"one": "affirm"}}, "Node 'ask_attend': \"dtmf\" maps keypad keys", id="dtmf-key"),
+    pytest.param({"dtmf": ["1"]}, "Node 'ask_attend': \"dtmf\" maps keypad keys", id="dtmf-not-object"),
+    pytest.param(
+        {"dtmf": {"3": "question"}},
+        "Node 'ask_attend': key '3' gives intent 'question', which this node does not branch on",
+        id="dtmf-intent-not-branched",
+    ),
+    pytest.param({"max_digits": 0}, "Node 'ask_attend': \"max_digits\" must be", id="max-digits-zero"),
+    pytest.param({"max_digits": True}, "Node 'ask_attend': \"max_digits\" must be", id="max-digits-bool"),
+    pytest.param({"capture": "Member ID"}, "Node 'ask_attend': \"capture\" names a slot", id="capture-name"),
+    pytest.param({"barge_in": 1}, "Node 'ask_attend': \"barge_in\" must be true or false", id="node-barge-in"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), ASK_OPTION_CASES)
+def test_invalid_ask_options_name_the_node(changes, message):
+    with pytest.raises(ScriptError) as excinfo:
+        validate_script(script(ask_attend=ask(**changes)))
+    assert message in str(excinfo.value)
+
+
+def test_campaign_intent_can_be_branched_on_only_when_defined():
+    branching = script(ask_attend=ask(on={"reschedule": "callback", "affirm": "confirmed", "deny": "declined"}))
+    branching["nodes"] = {k: v for k, v in branching["nodes"].items() if k not in ("opted_out", "wrong_person")}
+    with pytest.raises(ScriptError, match="intent 'reschedule'"):
+        validate_script(branching)
+    branching["intents"] = {"reschedule": ["another day"]}
+    assert validate_script(branching) is branching
+
+
 @pytest.mark.parametrize(("changes", "message"), CASES)
 def test_invalid_script_names_the_node(changes, message):
     with pytest.raises(ScriptError) as excinfo:
