@@ -202,3 +202,9 @@ SPECTACULAR_SETTINGS = {
         "CallStatusEnum": "campaigns.models.CallAttempt.Status",
     },
 }
+
+# --- Monitoring (campaigns.metrics) ------------------------------------------------------------------------
+# /metrics answers only with `Authorization: Bearer $METRICS_TOKEN`; unset, the endpoint is off (404).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# How long a scrape waits for Celery workers to say which queues they consume.
+METRICS_INSPECT_TIMEOUT = env.float("METRICS_INSPECT_TIMEOUT", default=1.0)

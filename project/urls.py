@@ -8,10 +8,17 @@ admin.site.site_title = "Campaign robot"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("progress.json", views.progress_json, name="progress"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/progress.json", views.campaign_progress_json, name="campaign-progress"),
+    path("campaigns/<int:campaign_id>/calls/", views.call_list, name="calls"),
+    path("campaigns/<int:campaign_id>/export.csv", views.export_csv, name="export-csv"),
+    path("campaigns/<int:campaign_id>/export.xlsx", views.export_xlsx, name="export-xlsx"),
+    path("campaigns/<int:campaign_id>/<slug:action>/", views.campaign_lifecycle, name="campaign-lifecycle"),
     path("calls/<int:attempt_id>/", views.call_detail, name="call"),
     path("calls/<int:attempt_id>/recording.wav", views.recording, name="recording"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("campaigns.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
 ]

@@ -1,80 +1,187 @@
-"""Dashboard pages and health check. Every lookup is limited to the signed-in user's tenants (404 otherwise)."""
+"""Dashboard pages. Every lookup is limited to the signed-in user's tenants (404 otherwise); see access.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
-from campaigns.models import CallAttempt
-from campaigns.selectors import campaign_progress, campaigns_for, tenants_for_user
+from campaigns import selectors
+from campaigns.models import Campaign, Disposition
+from campaigns.services import lifecycle as services
+from campaigns.views.access import can_write, member_attempt, member_campaign
+from campaigns.views.charts import disposition_bars, hourly_bars
+from campaigns.views.report import report_cards
+from pipeline.script import ScriptError
+
+CALLS_PER_PAGE = 50
+DISPOSITION_ROW = 22  # px per bar in the dispositions chart
+S = Campaign.Status
+
+# Lifecycle buttons: action -> (service, statuses it applies to, button label, message on success).
+LIFECYCLE = {
+    "start": (services.start_campaign, {S.DRAFT, S.SCHEDULED}, "Start", "started"),
+    "pause": (services.pause_campaign, {S.RUNNING}, "Pause", "paused"),
+    "resume": (services.resume_campaign, {S.PAUSED}, "Resume", "resumed"),
+    "cancel": (services.cancel_campaign, {S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED}, "Cancel", "cancelled"),
+}
+ACTIVE = {S.SCHEDULED, S.RUNNING, S.PAUSED}
+
+
+def _progress_json(campaign: Campaign, progress: selectors.Progress) -> dict:
+    return {
+        "id": campaign.id,
+        "status": campaign.status,
+        "active": campaign.status in ACTIVE,
+        "percent": progress.percent,
+        "contacts": progress.contacts,
+        "contacts_done": progress.contacts_done,
+        "attempts": progress.attempts,
+        "finished": progress.finished,
+        "by_disposition": progress.by_disposition,
+    }
+
+
+def _user_campaigns(request):
+    tenants = selectors.tenants_for_user(request.user)
+    return list(selectors.campaigns_for(tenants).select_related("tenant").order_by("-created_at", "-id"))
 
 
 @login_required
+@require_safe
 def home(request):
-    campaigns = campaigns_for(tenants_for_user(request.user)).select_related("tenant").order_by("-created_at")
-    rows = [(c, campaign_progress(c)) for c in campaigns]
+    campaigns = _user_campaigns(request)
+    progress = selectors.progress_for_campaigns(campaigns)
+    rows = [(c, progress[c.id]) for c in campaigns]
     return render(request, "dashboard/home.html", {"rows": rows})
 
 
+@never_cache
 @login_required
+@require_safe
+def progress_json(request):
+    """Progress of every campaign the user can see: the home page polls this."""
+    campaigns = _user_campaigns(request)
+    progress = selectors.progress_for_campaigns(campaigns)
+    return JsonResponse({"campaigns": [_progress_json(c, progress[c.id]) for c in campaigns]})
+
+
+@never_cache
+@login_required
+@require_safe
+def campaign_progress_json(request, campaign_id: int):
+    campaign, _ = member_campaign(request, campaign_id)
+    return JsonResponse({"campaigns": [_progress_json(campaign, selectors.campaign_progress(campaign))]})
+
+
+@login_required
+@require_safe
 def campaign_detail(request, campaign_id: int):
-    campaign = get_object_or_404(campaigns_for(tenants_for_user(request.user)), id=campaign_id)
-    attempts = (
-        CallAttempt.objects.for_tenant(campaign.tenant_id)
-        .filter(campaign=campaign)
-        .select_related("contact")
-        .order_by("-id")[:200]
-    )
+    campaign, role = member_campaign(request, campaign_id)
+    progress = selectors.campaign_progress(campaign)
+    hours = selectors.calls_per_hour(campaign)
+    peak_hour = max((n for _, n in hours), default=0)
+    bars = disposition_bars(progress.by_disposition, row=DISPOSITION_ROW)
+    actions = [(name, label) for name, (_, statuses, label, _) in LIFECYCLE.items() if campaign.status in statuses]
     return render(
         request,
         "dashboard/campaign.html",
-        {"campaign": campaign, "progress": campaign_progress(campaign), "attempts": attempts},
-    )
-
-
-def _attempt_for(request, attempt_id: int) -> CallAttempt:
-    return get_object_or_404(
-        CallAttempt.objects.filter(tenant__in=tenants_for_user(request.user)).select_related("contact", "campaign"),
-        id=attempt_id,
+        {
+            "campaign": campaign,
+            "role": role,
+            "progress": progress,
+            "cards": report_cards(selectors.campaign_stats(campaign), progress, peak_hour),
+            "disposition_bars": bars,
+            "disposition_height": len(bars) * DISPOSITION_ROW,
+            "hour_bars": hourly_bars(hours),
+            "peak_hour": peak_hour,
+            "latest_calls": selectors.campaign_calls(campaign)[:10],
+            "actions": actions if can_write(role) else [],
+        },
     )
 
 
 @login_required
+@require_POST
+def campaign_lifecycle(request, campaign_id: int, action: str):
+    """Start, pause, resume or cancel: owners and managers only (a viewer gets 403), as the signed-in user."""
+    campaign, role = member_campaign(request, campaign_id)
+    if action not in LIFECYCLE:
+        raise Http404("No such action")
+    if not can_write(role):
+        raise PermissionDenied("Your role in this tenant is read-only.")
+    service, _, _, done = LIFECYCLE[action]
+    try:
+        service(campaign, actor=request.user)
+    except (services.CampaignStateError, ScriptError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{campaign.name}: {done}.")
+    return redirect("campaign", campaign_id=campaign.id)
+
+
+class CallFilter(forms.Form):
+    disposition = forms.ChoiceField(required=False)
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    intent = forms.ChoiceField(required=False)
+
+    def __init__(self, data, intents: list[str]):
+        super().__init__(data)
+        self.fields["disposition"].choices = [("", "any"), *Disposition.choices]
+        self.fields["intent"].choices = [("", "any"), *((i, i) for i in intents)]
+
+
+@login_required
+@require_safe
+def call_list(request, campaign_id: int):
+    campaign, _ = member_campaign(request, campaign_id)
+    form = CallFilter(request.GET, selectors.campaign_intents(campaign))
+    filters = form.cleaned_data if form.is_valid() else {}
+    calls = selectors.campaign_calls(
+        campaign,
+        disposition=filters.get("disposition", ""),
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+        intent=filters.get("intent", ""),
+    )
+    page = Paginator(calls, CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "dashboard/calls.html",
+        {"campaign": campaign, "form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@login_required
+@require_safe
 def call_detail(request, attempt_id: int):
-    attempt = _attempt_for(request, attempt_id)
-    return render(request, "dashboard/call.html", {"attempt": attempt, "turns": attempt.turns.all()})
+    attempt = member_attempt(request, attempt_id)
+    turns = [
+        (turn, attempt.answered_at + dt.timedelta(milliseconds=turn.start_ms) if attempt.answered_at else None)
+        for turn in attempt.turns.all()
+    ]
+    return render(request, "dashboard/call.html", {"attempt": attempt, "turns": turns})
 
 
 @login_required
+@require_safe
 def recording(request, attempt_id: int):
-    attempt = _attempt_for(request, attempt_id)
+    attempt = member_attempt(request, attempt_id)
     root = Path(settings.MEDIA_ROOT).resolve()
     path = (root / attempt.recording).resolve()
     if not attempt.recording or root not in path.parents or not path.is_file():
         raise Http404("No recording")
     return FileResponse(path.open("rb"), content_type="audio/wav")
-
-
-def healthz(request):
-    checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # report, do not raise: this page exists to say what is down
-        checks["database"] = f"error: {exc}"
-    try:
-        from project.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"error: {exc}"
-    healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)

@@ -1,0 +1,46 @@
+"""For operators: /healthz (database and broker) and /metrics (Prometheus, bearer token)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from campaigns import metrics as robot_metrics
+
+
+def healthz(request):
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # report, do not raise: this page exists to say what is down
+        checks["database"] = f"error: {exc}"
+    try:
+        from project.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"error: {exc}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
+@never_cache
+@require_safe
+def metrics(request):
+    """Prometheus exposition. Off (404) unless METRICS_TOKEN is set; then `Authorization: Bearer <token>`."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return HttpResponse("Metrics are off: set METRICS_TOKEN.\n", status=404, content_type="text/plain")
+    if not robot_metrics.token_matches(request.headers.get("Authorization", ""), token):
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(robot_metrics.render(), content_type=CONTENT_TYPE_LATEST)
