@@ -20,7 +20,6 @@ from campaigns.models import (
     CampaignEvent,
     Contact,
     ContactImport,
-    Disposition,
     DoNotCall,
     Membership,
     Role,
@@ -132,24 +131,6 @@ class CampaignForm(forms.ModelForm):
             "disposition_map",
             "webhook_url",
         ]
-
-    def clean(self):
-        cleaned = super().clean()
-        trunk, tenant = cleaned.get("trunk"), cleaned.get("tenant")
-        if trunk and tenant and trunk.tenant_id != tenant.id:
-            self.add_error("trunk", "This trunk belongs to another tenant.")
-        for field in ("retry_policy", "disposition_map"):
-            if not isinstance(cleaned.get(field) or {}, dict):
-                self.add_error(field, "Must be a JSON object.")
-        policy = cleaned.get("retry_policy") or {}
-        if isinstance(policy, dict) and any(
-            not isinstance(v, int | float) or v < 0 or k not in Disposition.values for k, v in policy.items()
-        ):
-            self.add_error(
-                "retry_policy",
-                f"Keys are dispositions ({', '.join(Disposition.values)}); values are minutes (numbers >= 0).",
-            )
-        return cleaned
 
     def clean_script(self):
         script = self.cleaned_data["script"]

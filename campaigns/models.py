@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -146,6 +147,29 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Invariants checked by the admin form and the API alike."""
+        errors: dict[str, str] = {}
+        if self.window_start and self.window_end and self.window_start >= self.window_end:
+            errors["window_end"] = "The calling window must end after it starts."
+        if self.starts_at and self.ends_at and self.starts_at >= self.ends_at:
+            errors["ends_at"] = "The campaign must end after it starts."
+        if self.trunk_id and self.tenant_id and self.trunk.tenant_id != self.tenant_id:
+            errors["trunk"] = "This trunk belongs to another tenant."
+        policy = self.retry_policy
+        if not isinstance(policy, dict) or any(
+            key not in Disposition.values or isinstance(v, bool) or not isinstance(v, int | float) or v < 0
+            for key, v in policy.items()
+        ):
+            errors["retry_policy"] = (
+                f"An object of disposition -> minutes (a number >= 0); dispositions: {', '.join(Disposition.values)}."
+            )
+        mapping = self.disposition_map
+        if not isinstance(mapping, dict) or any(v not in Disposition.values for v in mapping.values()):
+            errors["disposition_map"] = "An object of script outcome -> disposition."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Contact(models.Model):

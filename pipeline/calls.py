@@ -232,7 +232,6 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
     try:
         outcome = conversation.run()
     except Exception as exc:
-        result.call.hangup()
         log.exception("call %s failed mid-conversation", attempt.id)
         CallAttempt.objects.filter(id=attempt.id).update(
             status=CallAttempt.Status.ENDED,
@@ -241,6 +240,8 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
             ended_at=timezone.now(),
         )
         return "ended"
+    finally:
+        result.call.hangup()  # idempotent; also releases the media when the callee hung up first
     relative = recording_path(attempt)
     outcome.recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
     CallAttempt.objects.filter(id=attempt.id).update(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -139,14 +142,17 @@ class CampaignSerializer(serializers.ModelSerializer):
         return e164(value)
 
     def validate(self, attrs):
-        start = attrs.get("window_start", getattr(self.instance, "window_start", None))
-        end = attrs.get("window_end", getattr(self.instance, "window_end", None))
-        if start is not None and end is not None and start >= end:
-            raise serializers.ValidationError({"window_end": ["The calling window must end after it starts."]})
-        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
-        ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
-        if starts and ends and starts >= ends:
-            raise serializers.ValidationError({"ends_at": ["The campaign must end after it starts."]})
+        # The model's own invariants (Campaign.clean), on the instance as it would be saved.
+        candidate = copy.copy(self.instance) if self.instance is not None else Campaign()
+        for name, value in attrs.items():
+            setattr(candidate, name, value)
+        tenant = self.context.get("tenant")
+        if tenant is not None and candidate.tenant_id is None:
+            candidate.tenant = tenant
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         return attrs
 
 
