@@ -1,4 +1,6 @@
-"""Post-call analysis: whole-recording transcript of the callee channel and call figures."""
+"""Post-call analysis: whole-recording transcript of the callee channel, call figures, the answer sheet (what
+the callee answered at each question) and a sentiment score (pipeline.sentiment), stored in the attempt's
+`analysis` JSON."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 from django.conf import settings
 
 from campaigns.models import CallAttempt, Turn
-from pipeline import speech
+from pipeline import sentiment, speech
 
 SPEECH_LEVEL = 300  # |sample| above this counts as someone talking (about -40 dBFS)
 
@@ -36,6 +38,35 @@ def analyze_call(attempt_id: int) -> dict:
         "callee_turns": sum(1 for t in turns if t.speaker == Turn.Speaker.CALLEE),
         "mean_asr_confidence": round(sum(confidences) / len(confidences), 3) if confidences else None,
         "max_response_latency_ms": latencies[-1] if latencies else None,
+        "answer_sheet": answer_sheet(turns),
+        "barge_ins": sum(1 for t in turns if t.speaker == Turn.Speaker.ROBOT and "interrupted_after_ms" in t.slots),
+        "sentiment": sentiment.call_sentiment(
+            [t.text for t in turns if t.speaker == Turn.Speaker.CALLEE and not t.text.startswith("[keypad")]
+            or [transcript.text]
+        ),
     }
     CallAttempt.objects.filter(id=attempt_id).update(full_transcript=transcript.text, analysis=analysis)
     return analysis
+
+
+def answer_sheet(turns: list[Turn]) -> dict:
+    """Per question node (in call order): the question, the last answer given, its intent and captured slots.
+
+    `attempts` counts answers heard at that node (a re-ask makes two); an answer not understood has intent
+    `unknown`. Nodes the call never reached are absent.
+    """
+    sheet: dict[str, dict] = {}
+    question = {}
+    for turn in turns:
+        if turn.speaker == Turn.Speaker.ROBOT:
+            question[turn.node] = turn.text
+            continue
+        entry = sheet.setdefault(turn.node, {"question": question.get(turn.node, ""), "attempts": 0})
+        entry.update(
+            answer=turn.text,
+            intent=turn.intent,
+            confidence=turn.confidence,
+            slots=turn.slots,
+            attempts=entry["attempts"] + 1,
+        )
+    return sheet
