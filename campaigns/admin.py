@@ -9,9 +9,10 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from campaigns.models import (
     WRITE_ROLES,
@@ -29,7 +30,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.selectors import campaign_progress, role_in, tenants_for_user
-from campaigns.services.imports import ImportFileError, import_contacts
+from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
     cancel_campaign,
@@ -229,10 +230,18 @@ class CampaignAdmin(TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                report = import_contacts(campaign, upload.read(), upload.name, request.user)
+                report = upload_contacts(campaign, upload.read(), upload.name, request.user)
             except ImportFileError as exc:
                 error = str(exc)
             else:
+                if isinstance(report, ContactImport):  # large: imported in the background
+                    self.message_user(
+                        request,
+                        f"{upload.name} is being imported in the background; its report appears under "
+                        "Contact imports when done.",
+                        messages.INFO,
+                    )
+                    return redirect("admin:campaigns_contactimport_change", report.id)
                 self.message_user(
                     request,
                     f"{report.created} contacts added, {len(report.rejected)} rows rejected.",
@@ -297,7 +306,21 @@ class DoNotCallAdmin(TenantScopedAdmin):
 
 @admin.register(ContactImport)
 class ContactImportAdmin(ReadOnlyTenantAdmin):
-    list_display = ["filename", "campaign", "rows", "created_count", "created_at", "uploaded_by"]
+    list_display = ["filename", "campaign", "status", "rows", "created_count", "created_at", "uploaded_by"]
+    list_filter = ["status"]
+    readonly_fields = ["rejected_rows"]
+    exclude = ["rejected", "stored_file"]
+
+    @admin.display(description="Rejected rows")
+    def rejected_rows(self, obj):
+        if not obj.rejected:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r["line"], r["phone"], r["reason"]) for r in obj.rejected),
+        )
+        return format_html("<table><tr><th>Line</th><th>Phone</th><th>Reason</th></tr>{}</table>", rows)
 
 
 @admin.register(Membership)

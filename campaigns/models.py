@@ -330,7 +330,13 @@ class Turn(models.Model):
 
 
 class ContactImport(models.Model):
-    """One CSV upload and its report, kept so a manager can see what was rejected and why."""
+    """One CSV upload and its report, kept so a manager can see what was rejected and why. Large files are
+    imported in the background (status processing -> done | failed)."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
@@ -340,10 +346,16 @@ class ContactImport(models.Model):
     rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     rejected = models.JSONField(default=list, help_text="[{line, phone, reason}]")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DONE)
+    error = models.TextField(blank=True, help_text="Why a background import stored nothing.")
+    stored_file = models.CharField(max_length=300, blank=True, help_text="Below MEDIA_ROOT, until imported.")
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
     def __str__(self) -> str:
+        if self.status != self.Status.DONE:
+            return f"{self.filename}: {self.status}"
         return f"{self.filename}: {self.created_count} added, {len(self.rejected)} rejected"
 
 

@@ -12,7 +12,7 @@ from celery import chain
 from django.conf import settings
 
 from campaigns.services import dispatch as dispatcher
-from campaigns.services import webhooks
+from campaigns.services import imports, webhooks
 from pipeline import analysis, calls
 from project.celery import QUEUES, app
 
@@ -78,6 +78,12 @@ def deliver_webhook(self, delivery_id: int) -> str:
     except webhooks.TransientWebhookError as exc:
         # Exponential backoff: 2, 4, 8, ... seconds (times WEBHOOK_BACKOFF_SECONDS / 2).
         raise self.retry(countdown=settings.WEBHOOK_BACKOFF_SECONDS * 2**self.request.retries, exc=exc) from None
+
+
+@robot_task("default", 900)
+def import_contacts_file(import_id: int) -> str:
+    """A large call list, imported off the request (see campaigns.services.imports.upload_contacts)."""
+    return imports.run_queued_import(import_id)
 
 
 def post_call_chain(attempt_id: int):

@@ -89,6 +89,8 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Call lists up to this size (about 25,000 rows) are imported inside the request; larger ones in the background.
+CONTACT_UPLOAD_SYNC_BYTES = env.int("CONTACT_UPLOAD_SYNC_BYTES", default=1024 * 1024)
 
 LOGIN_URL = "admin:login"
 

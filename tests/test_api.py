@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from campaigns.api.pagination import MAX_PAGE_SIZE
 from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNotCall
+from campaigns.services.imports import run_queued_import
 from pipeline.script import DEFAULT_SCRIPT
 from tests.factories import (
     CallAttemptFactory,
@@ -721,3 +722,18 @@ def test_schema_lists_every_endpoint_and_docs_need_no_cdn(client, db):
     html = docs.content.decode()
     assert "swagger-ui" in html and "/static/drf_spectacular_sidecar/" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+
+
+def test_large_upload_is_accepted_and_imported_in_the_background(api, tenant, settings):
+    settings.CONTACT_UPLOAD_SYNC_BYTES = 50
+    campaign = CampaignFactory(tenant=tenant)
+    content = ("phone\n" + "\n".join(f"+1202555{n:04d}" for n in range(1000, 1010)) + "\n").encode()
+    response = upload(api, tenant, campaign, content, "big.csv")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "processing" and body["created"] == 0
+    assert response["Location"] == url("import-detail", tenant, body["id"])
+    run_queued_import(body["id"])  # what the background task runs
+    done = api.get(response["Location"]).json()
+    assert (done["status"], done["rows"], done["created"], done["rejected"]) == ("done", 10, 10, [])
+    assert [i["id"] for i in api.get(url("import-list", tenant)).json()["results"]] == [body["id"]]

@@ -1,13 +1,14 @@
 """Call-list import: the service and the admin upload page, against the real database."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from campaigns.models import Contact, ContactImport, Role
-from campaigns.services.imports import ImportFileError, import_contacts
+from campaigns.services.imports import ImportFileError, import_contacts, run_queued_import, upload_contacts
 from tests.factories import CampaignFactory, ContactFactory, DoNotCallFactory, MembershipFactory
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -328,3 +329,42 @@ def test_admin_upload_requires_login(client, campaign):
     response = client.get(upload_url(campaign))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+# --- large files: imported in the background ------------------------------------------------------------
+
+
+def test_large_file_is_stored_and_imported_in_the_background(campaign, manager, settings):
+    settings.CONTACT_UPLOAD_SYNC_BYTES = 100
+    data = csv_bytes("phone,first_name", *[f"+1202555{n:04d},Pat" for n in range(1000, 1010)], "not a phone,Bad")
+    record = upload_contacts(campaign, data, "big.csv", manager)
+    assert isinstance(record, ContactImport) and record.status == ContactImport.Status.PROCESSING
+    assert not Contact.objects.exists()  # nothing yet: the request returned at once
+    stored = Path(settings.MEDIA_ROOT) / record.stored_file
+    assert stored.read_bytes() == data and record.stored_file.startswith(f"tenant_{campaign.tenant_id}/imports/")
+    assert run_queued_import(record.id) == ContactImport.Status.DONE
+    record.refresh_from_db()
+    assert (record.rows, record.created_count, record.stored_file) == (11, 10, "")
+    assert record.rejected == [{"line": 12, "phone": "not a phone", "reason": record.rejected[0]["reason"]}]
+    assert Contact.objects.filter(campaign=campaign).count() == 10 and not stored.exists()
+    assert run_queued_import(record.id) == "nothing to do"  # a redelivered task does not import twice
+    assert Contact.objects.filter(campaign=campaign).count() == 10
+
+
+def test_large_bad_file_fails_in_the_background_and_stores_nothing(campaign, manager, settings):
+    settings.CONTACT_UPLOAD_SYNC_BYTES = 10
+    record = upload_contacts(campaign, b"name,city\nAnna,Paris\nBen,Rome\n", "nophone.csv", manager)
+    assert run_queued_import(record.id) == ContactImport.Status.FAILED
+    record.refresh_from_db()
+    assert "No phone column" in record.error and record.created_count == 0
+    assert not Contact.objects.exists()
+
+
+def test_admin_sends_a_large_upload_to_the_background(client, campaign, manager, settings):
+    settings.CONTACT_UPLOAD_SYNC_BYTES = 50
+    client.force_login(manager)
+    upload = SimpleUploadedFile("big.csv", csv_bytes("phone", *[f"+1202555{n:04d}" for n in range(1000, 1010)]))
+    response = client.post(upload_url(campaign), {"file": upload})
+    record = ContactImport.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/contactimport/{record.id}/change/")
+    assert record.status == ContactImport.Status.PROCESSING

@@ -9,7 +9,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Membership, Trunk, Turn
+from campaigns.models import (
+    CallAttempt,
+    Campaign,
+    Contact,
+    ContactImport,
+    Disposition,
+    DoNotCall,
+    Membership,
+    Trunk,
+    Turn,
+)
 from campaigns.phones import InvalidPhone, to_e164
 from campaigns.selectors import campaign_progress
 from pipeline.script import ScriptError, validate_script
@@ -202,6 +212,29 @@ class ImportReportSerializer(serializers.Serializer):
     rows = serializers.IntegerField(help_text="Rows read (blank lines do not count).")
     created = serializers.IntegerField(help_text="Contacts added.")
     rejected = RejectedRowSerializer(many=True)
+
+
+class ContactImportSerializer(serializers.ModelSerializer):
+    """An upload: large files are imported in the background; poll until status is done or failed."""
+
+    rejected = RejectedRowSerializer(many=True, read_only=True)
+    created = serializers.IntegerField(source="created_count", read_only=True)
+
+    class Meta:
+        model = ContactImport
+        fields = [
+            "id",
+            "campaign",
+            "filename",
+            "status",
+            "rows",
+            "created",
+            "rejected",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
 
 
 class ContactSerializer(serializers.ModelSerializer):

@@ -13,6 +13,7 @@ tenant_router.register("campaigns", views.CampaignViewSet, basename="campaign")
 tenant_router.register("contacts", views.ContactViewSet, basename="contact")
 tenant_router.register("calls", views.CallViewSet, basename="call")
 tenant_router.register("do-not-call", views.DoNotCallViewSet, basename="dnc")
+tenant_router.register("imports", views.ContactImportViewSet, basename="import")
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="token"),

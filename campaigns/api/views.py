@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.http import FileResponse, StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -30,9 +31,9 @@ from campaigns.api import serializers as s
 from campaigns.api.errors import BadFile, Conflict
 from campaigns.api.export import csv_lines, result_rows
 from campaigns.api.permissions import AnonThrottle, ScopedThrottle, TenantRolePermission
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Turn
+from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNotCall, Membership, Turn
 from campaigns.services import lifecycle
-from campaigns.services.imports import ImportFileError, import_contacts
+from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
 from pipeline.script import ScriptError
 
@@ -192,7 +193,7 @@ class CampaignViewSet(
     @extend_schema(
         summary="Upload a CSV call list (multipart, field `file`)",
         request=s.UploadSerializer,
-        responses={201: s.ImportReportSerializer, 400: s.ErrorSerializer},
+        responses={201: s.ImportReportSerializer, 202: s.ContactImportSerializer, 400: s.ErrorSerializer},
         description="Same validation as the admin upload: a file that cannot be read at all is a 400 whose "
         "message says why (nothing stored); otherwise good rows are added and each rejected row is listed "
         "with its line, phone and reason.",
@@ -213,9 +214,13 @@ class CampaignViewSet(
         if upload.size > limit:  # refuse before reading it into memory
             raise BadFile(f"The file is {upload.size} bytes; the limit is {limit} bytes. Split it into parts.")
         try:
-            report = import_contacts(campaign, upload.read(), upload.name, request.user)
+            report = upload_contacts(campaign, upload.read(), upload.name, request.user)
         except ImportFileError as exc:
             raise BadFile(str(exc)) from None
+        if isinstance(report, ContactImport):  # a large file: imported in the background
+            body = s.ContactImportSerializer(report).data
+            location = reverse("api:import-detail", args=[self.tenant.slug, report.id])
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
         body = {
             "import_id": report.import_id,
             "rows": report.rows,
@@ -352,3 +357,13 @@ def not_found(request, *args, **kwargs):
 class TokenView(ObtainAuthToken):
     throttle_classes = [AnonThrottle, ScopedThrottle]
     throttle_scope = "token"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Contact uploads (status of background imports, rejected rows)"),
+    retrieve=extend_schema(summary="One upload"),
+)
+class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    model = ContactImport
+    queryset = ContactImport.objects.none()
+    serializer_class = s.ContactImportSerializer

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 import zoneinfo
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign, Contact, ContactImport, DoNotCall
 from campaigns.phones import InvalidPhone, to_e164, zones_for
@@ -73,7 +76,10 @@ def _header(row: list[str]) -> list[str]:
     return [h.strip().lower().replace(" ", "_").replace("-", "_") for h in row]
 
 
-def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv", user=None) -> ImportReport:
+def import_contacts(
+    campaign: Campaign, data: bytes, filename: str = "upload.csv", user=None, record: ContactImport | None = None
+) -> ImportReport:
+    """Import now and return the report (`record`: a queued import to complete instead of a new one)."""
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
     if len(data) > limit:
         raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
@@ -97,15 +103,19 @@ def import_contacts(campaign: Campaign, data: bytes, filename: str = "upload.csv
         report = importer.run(reader)
         if report.rows == 0:
             raise ImportFileError("The file has a header but no rows.")
-        record = ContactImport.objects.create(
-            tenant_id=campaign.tenant_id,
-            campaign=campaign,
-            filename=filename[:255],
-            uploaded_by=user,
-            rows=report.rows,
-            created_count=report.created,
-            rejected=[{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
-        )
+        fields = {
+            "rows": report.rows,
+            "created_count": report.created,
+            "rejected": [{"line": r.line, "phone": r.phone, "reason": r.reason} for r in report.rejected],
+            "status": ContactImport.Status.DONE,
+            "finished_at": timezone.now(),
+        }
+        if record is None:
+            record = ContactImport.objects.create(
+                tenant_id=campaign.tenant_id, campaign=campaign, filename=filename[:255], uploaded_by=user, **fields
+            )
+        else:
+            ContactImport.objects.filter(id=record.id).update(**fields)
     report.import_id = record.id
     return report
 
@@ -198,3 +208,52 @@ class _RowImporter:
             raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
         self.flush()
         return report
+
+
+def upload_contacts(campaign: Campaign, data: bytes, filename: str, user=None) -> ImportReport | ContactImport:
+    """What the admin and the API call: a small file is imported at once (the report comes back); a large one is
+    stored and imported by a background task, so the request stays fast (its ContactImport comes back)."""
+    if len(data) <= settings.CONTACT_UPLOAD_SYNC_BYTES:
+        return import_contacts(campaign, data, filename, user)
+    limit = settings.CONTACT_UPLOAD_MAX_BYTES
+    if len(data) > limit:
+        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
+    if b"\x00" in data[:4096]:
+        raise ImportFileError("This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8.")
+    relative = f"tenant_{campaign.tenant_id}/imports/{uuid.uuid4().hex}.csv"
+    path = Path(settings.MEDIA_ROOT) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    record = ContactImport.objects.create(
+        tenant_id=campaign.tenant_id,
+        campaign=campaign,
+        filename=filename[:255],
+        uploaded_by=user,
+        status=ContactImport.Status.PROCESSING,
+        stored_file=relative,
+    )
+    from pipeline.tasks import import_contacts_file
+
+    transaction.on_commit(lambda: import_contacts_file.delay(record.id))
+    return record
+
+
+def run_queued_import(import_id: int) -> str:
+    """The background half of upload_contacts. Safe to run twice: only a processing import with its file runs."""
+    record = (
+        ContactImport.objects.select_related("campaign", "uploaded_by")
+        .filter(id=import_id, status=ContactImport.Status.PROCESSING)
+        .first()
+    )
+    if record is None or not record.stored_file:
+        return "nothing to do"
+    path = Path(settings.MEDIA_ROOT) / record.stored_file
+    try:
+        import_contacts(record.campaign, path.read_bytes(), record.filename, record.uploaded_by, record=record)
+    except (ImportFileError, FileNotFoundError) as exc:
+        ContactImport.objects.filter(id=record.id).update(
+            status=ContactImport.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+    ContactImport.objects.filter(id=record.id).update(stored_file="")
+    path.unlink(missing_ok=True)
+    return ContactImport.objects.values_list("status", flat=True).get(id=record.id)
