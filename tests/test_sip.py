@@ -7,13 +7,10 @@ The peers are started here as subprocesses and always killed in teardown. A miss
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import socket
-import subprocess
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -24,113 +21,14 @@ from telephony.interface import FRAME_BYTES, SILENCE_FRAME, CallEnded, DialStatu
 from telephony.sip import SipCarrier, TrunkConfig, dial_status
 from telephony.sip.g711 import Pcma, Pcmu
 
+pytest.register_assert_rewrite("tests.sip.peers")  # before importing it, so its asserts explain failures
+from tests.sip.peers import RATE, Peer, baresip_command, read_wav, start_baresip, wait_for  # noqa: E402
+from tests.sip.peers import free_block as _free_block  # noqa: E402
+from tests.sip.peers import scenario_passed as _scenario_passed  # noqa: E402
+from tests.sip.peers import udp_bound as _udp_bound  # noqa: E402
+
+pytest_plugins = ["tests.sip.peers"]  # the `peers` and `sipp` fixtures
 SCENARIOS = Path(__file__).parent / "sip"
-RATE = 8000
-
-
-# -- ports and processes ---------------------------------------------------------------------------
-
-
-def _free_block(size: int) -> int:
-    """A base port with `size` consecutive free UDP and TCP ports on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randrange(40000, 60000, 2)
-        held = []
-        try:
-            for port in range(base, base + size):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    held.append(s)
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise RuntimeError("no free port block")
-
-
-def _udp_bound(port: int, kind: int = socket.SOCK_DGRAM) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-class Peer:
-    """A peer process whose output goes to a log file; killed on teardown."""
-
-    def __init__(self, cmd: list[str], cwd: Path, sip_port: int, name: str, tcp: bool = False) -> None:
-        self.log = cwd / f"{name}.log"
-        self.cmd = cmd
-        self.proc = subprocess.Popen(  # noqa: S603
-            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 10
-        while not _udp_bound(sip_port, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start: {self.output()}")
-            time.sleep(0.02)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = 10) -> int:
-        return self.proc.wait(timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(3)
-
-
-@pytest.fixture
-def peers():
-    started: list[Peer] = []
-    yield started
-    for peer in started:
-        peer.stop()
-
-
-@pytest.fixture
-def sipp(tmp_path, peers):
-    """Start sipp as a UAS running one of tests/sip/*.xml; returns (carrier, peer)."""
-
-    def start(scenario: str, keys: dict[str, str] | None = None, calls: int = 1, **trunk) -> tuple[SipCarrier, Peer]:
-        base = _free_block(12)
-        sip_port, media_port, rtp_base = base, base + 2, base + 6  # sipp echoes on media_port and media_port + 2
-        # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
-        text = (SCENARIOS / scenario).read_text()
-        for key, value in (keys or {}).items():
-            text = text.replace(f"[{key}]", value)
-        (tmp_path / scenario).write_text(text)
-        cmd = ["sipp", "-sf", str(tmp_path / scenario), "-i", "127.0.0.1", "-p", str(sip_port)]
-        cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin"]
-        cmd += ["-timeout", "20s", "-timeout_error", "-trace_msg"]  # messages log: <scenario>_<pid>_messages.log
-        tcp = trunk.get("transport") == "tcp"
-        if tcp:
-            cmd += ["-t", "t1"]
-        peer = Peer(cmd, tmp_path, sip_port, "sipp", tcp=tcp)
-        peers.append(peer)
-        config = TrunkConfig(host="127.0.0.1", port=sip_port, caller_id="+12025550100", **trunk)
-        return SipCarrier(config, rtp_port_range=(rtp_base, rtp_base + 4)), peer
-
-    return start
-
-
-def _scenario_passed(peer: Peer) -> None:
-    """sipp exits 0 only when its scenario ran to the end (every expected ACK/CANCEL/BYE arrived)."""
-    code = peer.wait(15)
-    if code != 0:
-        messages = "\n".join(p.read_text(errors="replace")[-4000:] for p in peer.log.parent.glob("*_messages.log"))
-        raise AssertionError(f"sipp scenario failed (exit {code}):\n{peer.output()[-2000:]}\n{messages}")
 
 
 # -- signals ---------------------------------------------------------------------------------------
@@ -171,61 +69,14 @@ def talk(call, audio: np.ndarray, then_silence_frames: int = 0) -> tuple[list, f
     return heard, time.monotonic() - started
 
 
-def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2 and w.getframerate() == RATE
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-
-
 # -- baresip ---------------------------------------------------------------------------------------
 
 ANSWER = np.concatenate([np.zeros(RATE // 4, np.int16), chirp(2500, 400, 1.5, -10)])
 
 
-def start_baresip(tmp_path: Path, peers: list, plays: np.ndarray) -> Peer:
-    """An auto-answering baresip: plays `plays` (then silence: baresip hangs up when its file ends), dumps what
-    it hears to dump-*-dec.wav, logs received RFC 4733 events, takes commands on ctrl_tcp (sndcode = send DTMF)."""
-    base = _free_block(28)
-    sip_port, ctrl_port = base, base + 4  # baresip also takes sip_port (TCP) and sip_port + 1 (TLS)
-    wav = tmp_path / "answer.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
-        w.writeframes(np.concatenate([plays, np.zeros(20 * RATE, np.int16)]).astype("<i2").tobytes())
-    config = (
-        (SCENARIOS / "baresip.conf")
-        .read_text()
-        .format(sip_port=sip_port, ctrl_port=ctrl_port, rtp_min=base + 6, rtp_max=base + 15, answer=wav)
-    )
-    (tmp_path / "config").write_text(config)
-    (tmp_path / "accounts").write_text(
-        f"<sip:callee@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
-    )
-    peer = Peer(["baresip", "-f", str(tmp_path), "-t", "40"], tmp_path, sip_port, "baresip")
-    peers.append(peer)
-    assert wait_for(lambda: "baresip is ready" in peer.output(), 10), peer.output()
-    peer.ctrl_port, peer.sip_port, peer.rtp_base, peer.dir = ctrl_port, sip_port, base + 16, tmp_path
-    return peer
-
-
 @pytest.fixture
 def baresip(tmp_path, peers):
     return start_baresip(tmp_path, peers, ANSWER)
-
-
-def baresip_command(peer: Peer, command: str, params: str = "") -> None:
-    payload = json.dumps({"command": command, "params": params, "token": "t"}).encode()
-    with socket.create_connection(("127.0.0.1", peer.ctrl_port), timeout=3) as s:
-        s.sendall(b"%d:%s," % (len(payload), payload))
-        s.recv(4096)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
