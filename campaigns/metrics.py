@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from campaigns.models import CallAttempt, Campaign, Disposition, Turn, WebhookDelivery
 
@@ -120,6 +121,7 @@ class RobotCollector:
         )
 
     def collect(self) -> Iterator[Metric]:
+        self._broker_down = False
         up = GaugeMetricFamily(
             "robocall_metrics_source_up", "1 if the source answered during this scrape.", labels=["source"]
         )
@@ -134,6 +136,7 @@ class RobotCollector:
             except Exception:  # a scrape reports what it can; the failed source shows as 0 below
                 log.exception("metrics: %s did not answer", source)
                 up.add_metric([source], 0)
+                self._broker_down = self._broker_down or source == "broker"
             else:
                 up.add_metric([source], 1)
         yield up
@@ -192,7 +195,7 @@ class RobotCollector:
         client = redis_client()
         state = fold_new_turns(client)
         for h in HISTOGRAMS:
-            buckets = [(f"{le:g}", state.get(h.bucket_field(le), 0)) for le in h.buckets]
+            buckets = [(floatToGoString(le), state.get(h.bucket_field(le), 0)) for le in h.buckets]
             buckets.append(("+Inf", state.get(f"{h.name}:count", 0)))
             yield HistogramMetricFamily(
                 h.name, h.doc, buckets=buckets, sum_value=state.get(f"{h.name}:sum_ms", 0) / 1000
@@ -218,6 +221,7 @@ class RobotCollector:
 
         depth = GaugeMetricFamily("robocall_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"])
         with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)  # a broker down fails fast
             channel = connection.default_channel
             for queue in QUEUES:
                 # kombu's Redis channel: LLEN of the queue's list and of its priority lists, summed.
@@ -227,6 +231,8 @@ class RobotCollector:
     def _workers(self) -> Iterator[Metric]:
         from project.celery import app
 
+        if self._broker_down:
+            raise RuntimeError("the broker did not answer: no broadcast")
         replies = app.control.inspect(timeout=self.inspect_timeout).active_queues() or {}
         consumers = GaugeMetricFamily(
             "robocall_queue_consumers", "Celery workers consuming each queue (answered a broadcast).", labels=["queue"]

@@ -7,7 +7,7 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from campaigns import metrics as robot_metrics
 
@@ -43,4 +43,5 @@ def metrics(request):
         response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(robot_metrics.render(), content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (underscores for any odd name), which every Prometheus version reads.
+    return HttpResponse(robot_metrics.render(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
