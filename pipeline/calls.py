@@ -40,6 +40,8 @@ DIAL_DISPOSITIONS = {
     DialStatus.FAILED.value: Disposition.FAILED,
 }
 THROTTLED = "throttled"
+# Script outcomes that are not dispositions themselves (a campaign's disposition_map may still override them).
+OUTCOME_DISPOSITIONS = {"answering_machine": Disposition.NO_ANSWER}  # hung up on a machine: nobody reached
 
 
 def recording_path(attempt: CallAttempt) -> str:
@@ -251,7 +253,7 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
         ended_at=timezone.now(),
         talk_ms=outcome.recorder.duration_ms,
         recording=relative,
-        analysis={"slots": outcome.slots},
+        analysis={"slots": outcome.slots, **({"amd": outcome.amd} if outcome.amd else {})},
     )
     return "ended"
 
@@ -261,7 +263,8 @@ def disposition_for(attempt: CallAttempt) -> str:
         return DIAL_DISPOSITIONS[attempt.dial_status]
     if attempt.end_reason in ("error", "worker_lost"):
         return Disposition.FAILED
-    mapped = (attempt.campaign.disposition_map or {}).get(attempt.outcome, attempt.outcome)
+    default = OUTCOME_DISPOSITIONS.get(attempt.outcome, attempt.outcome)
+    mapped = (attempt.campaign.disposition_map or {}).get(attempt.outcome, default)
     return mapped if mapped in Disposition.values else Disposition.COMPLETED
 
 

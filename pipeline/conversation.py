@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline import nlp
+from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.script import render
@@ -60,6 +60,7 @@ class ConversationResult:
     turns: list[TurnRecord]
     recorder: CallRecorder
     slots: dict = field(default_factory=dict)
+    amd: dict | None = None  # answering-machine detection's verdict (pipeline.amd.Verdict), when it ran
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Conversation:
         self.turns: list[TurnRecord] = []
         self.slots: dict = {}
         self._end_of_speech_at: float | None = None  # wall clock, for response latency
+        self.amd: dict | None = None
 
     # -- media ---------------------------------------------------------------------------------------
 
@@ -232,6 +234,8 @@ class Conversation:
         name = self.script["start"]
         visits: dict[str, int] = {}
         try:
+            if (machine := self._answering_machine()) is not None:
+                return machine
             while True:
                 node = nodes[name]
                 visits[name] = visits.get(name, 0) + 1
@@ -266,7 +270,32 @@ class Conversation:
         return node["otherwise"]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
-        return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots)
+        return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots, self.amd)
+
+    # -- answering-machine detection (pipeline.amd): only when the script has a "voicemail" setting --------
+
+    def _answering_machine(self) -> ConversationResult | None:
+        """Listen before speaking; on a machine, leave the voicemail message after the beep, or hang up.
+        None: a person answered (their greeting is consumed) and the script starts."""
+        voicemail = self.script.get("voicemail")
+        if not voicemail:
+            return None
+        start = self.call.elapsed_ms
+        detector = amd.screen_call(self._exchange)
+        self.amd = detector.verdict.as_dict()
+        if detector.verdict.verdict == amd.HUMAN:
+            return None
+        turn = TurnRecord("callee", "voicemail", "[answering machine]", start, self.call.elapsed_ms)
+        turn.intent, turn.confidence, turn.slots = "answering_machine", detector.verdict.confidence, dict(self.amd)
+        self._record(turn)
+        if voicemail["action"] == "hang_up":
+            self.call.hangup()
+            return self._result("answering_machine", EndReason.ROBOT_HANGUP)
+        self.amd["beep_heard"] = amd.wait_for_message_cue(detector, self._exchange)
+        self.amd["beep_at_ms"] = detector.beep_at_ms
+        self._say("voicemail", render(voicemail.get("say", ""), self.context))
+        self.call.hangup()
+        return self._result("voicemail_left", EndReason.ROBOT_HANGUP)
 
 
 def _keypad_done(digits: str, spec: dict) -> bool:

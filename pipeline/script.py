@@ -15,6 +15,11 @@ example phrases), `"min_confidence": 0.35` (answers understood with less are re-
 Optional, on an ask node: `"dtmf": {"1": "affirm", "2": "deny"}` (keys as intents), `"max_digits": 4` (keypad
 entry ends there, else at '#' or a pause), `"capture": "member_id"` (the answer saved under that slot name),
 `"barge_in": false` (the prompt always plays to the end).
+
+Optional, top level: `"voicemail": {"action": "leave_message", "say": "Hello {first_name}, ..."}` turns on
+answering-machine detection (pipeline.amd) at the start of each call: on a machine the robot waits for the beep,
+says `say` and hangs up (outcome `voicemail_left`), or with `"action": "hang_up"` hangs up at once (outcome
+`answering_machine`). Without it the robot speaks first and no detection runs.
 """
 
 from __future__ import annotations
@@ -209,7 +214,31 @@ def _check_top_level(script: dict) -> set[str]:
         raise ScriptError('"min_confidence" must be a number from 0 to 1.')
     if not isinstance(script.get("barge_in", True), bool):
         raise ScriptError('"barge_in" must be true or false.')
+    _check_voicemail(script.get("voicemail"))
     return set(BUILTIN_INTENTS) | set(intents)
+
+
+VOICEMAIL_ACTIONS = ("leave_message", "hang_up")
+
+
+def _check_voicemail(voicemail: object) -> None:
+    """The optional answering-machine setting: {"action": "leave_message" | "hang_up", "say": "..."}."""
+    if voicemail is None:
+        return
+    if not isinstance(voicemail, dict) or voicemail.get("action") not in VOICEMAIL_ACTIONS:
+        raise ScriptError('"voicemail" must be {"action": "leave_message" or "hang_up", "say": "the message"}.')
+    unknown = sorted(set(voicemail) - {"action", "say"})
+    if unknown:
+        raise ScriptError(f'"voicemail": unknown setting {unknown[0]!r} (use "action" and "say").')
+    say = voicemail.get("say", "")
+    if not isinstance(say, str):
+        raise ScriptError('"voicemail": "say" must be text.')
+    if voicemail["action"] == "leave_message" and not say.strip():
+        raise ScriptError('"voicemail": "leave_message" needs the message in "say".')
+    try:
+        template_fields(say)
+    except ValueError as exc:
+        raise ScriptError(f'"voicemail": bad placeholder in "say" ({exc}).') from None
 
 
 def _check_ask_options(name: str, node: dict, intents: set[str]) -> None:
