@@ -37,8 +37,8 @@ class Bar:
     tick: bool = True  # whether the axis shows this bar's label
 
 
-def disposition_bars(by_disposition: dict[str, int], width: float = 360.0, row: float = 22.0) -> list[Bar]:
-    """Horizontal bars, longest first; the longest spans `width`."""
+def disposition_bars(by_disposition: dict[str, int], width: float = 100.0, row: float = 22.0) -> list[Bar]:
+    """Horizontal bars, longest first; the longest spans `width` (100: widths are percentages, for CSS bars)."""
     total = sum(by_disposition.values())
     top = max(by_disposition.values(), default=0)
     items = sorted(by_disposition.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -57,11 +57,14 @@ def disposition_bars(by_disposition: dict[str, int], width: float = 360.0, row: 
     ]
 
 
-def hourly_bars(series: list[tuple[dt.datetime, int]], width: float = 640.0, height: float = 120.0) -> list[Bar]:
-    """Vertical bars, one per active hour (local time), scaled to the busiest hour; about eight labelled."""
+def hourly_bars(
+    series: list[tuple[dt.datetime, int]], width: float = 600.0, height: float = 120.0, max_slot: float = 36.0
+) -> list[Bar]:
+    """Vertical bars in a plot `width` x `height`, one slot per active hour (at most `max_slot` wide, so a few
+    hours do not make a wall of blue), scaled to the busiest hour; about eight hours are labelled."""
     top = max((n for _, n in series), default=0)
     total = sum(n for _, n in series)
-    step = width / max(len(series), 1)
+    slot = min(width / max(len(series), 1), max_slot)
     every = max(1, round(len(series) / 8))
     bars = []
     for i, (hour, n) in enumerate(series):
@@ -71,9 +74,9 @@ def hourly_bars(series: list[tuple[dt.datetime, int]], width: float = 640.0, hei
                 label=timezone.localtime(hour).strftime("%d %b %H:00"),
                 value=n,
                 share=n / total if total else 0.0,
-                x=round(i * step + 1, 1),
+                x=round(i * slot + 2, 1),
                 y=round(height - h, 1),
-                width=round(max(step - 2, 1), 1),
+                width=round(max(slot - 4, 1), 1),
                 height=h,
                 colour="#2a7ae2",
                 tick=i % every == 0,

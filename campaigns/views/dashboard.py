@@ -25,7 +25,6 @@ from campaigns.views.report import report_cards
 from pipeline.script import ScriptError
 
 CALLS_PER_PAGE = 50
-DISPOSITION_ROW = 22  # px per bar in the dispositions chart
 S = Campaign.Status
 
 # Lifecycle buttons: action -> (service, statuses it applies to, button label, message on success).
@@ -91,7 +90,7 @@ def campaign_detail(request, campaign_id: int):
     progress = selectors.campaign_progress(campaign)
     hours = selectors.calls_per_hour(campaign)
     peak_hour = max((n for _, n in hours), default=0)
-    bars = disposition_bars(progress.by_disposition, row=DISPOSITION_ROW)
+    bars = disposition_bars(progress.by_disposition)
     actions = [(name, label) for name, (_, statuses, label, _) in LIFECYCLE.items() if campaign.status in statuses]
     return render(
         request,
@@ -102,7 +101,6 @@ def campaign_detail(request, campaign_id: int):
             "progress": progress,
             "cards": report_cards(selectors.campaign_stats(campaign), progress, peak_hour),
             "disposition_bars": bars,
-            "disposition_height": len(bars) * DISPOSITION_ROW,
             "hour_bars": hourly_bars(hours),
             "peak_hour": peak_hour,
             "latest_calls": selectors.campaign_calls(campaign)[:10],
