@@ -311,7 +311,7 @@ def test_promtool_checks_the_rules():
         [promtool(), "check", "rules", "alerts.yml"], cwd=MONITORING, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert f"SUCCESS: {len(rules())} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_fire_each_alert_and_stay_quiet_when_healthy():
