@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, ContactImport
 from tests.factories import (
     CallAttemptFactory,
     CampaignFactory,
@@ -77,6 +77,9 @@ def real_id(path: str, tenant, seed: int) -> int:
         return attempt.id
     if "/do-not-call/" in path:
         return DoNotCallFactory(tenant=tenant, phone=f"+1202555{next(_numbers):04d}").id
+    if "/imports/" in path:
+        campaign = CampaignFactory(tenant=tenant)
+        return ContactImport.objects.create(tenant=tenant, campaign=campaign, filename="list.csv", rows=1).id
     raise AssertionError(f"no object kind for {path}")
 
 
