@@ -213,6 +213,12 @@ def test_manager_runs_a_campaign_in_the_browser(live_server, settings, tmp_path,
             for histogram in ("robocall_asr_latency_seconds_count", "robocall_turn_latency_seconds_count"):
                 counted = samples[(histogram, ())] - baseline[(histogram, ())]
                 assert counted >= 2, histogram  # Ada and Bo each answered once, and the robot replied
+            lookups = sum(
+                samples[("robocall_tts_cache_lookups_total", (("result", r),))]
+                - baseline[("robocall_tts_cache_lookups_total", (("result", r),))]
+                for r in ("hit", "miss")
+            )
+            assert lookups >= 4  # the robot spoke at least twice in each of the two answered calls
         except Exception:
             shots(page, "failure")
             print(worker.log_tail(60))
