@@ -15,6 +15,9 @@ one Redis hash, and moves a high-water mark of `Turn.id`. The mark lags one scra
 an id is only counted once a later scrape has seen a larger one, by which time a concurrent insert that took a
 smaller id has committed (ids are taken at insert, committed a moment later, not always in order). The fold is a
 compare-and-set (Lua), so two scrapes at once never count a turn twice.
+
+The counters read from tables (calls by disposition, webhook failures) only go down when rows are deleted (a
+campaign deleted with its calls); Prometheus takes that for a counter reset, as it does a process restart.
 """
 
 from __future__ import annotations
