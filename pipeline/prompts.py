@@ -80,30 +80,36 @@ def presynthesize(campaign_id: int, next_contacts_count: int | None = None) -> d
     if next_contacts_count is None:
         next_contacts_count = getattr(settings, "TTS_PRESYNTH_CONTACTS", DEFAULT_NEXT_CONTACTS)
     speaker = speech.speaker(campaign.tts_engine, campaign.voice, campaign.language)
-    static, templates = split_prompts(campaign.script)
+    _, templates = split_prompts(campaign.script)
     contacts = next_contacts(campaign, next_contacts_count) if templates else []
+    figures = synthesize_prompts(speaker, campaign.script, [c.template_context() for c in contacts])
+    figures["presynth_at"] = timezone.now().isoformat()
+    _store(campaign_id, figures)
+    log.info("campaign %s: pre-synthesised %s", campaign_id, figures)
+    return figures
+
+
+def synthesize_prompts(speaker, script: dict, contexts: list[dict]) -> dict:
+    """The work of `presynthesize` without the database: static prompts plus each context's personal ones."""
+    static, templates = split_prompts(script)
     personal: list[str] = []
-    for contact in contacts:
-        context = contact.template_context()
+    for context in contexts:
         for template in templates:
             text = render(template, context)
             if text not in personal:
                 personal.append(text)
+    hits, misses = speaker.hits, speaker.misses
     started = time.monotonic()
     for text in static + personal:
         speaker.synthesize(text)
-    figures = {
+    return {
         "presynth_static": len(static),
         "presynth_personal": len(personal),
-        "presynth_contacts": len(contacts),
-        "presynth_synthesized": speaker.misses,
-        "presynth_already_cached": speaker.hits,
+        "presynth_contacts": len(contexts),
+        "presynth_synthesized": speaker.misses - misses,
+        "presynth_already_cached": speaker.hits - hits,
         "presynth_seconds": round(time.monotonic() - started, 3),
-        "presynth_at": timezone.now().isoformat(),
     }
-    _store(campaign_id, figures)
-    log.info("campaign %s: pre-synthesised %s", campaign_id, figures)
-    return figures
 
 
 # --- figures in Redis ------------------------------------------------------------------------------------

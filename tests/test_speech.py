@@ -123,3 +123,29 @@ def test_vosk_streams_partials_and_word_times_on_a_real_model():
 def test_vosk_rejects_a_folder_that_is_not_a_model(tmp_path):
     with pytest.raises(ASRError, match="not a vosk model folder"):
         VoskASR(str(tmp_path))
+
+
+def test_whisper_short_window_hears_the_same_faster(piper, whisper):
+    import time
+
+    full = WhisperASR(short_window=False)
+    audio = through_g711(piper.synthesize("I'm busy right now, please call me back tomorrow afternoon."))
+    short_result, full_result = whisper.transcribe(audio), full.transcribe(audio)
+    assert "call me back tomorrow afternoon" in short_result.text.lower()
+    assert short_result.text.lower().strip(".") == full_result.text.lower().strip(".")
+    assert short_result.words[-1].end <= len(audio) / SAMPLE_RATE + 0.1
+    timings = {}
+    for name, engine in (("short", whisper), ("full", full)):
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            engine.transcribe(audio)
+            runs.append(time.perf_counter() - started)
+        timings[name] = min(runs)
+    assert timings["short"] < 0.8 * timings["full"], timings
+
+
+def test_whisper_short_window_does_not_repeat_the_answer(piper, whisper):
+    # With a window cut close to the speech, tiny.en "heard" "Yes, I will be there." twice.
+    heard = whisper.transcribe(through_g711(piper.synthesize("Yes, I will be there."))).text
+    assert heard.lower().count("there") == 1, heard
