@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns.models import (
@@ -36,6 +37,7 @@ from campaigns.services.lifecycle import (
     cancel_campaign,
     pause_campaign,
     resume_campaign,
+    schedule_campaign,
     start_campaign,
 )
 from pipeline.script import ScriptError, validate_script
@@ -156,7 +158,7 @@ class CampaignAdmin(TenantScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name"]
     readonly_fields = ["status", "started_at", "completed_at", "created_by", "upload_link"]
-    actions = ["start_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    actions = ["schedule_selected", "start_selected", "pause_selected", "resume_selected", "cancel_selected"]
     inlines = []
 
     def get_urls(self):
@@ -202,6 +204,15 @@ class CampaignAdmin(TenantScopedAdmin):
             else:
                 note = "" if result is True or result is False else f" ({result})"
                 self.message_user(request, f"{campaign.name}: {verb}{note}.", messages.SUCCESS)
+
+    @admin.action(description="Schedule selected campaigns (they start at their 'starts at')")
+    def schedule_selected(self, request, queryset):
+        def schedule(campaign, actor):
+            if not campaign.starts_at or campaign.starts_at <= timezone.now():
+                raise CampaignStateError(f"{campaign.name}: set a future 'starts at' first (or use Start).")
+            return schedule_campaign(campaign, campaign.starts_at, actor=actor)
+
+        self._apply(request, queryset, "scheduled", schedule)
 
     @admin.action(description="Start selected campaigns")
     def start_selected(self, request, queryset):

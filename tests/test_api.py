@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from campaigns.api.pagination import MAX_PAGE_SIZE
 from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNotCall
+from campaigns.services.dispatch import dispatch_due
 from campaigns.services.imports import run_queued_import
 from pipeline.script import DEFAULT_SCRIPT
 from tests.factories import (
@@ -737,3 +738,17 @@ def test_large_upload_is_accepted_and_imported_in_the_background(api, tenant, se
     done = api.get(response["Location"]).json()
     assert (done["status"], done["rows"], done["created"], done["rejected"]) == ("done", 10, 10, [])
     assert [i["id"] for i in api.get(url("import-list", tenant)).json()["results"]] == [body["id"]]
+
+
+def test_schedule_then_the_dispatcher_starts_it(api, tenant, manager):
+    campaign = CampaignFactory(tenant=tenant)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    response = api.post(url("campaign-schedule", tenant, campaign.id), {"starts_at": when.isoformat()}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["campaign"]["status"] == "scheduled"
+    past = api.post(url("campaign-schedule", tenant, campaign.id), {"starts_at": "2020-01-01T00:00:00Z"}, format="json")
+    assert past.status_code == 400
+    dispatch_due(when)
+    campaign.refresh_from_db()
+    assert campaign.status == "running"
+    assert list(campaign.events.values_list("to_status", "actor")) == [("scheduled", manager.id), ("running", None)]

@@ -66,6 +66,9 @@ ENDPOINTS = [
     Endpoint("campaign-put", "put", "campaign-detail", "draft", write=True, data={"name": "R", "caller_id": CALLER}),
     Endpoint("campaign-delete", "delete", "campaign-detail", "draft", write=True, ok=204),
     Endpoint("campaign-start", "post", "campaign-start", "draft", write=True),
+    Endpoint(
+        "campaign-schedule", "post", "campaign-schedule", "draft", write=True, data={"starts_at": "2099-01-01T09:00Z"}
+    ),
     Endpoint("campaign-pause", "post", "campaign-pause", "running", write=True),
     Endpoint("campaign-resume", "post", "campaign-resume", "paused", write=True),
     Endpoint("campaign-cancel", "post", "campaign-cancel", "running", write=True),
@@ -81,6 +84,8 @@ ENDPOINTS = [
     Endpoint("dnc-create", "post", "dnc-list", write=True, ok=201, data={"phone": "+12025550166"}),
     Endpoint("dnc-retrieve", "get", "dnc-detail", "dnc"),
     Endpoint("dnc-delete", "delete", "dnc-detail", "dnc", write=True, ok=204),
+    Endpoint("imports-list", "get", "import-list"),
+    Endpoint("import-retrieve", "get", "import-detail", "import"),
 ]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if e.target]
 
@@ -103,6 +108,7 @@ def world_for(tenant) -> dict:
         "contact": contact,
         "call": call,
         "dnc": DoNotCallFactory(tenant=tenant, phone="+12025550188"),
+        "import": ContactImport.objects.create(tenant=tenant, campaign=draft, filename="list.csv", rows=1),
     }
 
 

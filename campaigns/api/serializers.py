@@ -6,6 +6,7 @@ import copy
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -185,6 +186,15 @@ class CampaignDetailSerializer(CampaignSerializer):
                 "by_disposition": progress.by_disposition,
             }
         ).data
+
+
+class ScheduleSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField(help_text="When the dispatcher starts the campaign (ISO 8601, with zone).")
+
+    def validate_starts_at(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future; to start now, use start.")
+        return value
 
 
 class WebhookSecretSerializer(serializers.Serializer):

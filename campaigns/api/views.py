@@ -148,6 +148,18 @@ class CampaignViewSet(
         return self._transition(lifecycle.start_campaign, "waiting")
 
     @extend_schema(
+        summary="Schedule a draft campaign: the dispatcher starts it at `starts_at`",
+        request=s.ScheduleSerializer,
+        responses={200: s.CampaignActionSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], throttle_scope="lifecycle")
+    def schedule(self, request, *args, **kwargs):
+        form = s.ScheduleSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        starts_at = form.validated_data["starts_at"]
+        return self._transition(lambda c, actor: lifecycle.schedule_campaign(c, starts_at, actor=actor), None)
+
+    @extend_schema(
         summary="Pause a running campaign: calls in progress finish, nothing new is dialled",
         request=None,
         responses={200: s.CampaignActionSerializer, 409: CONFLICT},
