@@ -152,7 +152,7 @@ def run_asr(args) -> None:
         "wrong action %",
         "NLP on reference text %",
         "RTF (median)",
-        "end of speech → final, median ms",
+        "endpoint → final, median ms",
         "P90 ms",
     ]
     condition = "G.711 only" if args.condition == "g711" else f"pink noise at {data.SNR_DB:.0f} dB SNR, then G.711"
@@ -161,7 +161,14 @@ def run_asr(args) -> None:
         if args.engine == "whisper"
         else "Korean model: English WER is meaningless, mechanics and speed only"
     )
-    note = f"Engine **{args.engine}** ({engine_note}), {condition}. {machine()}."
+    note = (
+        f"Engine **{args.engine}** ({engine_note}), {condition}. *Intent accuracy*: the conversation's decision "
+        f"(intent, or a re-ask when unknown or below min_confidence {nlp.MIN_CONFIDENCE}) equals the label; "
+        "*wrong action*: it acted on a wrong intent; *NLP on reference text*: the classifier on the true words. "
+        "*Endpoint → final*: wall time from the endpointer's end-of-utterance decision to the final transcript; "
+        "end of speech → final adds the 600 ms of trailing silence the endpointer waits. "
+        f"{machine()}."
+    )
     window = "-full" if args.full_window else ""
     title = f"ASR: {args.engine}{' (full 30 s window)' if window else ''}, {condition}"
     block = f"asr-{args.engine}{window}-{args.condition}"

@@ -90,7 +90,7 @@ class WhisperASR:
     Whisper's encoder normally always reads a 30 s window, so a 1.5 s answer costs as much as 30 s of speech
     (about a second on one core). For live answers (`short_window`, the default) the window is cut to the
     utterance plus 10 s of silence, which CTranslate2 accepts: about half the encoder's work for a short answer.
-    Long audio (the post-call transcript) goes through the normal 30 s windows.
+    `transcribe` (whole files: the post-call transcript) always uses the normal 30 s windows.
     """
 
     name = "whisper"
@@ -106,12 +106,16 @@ class WhisperASR:
     def recognizer(self) -> Recognizer:
         return _BufferedRecognizer(self)
 
+    def transcribe_utterance(self, audio: np.ndarray) -> Transcript:
+        """One endpointed answer in a live call: the short window when enabled and the answer is short."""
+        if self.short_window and SAMPLE_RATE // 10 <= audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE:
+            with self._lock:
+                return _short_window_transcribe(self.model, upsample(audio), self.language)
+        return self.transcribe(audio)
+
     def transcribe(self, audio: np.ndarray) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("", 0.0)
-        if self.short_window and audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE:
-            with self._lock:
-                return _short_window_transcribe(self.model, upsample(audio), self.language)
         with self._lock:
             segments, _ = self.model.transcribe(
                 upsample(audio),
@@ -185,7 +189,7 @@ class _BufferedRecognizer:
     def result(self) -> Transcript:
         audio = pcm_to_array(b"".join(self.chunks))
         self.chunks = []
-        return self.engine.transcribe(audio)
+        return self.engine.transcribe_utterance(audio)
 
 
 # --- vosk ------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from pipeline.script import render, template_fields
+from pipeline.tts import TTSError
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,16 @@ def synthesize_prompts(speaker, script: dict, contexts: list[dict]) -> dict:
             text = render(template, context)
             if text not in personal:
                 personal.append(text)
-    hits, misses = speaker.hits, speaker.misses
+    hits, misses, failed = speaker.hits, speaker.misses, 0
     started = time.monotonic()
     for text in static + personal:
-        speaker.synthesize(text)
+        try:
+            speaker.synthesize(text)
+        except TTSError as exc:  # one bad prompt does not stop the others; the call will try again live
+            failed += 1
+            log.warning("pre-synthesis of %r failed: %s", text[:60], exc)
     return {
+        "presynth_failed": failed,
         "presynth_static": len(static),
         "presynth_personal": len(personal),
         "presynth_contacts": len(contexts),

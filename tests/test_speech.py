@@ -130,7 +130,7 @@ def test_whisper_short_window_hears_the_same_faster(piper, whisper):
 
     full = WhisperASR(short_window=False)
     audio = through_g711(piper.synthesize("I'm busy right now, please call me back tomorrow afternoon."))
-    short_result, full_result = whisper.transcribe(audio), full.transcribe(audio)
+    short_result, full_result = whisper.transcribe_utterance(audio), full.transcribe_utterance(audio)
     assert "call me back tomorrow afternoon" in short_result.text.lower()
     assert short_result.text.lower().strip(".") == full_result.text.lower().strip(".")
     assert short_result.words[-1].end <= len(audio) / SAMPLE_RATE + 0.1
@@ -139,7 +139,7 @@ def test_whisper_short_window_hears_the_same_faster(piper, whisper):
         runs = []
         for _ in range(3):
             started = time.perf_counter()
-            engine.transcribe(audio)
+            engine.transcribe_utterance(audio)
             runs.append(time.perf_counter() - started)
         timings[name] = min(runs)
     assert timings["short"] < 0.8 * timings["full"], timings
@@ -147,5 +147,5 @@ def test_whisper_short_window_hears_the_same_faster(piper, whisper):
 
 def test_whisper_short_window_does_not_repeat_the_answer(piper, whisper):
     # With a window cut close to the speech, tiny.en "heard" "Yes, I will be there." twice.
-    heard = whisper.transcribe(through_g711(piper.synthesize("Yes, I will be there."))).text
+    heard = whisper.transcribe_utterance(through_g711(piper.synthesize("Yes, I will be there."))).text
     assert heard.lower().count("there") == 1, heard
