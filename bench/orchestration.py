@@ -27,25 +27,14 @@ SECTION_START, SECTION_END = "<!-- engine:start -->", "<!-- engine:end -->"
 
 def setup() -> None:
     import django
-    import psycopg2
     from django.conf import settings
-
-    django.setup()
-    name = settings.DATABASES["default"]["NAME"]
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=settings.DATABASES["default"]["USER"] or "postgres",
-        host=settings.DATABASES["default"]["HOST"] or "127.0.0.1",
-        port=settings.DATABASES["default"]["PORT"] or 5432,
-    )
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
     from django.core.management import call_command
 
+    from project.devservers import ensure_database
+
+    db = settings.DATABASES["default"]
+    ensure_database(db["NAME"], user=db["USER"] or "postgres", host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432)
+    django.setup()
     call_command("migrate", verbosity=0)
 
 

