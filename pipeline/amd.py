@@ -53,7 +53,7 @@ class AmdConfig:
     total_ms: int = 5000  # no verdict by then: machine if still talking, else human
     word_gap_ms: int = 200
     min_talk_ms: int = 60  # shorter bursts (clicks, line noise) are not a greeting
-    speech_margin_db: float = 9.0
+    speech_margin_db: float = 6.0
     min_speech_dbfs: float = -50.0
     beep_min_ms: int = 120
     tone_ratio: float = 0.8
@@ -76,7 +76,8 @@ class Verdict:
 
 
 def _dbfs(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    x = x - x.sum() / max(x.size, 1)
+    rms = float(np.sqrt(np.dot(x, x) / x.size)) if x.size else 0.0
     return 20 * np.log10(max(rms, 1e-3) / 32768.0)
 
 
@@ -88,6 +89,9 @@ class Detector:
         self.now_ms = 0
         self.verdict: Verdict | None = None
         self._levels: deque[float] = deque(maxlen=3000 // FRAME_MS)
+        self._floor = -120.0  # 10th percentile of the frame levels over the last 3 s
+        self._noise_psd: np.ndarray | None = None  # the line's noise spectrum, from frames that are not loud
+        self._quiet_frames = 0
         self._previous = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         # talk: stretches of speech frames joined across short gaps
         self._talk_start: int | None = None  # the current stretch
@@ -110,10 +114,12 @@ class Detector:
         x = x.astype(np.float32)
         start = self.now_ms
         self.now_ms += FRAME_MS
-        level = _dbfs(x - x.mean())
+        level = _dbfs(x)
         self._levels.append(level)
-        floor = float(np.percentile(self._levels, 10))
-        loud = level >= max(floor + self.config.speech_margin_db, self.config.min_speech_dbfs)
+        if len(self._levels) < 10 or self.now_ms % 100 == 0:  # the floor moves slowly: every 100 ms is enough
+            levels = np.fromiter(self._levels, float, len(self._levels))
+            self._floor = float(np.partition(levels, len(levels) // 10)[len(levels) // 10])
+        loud = level >= max(self._floor + self.config.speech_margin_db, self.config.min_speech_dbfs)
         tonal = self._tone(x, start, loud)
         self._talk(start, loud and not tonal)
         self._previous = x
@@ -121,11 +127,21 @@ class Detector:
             self.verdict = self._decide()
         return self.verdict
 
+    def _spectrum(self, x: np.ndarray) -> np.ndarray:
+        return np.abs(np.fft.rfft(np.concatenate([self._previous, x]) * _WINDOW, _FFT)) ** 2
+
     def _tone(self, x: np.ndarray, start: int, loud: bool) -> bool:
         cfg = self.config
         tonal, freq = False, 0.0
-        if loud:
-            spectrum = np.abs(np.fft.rfft(np.concatenate([self._previous, x]) * _WINDOW, _FFT)) ** 2
+        if not loud:
+            self._quiet_frames += 1
+            if self._quiet_frames % 4 == 1:  # track the noise spectrum (cheaply) for the noise-compensated ratio
+                spectrum = self._spectrum(x)
+                self._noise_psd = spectrum if self._noise_psd is None else 0.8 * self._noise_psd + 0.2 * spectrum
+        else:
+            spectrum = self._spectrum(x)
+            if self._noise_psd is not None:  # stationary line noise does not dilute a tone
+                spectrum = np.maximum(spectrum - self._noise_psd, 0.0)
             total = float(spectrum[_BAND].sum()) + 1e-9
             peak = int(_TONE_BAND[np.argmax(spectrum[_TONE_BAND])])
             tonal = float(spectrum[peak - _PEAK_BINS : peak + _PEAK_BINS + 1].sum()) / total >= cfg.tone_ratio

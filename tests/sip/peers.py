@@ -68,6 +68,7 @@ class Peer:
         deadline = time.monotonic() + 10
         while not udp_bound(sip_port, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise AssertionError(f"{name} did not start: {self.output()}")
             time.sleep(0.02)
 
@@ -108,7 +109,20 @@ def read_wav(path: Path) -> np.ndarray:
 def start_sipp(
     directory: Path, scenario: str, keys: dict[str, str] | None = None, calls: int = 1, tcp: bool = False
 ) -> tuple[Peer, int]:
-    """sipp as a UAS running tests/sip/<scenario>, echoing RTP; returns (peer, first free RTP port for the robot)."""
+    """sipp as a UAS running tests/sip/<scenario>, echoing RTP; returns (peer, first free RTP port for the robot).
+
+    The machine is shared: a port found free can be taken before sipp binds it, so a failed start is retried on
+    other ports (twice), and the third failure is the test's."""
+    for attempt in range(3):
+        try:
+            return _start_sipp(directory, scenario, keys, calls, tcp)
+        except AssertionError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_sipp(directory: Path, scenario: str, keys: dict[str, str] | None, calls: int, tcp: bool) -> tuple[Peer, int]:
     base = free_block(12)
     sip_port, media_port, rtp_base = base, base + 2, base + 6  # sipp echoes on media_port and media_port + 2
     # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
@@ -159,11 +173,17 @@ def scenario_passed(peer: Peer) -> None:
 
 
 def start_baresip(
-    directory: Path, peers: list, plays: np.ndarray, pad_seconds: float = 20, quit_after: int = 40
+    directory: Path,
+    peers: list,
+    plays: np.ndarray,
+    pad_seconds: float = 20,
+    quit_after: int = 40,
+    user: str = "callee",
 ) -> Peer:
-    """An auto-answering baresip: plays `plays` then `pad_seconds` of silence (baresip hangs up when its file ends),
-    dumps what it hears to dump-*-dec.wav in `directory`, logs received RFC 4733 events, takes commands on
-    ctrl_tcp (sndcode = send DTMF), and quits after `quit_after` seconds whatever happens."""
+    """An auto-answering baresip for calls to sip:<user>@127.0.0.1:<port>: plays `plays` then `pad_seconds` of
+    silence (baresip hangs up when its file ends), dumps what it hears to dump-*-dec.wav in `directory`, logs
+    received RFC 4733 events, takes commands on ctrl_tcp (sndcode = send DTMF), and quits after `quit_after`
+    seconds whatever happens."""
     base = free_block(28)
     sip_port, ctrl_port = base, base + 4  # baresip also takes sip_port (TCP) and sip_port + 1 (TLS)
     wav = directory / "answer.wav"
@@ -178,7 +198,7 @@ def start_baresip(
     )
     (directory / "config").write_text(config)
     (directory / "accounts").write_text(
-        f"<sip:callee@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
+        f"<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
     )
     peer = Peer(["baresip", "-f", str(directory), "-t", str(quit_after)], directory, sip_port, "baresip")
     peers.append(peer)
