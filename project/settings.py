@@ -210,3 +210,11 @@ SPECTACULAR_SETTINGS = {
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # How long a scrape waits for Celery workers to say which queues they consume.
 METRICS_INSPECT_TIMEOUT = env.float("METRICS_INSPECT_TIMEOUT", default=1.0)
+
+# --- Call recordings (pipeline.calls writes them, pipeline.analysis converts them) ------------------------------
+# Every call is recorded to a stereo WAV below MEDIA_ROOT/tenant_<id>/ (robot left, callee right). With mp3 or
+# ogg (Vorbis), the post-call analysis converts it with pydub + ffmpeg, off the call's path, and the attempt then
+# points at the compressed file (the WAV is removed).
+RECORDING_FORMAT = env("RECORDING_FORMAT", default="wav")
+if RECORDING_FORMAT not in ("wav", "mp3", "ogg"):
+    raise environ.ImproperlyConfigured(f"RECORDING_FORMAT must be wav, mp3 or ogg, not {RECORDING_FORMAT!r}.")

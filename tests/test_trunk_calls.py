@@ -19,7 +19,8 @@ import pytest
 
 from campaigns.models import CallAttempt, Campaign, Disposition, Trunk
 from campaigns.services.lifecycle import CampaignStateError, start_campaign
-from pipeline import calls
+from pipeline import analysis, calls
+from pipeline.analysis import read_recording, recording_content_type, store_recording_format
 from pipeline.limits import client as redis_client
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, render
@@ -122,6 +123,18 @@ def test_answered_trunk_call_is_understood_both_ways_and_recorded(tenant, settin
     robot_heard = normalise(whisper.transcribe(stereo[:, 1].copy()).text)
     assert "will be there" in robot_heard, robot_heard
 
+    # Post-call analysis converts the recording to the configured format, off the call's path.
+    settings.RECORDING_FORMAT = "mp3"
+    analysis.analyze_call(attempt.id)
+    attempt.refresh_from_db()
+    assert attempt.recording.startswith(f"tenant_{tenant.id}/") and attempt.recording.endswith(f"{attempt.id}.mp3")
+    assert not list(Path(settings.MEDIA_ROOT).rglob("*.wav"))  # the WAV is gone
+    assert recording_content_type(attempt.recording) == "audio/mpeg"
+    compressed, rate = read_recording(Path(settings.MEDIA_ROOT) / attempt.recording)
+    assert rate == RATE and compressed.shape[1] == 2 and abs(len(compressed) - len(stereo)) < RATE // 4
+    assert "will be there" in normalise(attempt.full_transcript), attempt.full_transcript  # read back from the MP3
+    assert attempt.analysis["duration_ms"] == pytest.approx(attempt.talk_ms, abs=250)
+
     # What the callee heard (baresip's own recording) is the robot's prompt.
     callee_heard = normalise(whisper.transcribe(baresip_recording(peer)).text)
     # whisper tiny.en often writes "Acme" as "acne"; the rest of the prompt must be there word for word.
@@ -200,3 +213,36 @@ def test_voicemail_hang_up_setting_leaves_nothing(tenant, settings, tmp_path, pe
     assert attempt.talk_ms < 3000  # hung up on the greeting's length, not at its end
     heard = baresip_recording(peer)
     assert np.abs(heard.astype(np.int32)).max() < 1000  # the robot said nothing
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("ogg", "audio/ogg"), ("mp3", "audio/mpeg"), ("wav", "audio/wav")])
+def test_recording_format_setting_converts_the_stereo_wav(tenant, settings, fmt, content_type):
+    """RECORDING_FORMAT: the call's stereo WAV becomes MP3 or OGG (Vorbis) with both channels kept apart."""
+    from telephony.audio import CallRecorder, frames
+
+    t = np.arange(3 * RATE) / RATE
+    robot = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)  # left: a tone; right: a different one
+    callee = (8000 * np.sin(2 * np.pi * 1200 * t)).astype(np.int16)
+    recorder = CallRecorder()
+    for left, right in zip(frames(robot), frames(callee), strict=True):
+        recorder.add(left, right)
+    attempt = CallAttemptFactory(contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)))
+    relative = calls.recording_path(attempt)
+    recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
+    CallAttempt.objects.filter(id=attempt.id).update(recording=relative)
+    attempt.refresh_from_db()
+
+    settings.RECORDING_FORMAT = fmt
+    stored = store_recording_format(attempt)
+    assert stored == CallAttempt.objects.get(id=attempt.id).recording == relative.replace(".wav", f".{fmt}")
+    assert recording_content_type(stored) == content_type
+    files = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / relative).parent.iterdir())
+    assert files == [f"attempt_{attempt.id}.{fmt}"]
+    audio, rate = read_recording(Path(settings.MEDIA_ROOT) / stored)
+    assert rate == RATE and audio.shape[1] == 2
+    for channel, hz in ((0, 440), (1, 1200)):
+        spectrum = np.abs(np.fft.rfft(audio[RATE : 2 * RATE, channel].astype(float)))
+        assert abs(np.argmax(spectrum) - hz) <= 2, (fmt, channel)  # 1 Hz bins: each channel kept its own tone
+    assert store_recording_format(attempt) == stored  # idempotent
+    if fmt != "wav":
+        assert (Path(settings.MEDIA_ROOT) / stored).stat().st_size < 3 * RATE * 4 / 4  # at least 4x smaller
