@@ -291,9 +291,12 @@ class Conversation:
         if voicemail["action"] == "hang_up":
             self.call.hangup()
             return self._result("answering_machine", EndReason.ROBOT_HANGUP)
-        self.amd["beep_heard"] = amd.wait_for_message_cue(detector, self._exchange)
-        self.amd["beep_at_ms"] = detector.beep_at_ms
-        self._say("voicemail", render(voicemail.get("say", ""), self.context))
+        try:
+            self.amd["beep_heard"] = amd.wait_for_message_cue(detector, self._exchange)
+            self.amd["beep_at_ms"] = detector.beep_at_ms
+            self._say("voicemail", render(voicemail.get("say", ""), self.context))
+        except CallEnded as ended:  # the machine hung up before the whole message was left
+            return self._result("answering_machine", ended.reason)
         self.call.hangup()
         return self._result("voicemail_left", EndReason.ROBOT_HANGUP)
 

@@ -277,3 +277,11 @@ def test_a_person_saying_hello_gets_the_script_after_their_greeting(piper):
     hello_end = 300 + len(hello) * 1000 // RATE
     # spoke once the greeting was over (piper's audio ends with some silence of its own)
     assert hello_end + 400 <= call.robot_speech_ms()[0] <= hello_end + 1200, (call.robot_speech_ms()[0], hello_end)
+
+
+def test_machine_that_hangs_up_before_the_message_is_not_voicemail_left(piper):
+    greeting = piper.synthesize(MACHINE_GREETING)
+    call = TrackCall(np.concatenate([silence(0.3), greeting]), hangup_after_ms=300 + len(greeting) * 1000 // RATE)
+    result = converse(call, {"action": "leave_message", "say": VOICEMAIL_MESSAGE}, piper)
+    assert (result.outcome, result.end_reason) == ("answering_machine", EndReason.CALLEE_HANGUP)
+    assert result.amd["verdict"] == amd.MACHINE and call.robot_speech_ms() == []
