@@ -76,7 +76,7 @@ def test_callee_talking_over_the_prompt_stops_it_within_200_ms(piper, whisper):
 
 
 def test_an_espeak_voice_barging_in_with_a_callback_request(piper, espeak, whisper):
-    answer = Move(espeak.synthesize("Call me back tomorrow afternoon.", "en-us+f3"), during_prompt_ms=800)
+    answer = Move(espeak.synthesize("Call me back tomorrow afternoon.", "en-gb"), during_prompt_ms=800)
     call = LineCall([answer])
     result, _ = run(call, piper, whisper)
     onset = call.callee_onset_ms(answer)
