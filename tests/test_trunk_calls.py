@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+import time
 import wave
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from pipeline.limits import client as redis_client
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, render
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory
+from tests.workers import running_worker
 
 pytest.register_assert_rewrite("tests.sip.peers")  # before importing it, so its asserts explain failures
 from tests.sip.peers import RATE, baresip_recording, scenario_passed, start_baresip, start_sipp  # noqa: E402
@@ -140,6 +142,37 @@ def test_answered_trunk_call_is_understood_both_ways_and_recorded(tenant, settin
     # whisper tiny.en often writes "Acme" as "acne"; the rest of the prompt must be there word for word.
     assert re.search(r"\bac[mn]e clinic calling about your appointment tomorrow\b", callee_heard), callee_heard
     assert "will you be able to attend" in callee_heard, callee_heard
+
+
+@pytest.mark.slow
+def test_campaign_on_a_trunk_through_a_real_worker(tenant, manager, settings, tmp_path, peers, piper, whisper):
+    """The whole path: start the campaign, the dispatcher and a real Celery worker process (prefork, its own SIP
+    stack) dial the trunk; baresip answers; the worker finalises, analyses and stores the recording as OGG."""
+    prompt = render(DEFAULT_SCRIPT["nodes"]["ask_attend"]["say"], {"first_name": "Anna"})
+    lead = silence(len(piper.synthesize(prompt)) / RATE + 1.5)
+    peer = start_baresip(tmp_path, peers, np.concatenate([lead, piper.synthesize(ANSWER)]), quit_after=120, user=PHONE)
+    attempt = trunk_attempt(tenant, settings, peer.sip_port, peer.rtp_base)
+    campaign = attempt.campaign
+    CallAttempt.objects.filter(id=attempt.id).delete()  # the dispatcher makes the attempt itself
+    Campaign.objects.filter(id=campaign.id).update(status=Campaign.Status.DRAFT, max_attempts=1)
+    campaign.refresh_from_db()
+    ports = f"{peer.rtp_base},{peer.rtp_base + 10}"
+    env = {"TELEPHONY_PROVIDER": "sip", "RTP_PORT_RANGE": ports, "RING_TIMEOUT_SECONDS": 5, "RECORDING_FORMAT": "ogg"}
+    with running_worker(settings, tmp_path / "worker.log", name="trunk", **env) as worker:
+        start_campaign(campaign, actor=manager)
+        deadline = time.monotonic() + 120
+        while not CallAttempt.objects.filter(campaign=campaign, recording__endswith=".ogg").exists():
+            assert time.monotonic() < deadline and worker.alive(), worker.log_tail()
+            time.sleep(0.5)
+    attempt = CallAttempt.objects.get(campaign=campaign)
+    turns = [(t.speaker, t.text, t.intent) for t in attempt.turns.order_by("index")]
+    assert (attempt.status, attempt.disposition, attempt.sip_code) == ("finalized", Disposition.INTERESTED, 200), turns
+    assert attempt.recording.startswith(f"tenant_{tenant.id}/")
+    assert (Path(settings.MEDIA_ROOT) / attempt.recording).is_file()
+    assert "will be there" in normalise(attempt.full_transcript), attempt.full_transcript
+    assert Campaign.objects.get(id=campaign.id).status == Campaign.Status.COMPLETED
+    callee_heard = normalise(whisper.transcribe(baresip_recording(peer)).text)
+    assert re.search(r"\bac[mn]e clinic calling about your appointment\b", callee_heard), callee_heard
 
 
 def test_busy_trunk_gives_busy_with_the_sip_code(tenant, settings, tmp_path, peers):
