@@ -202,7 +202,17 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, pcap: Path
     }
 
 
-def report(rows: list[dict], command: str, asr_threads: int, rounds: int) -> str:
+def code_version() -> str:
+    """HEAD, and which speech/telephony files differ from it (the work tree is shared with other engineers)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "pipeline", "telephony"], capture_output=True, text=True, check=False
+    )
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    return f"commit {head.stdout.strip()}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
+
+
+def report(rows: list[dict], command: str, asr_threads: int, rounds: int, code: str = "") -> str:
     ok = [r["n"] for r in rows if r["p99"] <= 1000]
     best = max(ok) if ok else 0
     first_bad = min((r["n"] for r in rows if r["p99"] > 1000), default=None)
@@ -215,7 +225,7 @@ def report(rows: list[dict], command: str, asr_threads: int, rounds: int) -> str
         "One process, one thread per call, the product's `Conversation` over real `SipCall`s to one sipp UAS "
         f"playing a recorded callee; whisper tiny.en int8 with {asr_threads} thread(s) (`ASR_THREADS`), one model "
         "per process used by one call at a time; piper prompts from the cache. Four questions per call, "
-        f"{rounds} calls per slot, calls started staggered over one turn period.",
+        f"{rounds} calls per slot, calls started staggered over one turn period. Code: {code or code_version()}.",
         "",
         f"Command: `{command}`",
         "",
@@ -268,6 +278,7 @@ def main() -> None:
     args = parser.parse_args()
     subprocess.run(["sipp", "-v"], capture_output=True, check=False)  # fails loudly below if sipp is missing
 
+    code = code_version()  # at the start: others may commit while this runs
     with tempfile.TemporaryDirectory(prefix="sip-concurrency-") as tmp:
         workdir = Path(tmp)
         speaker = Speaker([PiperTTS(), EspeakTTS()], PromptCache(workdir / "tts"))
@@ -294,7 +305,7 @@ def main() -> None:
     levels = " ".join(str(r["n"]) for r in rows)
     command = f".venv/bin/python -m bench.sip_concurrency --levels {levels} --rounds {args.rounds}"
     command += f" --asr-threads {args.asr_threads}" if args.asr_threads != 1 else ""
-    section = report(rows, command + " --write", args.asr_threads, args.rounds)
+    section = report(rows, command + " --write", args.asr_threads, args.rounds, code)
     print(section)
     if args.write:
         write(section)
