@@ -256,6 +256,7 @@ def main() -> None:
     tts.add_argument("--repeat", type=int, default=3)
     latency = sub.add_parser("latency")
     latency.add_argument("--rounds", type=int, default=5)
+    latency.add_argument("--realtime", action="store_true", help="pace calls at 20 ms a frame, as on a line")
     campaign = sub.add_parser("campaign")
     campaign.add_argument("--contacts", type=int, default=20)
     campaign.add_argument("--ahead", type=int, default=5)

@@ -20,6 +20,7 @@ ORDER = [
     "asr-vosk-g711",
     "tts",
     "latency",
+    "latency-realtime",
     "campaign",
 ]
 INTRO = """## Speech

@@ -7,6 +7,7 @@ partials; faster-whisper decodes the buffered utterance at the end (it has no tr
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import threading
@@ -49,6 +50,15 @@ class Recognizer(Protocol):
 
     def result(self) -> Transcript:
         """Final result for everything fed since the last result; resets for the next utterance."""
+
+    def prepare(self) -> None:
+        """The utterance is probably over (silence began): start the final decoding early, if that helps."""
+
+    def cancel_prepared(self) -> None:
+        """The caller spoke again: forget the early decoding."""
+
+
+_EARLY = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="asr-early")
 
 
 class ASREngine(Protocol):
@@ -178,17 +188,32 @@ def _short_window_transcribe(model, audio: np.ndarray, language: str) -> Transcr
 
 
 class _BufferedRecognizer:
+    """Buffers the utterance; decodes it at the end, or speculatively once silence begins (`prepare`), so the
+    decoding overlaps the endpointer's trailing-silence wait. Silence fed after `prepare` changes nothing."""
+
     def __init__(self, engine: WhisperASR) -> None:
         self.engine = engine
         self.chunks: list[bytes] = []
+        self._early: concurrent.futures.Future | None = None
 
     def accept(self, pcm: bytes) -> str | None:
         self.chunks.append(pcm)
         return None
 
+    def prepare(self) -> None:
+        if self._early is None and self.chunks:
+            self._early = _EARLY.submit(self.engine.transcribe_utterance, pcm_to_array(b"".join(self.chunks)))
+
+    def cancel_prepared(self) -> None:
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
+
     def result(self) -> Transcript:
         audio = pcm_to_array(b"".join(self.chunks))
-        self.chunks = []
+        self.chunks, early, self._early = [], self._early, None
+        if early is not None and not early.cancelled():
+            return early.result()
         return self.engine.transcribe_utterance(audio)
 
 
@@ -238,6 +263,12 @@ class _VoskRecognizer:
             self._finished.append(json.loads(self._kaldi.Result()))
             return None
         return json.loads(self._kaldi.PartialResult()).get("partial") or None
+
+    def prepare(self) -> None:  # vosk decodes as audio arrives: nothing to start early
+        pass
+
+    def cancel_prepared(self) -> None:
+        pass
 
     def result(self) -> Transcript:
         tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)

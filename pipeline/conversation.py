@@ -35,6 +35,7 @@ MAX_VISITS_PER_NODE = 3
 REPROMPT_PREFIX = "Sorry, I didn't catch that. "
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
+EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 
 
@@ -187,6 +188,10 @@ class Conversation:
             recognizer.accept(frame.pcm)
             if state is State.ENDED:
                 break
+            if endpointer.silent_ms >= EARLY_DECODE_MS:
+                recognizer.prepare()  # decode during the rest of the trailing silence
+            elif endpointer.silent_ms == 0:
+                recognizer.cancel_prepared()
         self._end_of_speech_at = time.monotonic()
         if digits:
             return self._keypad_turn(node, digits, spec, first_key_at, now)

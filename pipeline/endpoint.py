@@ -37,6 +37,11 @@ class Endpointer:
         self._speech_ms = 0
         self.speech_start_offset = 0  # ms into this endpointer's input where speech began
 
+    @property
+    def silent_ms(self) -> int:
+        """Silence since the callee last spoke, while the utterance is open."""
+        return self._silent_ms if self.state is State.SPEAKING else 0
+
     def feed(self, pcm: bytes, offset_ms: int = 0, min_dbfs: float | None = None) -> State:
         """One 20 ms frame. `min_dbfs` raises the speech threshold for this frame (the echo guard during playback)."""
         if self.state is State.ENDED:

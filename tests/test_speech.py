@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.asr import ASRError, VoskASR, WhisperASR
 from pipeline.endpoint import EndpointConfig, Endpointer, State
+from pipeline.nlp import normalise
 from pipeline.tts import GoogleTTS, PiperTTS, PromptCache, Speaker, TTSError, build_engines
 from telephony.audio import frames, through_g711
 from telephony.interface import SAMPLE_RATE
@@ -149,3 +150,25 @@ def test_whisper_short_window_does_not_repeat_the_answer(piper, whisper):
     # With a window cut close to the speech, tiny.en "heard" "Yes, I will be there." twice.
     heard = whisper.transcribe_utterance(through_g711(piper.synthesize("Yes, I will be there."))).text
     assert heard.lower().count("there") == 1, heard
+
+
+def test_whisper_decodes_early_once_silence_begins(piper, whisper):
+    speech = frames(through_g711(piper.synthesize("Yes, I will be there.")))
+    silence = frames(np.zeros(SAMPLE_RATE // 2, np.int16))
+    recognizer = whisper.recognizer()
+    for frame in speech:
+        recognizer.accept(frame)
+    recognizer.prepare()  # the conversation calls this 200 ms into the trailing silence
+    for frame in silence:
+        recognizer.accept(frame)
+    assert recognizer._early is not None
+    assert normalise(recognizer.result().text) == "yes i will be there"
+    # Speech after prepare() cancels the early decoding: the final result hears everything.
+    for frame in speech:
+        recognizer.accept(frame)
+    recognizer.prepare()
+    recognizer.cancel_prepared()
+    for frame in frames(through_g711(piper.synthesize("Friday works."))):
+        recognizer.accept(frame)
+    heard = normalise(recognizer.result().text)
+    assert heard.startswith("yes i will be there") and "friday" in heard, heard
