@@ -13,7 +13,7 @@ from django.conf import settings
 
 from campaigns.services import dispatch as dispatcher
 from campaigns.services import imports, webhooks
-from pipeline import analysis, calls
+from pipeline import analysis, calls, prompts
 from project.celery import QUEUES, app
 
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
@@ -78,6 +78,12 @@ def deliver_webhook(self, delivery_id: int) -> str:
     except webhooks.TransientWebhookError as exc:
         # Exponential backoff: 2, 4, 8, ... seconds (times WEBHOOK_BACKOFF_SECONDS / 2).
         raise self.retry(countdown=settings.WEBHOOK_BACKOFF_SECONDS * 2**self.request.retries, exc=exc) from None
+
+
+@robot_task("tts", 600, expires=600)
+def presynthesize_prompts(campaign_id: int) -> dict:
+    """Static prompts and the next contacts' personal ones into the prompt cache, ahead of their calls."""
+    return prompts.presynthesize(campaign_id)
 
 
 @robot_task("default", 900)

@@ -1,4 +1,5 @@
-"""The Celery app. Queues: dial (live calls), post_call (transcripts, analysis), webhooks, default (dispatcher)."""
+"""The Celery app. Queues: dial (live calls), post_call (transcripts, analysis), tts (prompt pre-synthesis),
+webhooks, default (dispatcher, imports)."""
 
 import os
 
@@ -17,5 +18,5 @@ def route(name, args, kwargs, options, task=None, **kw):
 
 app = Celery("robocall")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue("dial"), Queue("post_call"), Queue("webhooks"), Queue("default")]
+app.conf.task_queues = [Queue(name) for name in ("dial", "post_call", "tts", "webhooks", "default")]
 app.autodiscover_tasks(["pipeline"])

@@ -72,7 +72,7 @@ class Worker:
         self,
         env: dict[str, str],
         log_path: Path,
-        queues: str = "dial,post_call,webhooks,default",
+        queues: str = "dial,post_call,tts,webhooks,default",
         concurrency: int = 2,
         name: str = "worker",
         beat: bool = True,

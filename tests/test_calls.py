@@ -259,6 +259,7 @@ def test_every_task_is_routed_to_its_queue():
     assert queue_of(tasks.finalize_call) == queue_of(tasks.analyze_call) == "post_call"
     assert queue_of(tasks.deliver_webhook) == "webhooks"
     assert queue_of(tasks.dispatch) == queue_of(tasks.recover_abandoned) == "default"
+    assert queue_of(tasks.presynthesize_prompts) == "tts"
     ours = {name for name in app.tasks if name.startswith("pipeline.")}
     assert ours == set(QUEUES)
     for name in ours:

@@ -100,9 +100,11 @@ def dispatch_campaign(campaign: Campaign, now: dt.datetime) -> list[int]:
         created = CallAttempt.objects.bulk_create(attempts)
         ids = [a.id for a in created]
         if ids:
-            from pipeline.tasks import enqueue_calls
+            from pipeline.tasks import enqueue_calls, presynthesize_prompts
 
             transaction.on_commit(lambda: enqueue_calls(ids))
+            # Keep the next contacts' personal prompts synthesised ahead of their calls.
+            transaction.on_commit(lambda: presynthesize_prompts.delay(campaign.id))
     return ids
 
 

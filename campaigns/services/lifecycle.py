@@ -47,9 +47,10 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
     return True
 
 
-def _kick_dispatcher() -> None:
-    from pipeline.tasks import dispatch
+def _kick_dispatcher(campaign_id: int) -> None:
+    from pipeline.tasks import dispatch, presynthesize_prompts
 
+    transaction.on_commit(lambda: presynthesize_prompts.delay(campaign_id))
     transaction.on_commit(lambda: dispatch.delay())
 
 
@@ -81,7 +82,7 @@ def start_campaign(campaign: Campaign, actor=None, note: str = "") -> int:
             note,
             started_at=campaign.started_at or timezone.now(),
         )
-        _kick_dispatcher()
+        _kick_dispatcher(campaign.id)
     return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).count()
 
 
