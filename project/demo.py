@@ -182,7 +182,7 @@ def run(timeout: float) -> int:
     worker = Worker(env, STATE_DIR / "worker.log", concurrency=2, name="demo")
     try:
         worker.wait_ready()
-        print("Celery worker ready (queues dial, post_call, tts, webhooks, default; beat runs the dispatcher); starting")
+        print("Celery worker ready (dial, post_call, tts, webhooks and default queues; beat dispatches)")
         from campaigns.services.lifecycle import start_campaign
 
         start_campaign(campaign, actor=campaign.created_by)
