@@ -250,8 +250,8 @@ def report(rows: list[dict], command: str, asr_threads: int, rounds: int, code: 
         "What limits it: ASR. Each answer costs one whisper decode (about half a second of one core, padded to a "
         "30 s window) and the model serves one call at a time, so answers that end close together queue behind "
         "each other; SIP, RTP and the conversation loop cost about 1.5 % of a core per call "
-        "(docs/SIP.md). More calls per host need a second ASR process (or `ASR_THREADS=2` on a quiet host), "
-        "vosk's streaming recogniser, or a separate ASR service.",
+        "(docs/SIP.md). More calls per host need more ASR capacity: a second ASR process, vosk's streaming "
+        "recogniser, or a separate ASR service (`--asr-threads 2` measures whisper with 2 threads).",
     ]
     if errors:
         lines += ["", "Calls that did not go as scripted: " + "; ".join(sorted(set(errors))[:5]) + "."]
