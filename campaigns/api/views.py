@@ -35,6 +35,7 @@ from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNo
 from campaigns.services import lifecycle
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
+from pipeline.analysis import recording_content_type
 from pipeline.script import ScriptError
 
 CAMPAIGN_EXAMPLE = OpenApiExample(
@@ -291,7 +292,9 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
     @extend_schema(
         summary="The call's recording (WAV); only for members of the call's tenant",
-        responses={(200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="WAV audio")},
+        responses={
+            (200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY, description="WAV, MP3 or OGG (RECORDING_FORMAT)")
+        },
     )
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAccept)
     def recording(self, request, *args, **kwargs):
@@ -300,8 +303,8 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         path = (root / attempt.recording).resolve()
         if not attempt.recording or root not in path.parents or not path.is_file():
             raise NotFound("This call has no recording.")
-        response = FileResponse(path.open("rb"), content_type="audio/wav")
-        response["Content-Disposition"] = f'inline; filename="call-{attempt.id}.wav"'
+        response = FileResponse(path.open("rb"), content_type=recording_content_type(attempt.recording))
+        response["Content-Disposition"] = f'inline; filename="call-{attempt.id}{path.suffix}"'
         return response
 
     def apply_filters(self, queryset, params: dict):

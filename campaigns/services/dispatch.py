@@ -102,9 +102,12 @@ def dispatch_campaign(campaign: Campaign, now: dt.datetime) -> list[int]:
         if ids:
             from pipeline.tasks import enqueue_calls, presynthesize_prompts
 
-            transaction.on_commit(lambda: enqueue_calls(ids))
-            # Keep the next contacts' personal prompts synthesised ahead of their calls.
-            transaction.on_commit(lambda: presynthesize_prompts.delay(campaign.id))
+            def enqueue() -> None:
+                enqueue_calls(ids)
+                # Keep the next contacts' personal prompts synthesised ahead of their calls.
+                presynthesize_prompts.delay(campaign.id)
+
+            transaction.on_commit(enqueue)
     return ids
 
 

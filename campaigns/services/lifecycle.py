@@ -50,8 +50,11 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
 def _kick_dispatcher(campaign_id: int) -> None:
     from pipeline.tasks import dispatch, presynthesize_prompts
 
-    transaction.on_commit(lambda: presynthesize_prompts.delay(campaign_id))
-    transaction.on_commit(lambda: dispatch.delay())
+    def kick() -> None:
+        presynthesize_prompts.delay(campaign_id)
+        dispatch.delay()
+
+    transaction.on_commit(kick)
 
 
 def _ready(campaign: Campaign) -> None:

@@ -22,6 +22,7 @@ from campaigns.services import lifecycle as services
 from campaigns.views.access import can_write, member_attempt, member_campaign
 from campaigns.views.charts import disposition_bars, hourly_bars
 from campaigns.views.report import report_cards
+from pipeline.analysis import recording_content_type
 from pipeline.script import ScriptError
 
 CALLS_PER_PAGE = 50
@@ -182,4 +183,4 @@ def recording(request, attempt_id: int):
     path = (root / attempt.recording).resolve()
     if not attempt.recording or root not in path.parents or not path.is_file():
         raise Http404("No recording")
-    return FileResponse(path.open("rb"), content_type="audio/wav")
+    return FileResponse(path.open("rb"), content_type=recording_content_type(attempt.recording))
