@@ -18,17 +18,16 @@ import random
 import re
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
+from bench.doc import replace_section
 from pipeline import amd
 from pipeline.tts import EspeakTTS, _load_piper_voice
 from telephony.audio import through_g711, to_line_audio
 from telephony.sip.g711 import Pcma
 
 RATE = 8000
-DOC = Path(__file__).resolve().parent.parent / "docs" / "PERFORMANCE.md"
 START, END = "<!-- amd:start -->", "<!-- amd:end -->"
 
 HUMAN = [
@@ -261,13 +260,7 @@ def report(rows: list[dict], us_per_frame: float, command: str) -> str:
 
 
 def write(section: str) -> None:
-    text = DOC.read_text()
-    block = f"{START}\n{section}\n{END}"
-    if START in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    replace_section(START, END, section)
 
 
 def main() -> None:

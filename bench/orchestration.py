@@ -20,6 +20,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from bench.doc import replace_section
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START, SECTION_END = "<!-- engine:start -->", "<!-- engine:end -->"
@@ -142,20 +144,7 @@ def bench_orchestration(calls: int, runs: int) -> list[float]:
 
 
 def write_section(text: str) -> None:
-    path = ROOT / "docs" / "PERFORMANCE.md"
-    current = (
-        path.read_text()
-        if path.exists()
-        else "# Performance\n\nFigures from `bench/`; each table names the command that produced it.\n"
-    )
-    block = f"{SECTION_START}\n{text.rstrip()}\n{SECTION_END}"
-    if SECTION_START in current:
-        before, rest = current.split(SECTION_START, 1)
-        current = before + block + rest.split(SECTION_END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(current)
+    replace_section(SECTION_START, SECTION_END, text)
 
 
 def main() -> int:

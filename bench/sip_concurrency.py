@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import resource
 import struct
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.doc import replace_section
 from pipeline.asr import WhisperASR
 from pipeline.conversation import Conversation
 from pipeline.tts import EspeakTTS, PiperTTS, PromptCache, Speaker
@@ -42,7 +42,6 @@ from telephony.sip.g711 import Pcmu
 from tests.sip.peers import Peer, free_block
 
 RATE = 8000
-DOC = Path(__file__).resolve().parent.parent / "docs" / "PERFORMANCE.md"
 START, END = "<!-- sip-concurrency:start -->", "<!-- sip-concurrency:end -->"
 QUESTIONS = [
     "Question one. Will you be able to attend on Monday?",
@@ -259,13 +258,7 @@ def report(rows: list[dict], command: str, asr_threads: int, rounds: int, code: 
 
 
 def write(section: str) -> None:
-    text = DOC.read_text()
-    block = f"{START}\n{section}\n{END}"
-    if START in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    replace_section(START, END, section)
 
 
 def main() -> None:
