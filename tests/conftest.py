@@ -3,6 +3,8 @@
 import pytest
 
 from campaigns.models import Role
+from pipeline.asr import WhisperASR
+from pipeline.tts import EspeakTTS, PiperTTS
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 
@@ -48,3 +50,19 @@ def outsider(outsider_tenant):
 @pytest.fixture
 def nobody(db):
     return UserFactory()
+
+
+# Speech engines for the tests that run them for real; their models load once per test session.
+@pytest.fixture(scope="session")
+def piper():
+    return PiperTTS()
+
+
+@pytest.fixture(scope="session")
+def espeak():
+    return EspeakTTS()
+
+
+@pytest.fixture(scope="session")
+def whisper():
+    return WhisperASR()

@@ -14,7 +14,6 @@ import pytest
 from pipeline import amd
 from pipeline.conversation import Conversation
 from pipeline.script import DEFAULT_SCRIPT, ScriptError, validate_script
-from pipeline.tts import EspeakTTS, PiperTTS
 from telephony.audio import frames, pcm_to_array, rms_dbfs, through_g711
 from telephony.interface import FRAME_BYTES, FRAME_MS, CallEnded, EndReason, Frame
 
@@ -22,16 +21,6 @@ RATE = 8000
 NOW = dt.datetime(2025, 6, 11, 10, 15, tzinfo=zoneinfo.ZoneInfo("America/New_York"))
 MACHINE_GREETING = "Hi, you have reached Anna Smith. I can't take your call right now. Please leave a message."
 VOICEMAIL_MESSAGE = "Hello {first_name}, this is Acme Clinic about your appointment tomorrow. Please call us back."
-
-
-@pytest.fixture(scope="module")
-def piper():
-    return PiperTTS()
-
-
-@pytest.fixture(scope="module")
-def espeak():
-    return EspeakTTS()
 
 
 def silence(seconds: float) -> np.ndarray:

@@ -11,11 +11,9 @@ import zoneinfo
 import numpy as np
 import pytest
 
-from pipeline.asr import WhisperASR
 from pipeline.conversation import REPROMPT_PREFIX, Conversation
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, validate_script
-from pipeline.tts import EspeakTTS, PiperTTS
 from telephony.simulator import PERSONAS, SimulatedCarrier
 from tests.linecall import LineCall, Move
 
@@ -26,21 +24,6 @@ LONG_PROMPT = (
     "Hello Anna, this is Acme Clinic calling about your appointment tomorrow at ten in the morning with "
     "doctor Smith at our main street office. Will you be able to attend?"
 )
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    return WhisperASR()
-
-
-@pytest.fixture(scope="module")
-def piper():
-    return PiperTTS()
-
-
-@pytest.fixture(scope="module")
-def espeak():
-    return EspeakTTS()
 
 
 def script(**changes) -> dict:

@@ -8,21 +8,11 @@ import pytest
 from pipeline.asr import ASRError, VoskASR, WhisperASR
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.nlp import normalise
-from pipeline.tts import GoogleTTS, PiperTTS, PromptCache, Speaker, TTSError, build_engines
+from pipeline.tts import GoogleTTS, PromptCache, Speaker, TTSError, build_engines
 from telephony.audio import frames, through_g711
 from telephony.interface import SAMPLE_RATE
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def piper():
-    return PiperTTS()
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    return WhisperASR()
 
 
 def tone(ms: int, freq: float = 440.0, level: float = 0.3) -> np.ndarray:

@@ -49,20 +49,6 @@ def _sip_settings(settings):
             redis_client().delete(key)
 
 
-@pytest.fixture(scope="module")
-def piper():
-    from pipeline.tts import PiperTTS
-
-    return PiperTTS()
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from pipeline.asr import WhisperASR
-
-    return WhisperASR()
-
-
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * RATE), np.int16)
 

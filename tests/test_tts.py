@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from pipeline import prompts, speech
-from pipeline.asr import WhisperASR
 from pipeline.nlp import normalise
 from pipeline.tts import EspeakTTS, GoogleTTS, PiperTTS, PromptCache, Speaker, TTSError, build_engines, parse_voices
 from telephony.audio import through_g711
@@ -22,16 +21,6 @@ def _fresh_engine_health(monkeypatch):
     from pipeline import tts
 
     monkeypatch.setattr(tts, "_down_until", {})  # each test starts with no engine marked as failing
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    return WhisperASR()
-
-
-@pytest.fixture(scope="module")
-def espeak():
-    return EspeakTTS()
 
 
 def test_espeak_speaks_line_ready_audio_that_whisper_understands(espeak, whisper):
