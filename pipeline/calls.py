@@ -49,6 +49,25 @@ def recording_path(attempt: CallAttempt) -> str:
     return f"tenant_{attempt.tenant_id}/recordings/campaign_{attempt.campaign_id}/attempt_{attempt.id}.wav"
 
 
+def save_turn(attempt: CallAttempt, index: int, turn: TurnRecord) -> Turn:
+    """Store one turn of a live conversation as it happens (a crash mid-call keeps what was said)."""
+    return Turn.objects.create(
+        tenant_id=attempt.tenant_id,
+        attempt_id=attempt.id,
+        index=index,
+        speaker=turn.speaker,
+        node=turn.node,
+        text=turn.text,
+        intent=turn.intent,
+        confidence=turn.confidence,
+        slots=turn.slots,
+        start_ms=turn.start_ms,
+        end_ms=turn.end_ms,
+        asr_latency_ms=turn.asr_latency_ms,
+        response_latency_ms=turn.response_latency_ms,
+    )
+
+
 def limits_for(campaign: Campaign) -> list[Limit]:
     limits = [Limit(f"campaign:{campaign.id}", campaign.max_concurrent_calls, campaign.calls_per_second)]
     if campaign.trunk_id:
@@ -203,21 +222,7 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
 
     def store_turn(turn: TurnRecord) -> None:
         nonlocal turn_index
-        Turn.objects.create(
-            tenant_id=attempt.tenant_id,
-            attempt_id=attempt.id,
-            index=turn_index,
-            speaker=turn.speaker,
-            node=turn.node,
-            text=turn.text,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            slots=turn.slots,
-            start_ms=turn.start_ms,
-            end_ms=turn.end_ms,
-            asr_latency_ms=turn.asr_latency_ms,
-            response_latency_ms=turn.response_latency_ms,
-        )
+        save_turn(attempt, turn_index, turn)
         turn_index += 1
         if turn.intent == "opt_out":  # honoured at once, not after the call
             add_to_do_not_call(attempt.tenant_id, contact.phone, "asked during a call")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.models import CallAttempt, Turn
+from campaigns.models import CallAttempt
 from pipeline import sentiment
 from pipeline.analysis import analyze_call
+from pipeline.calls import save_turn
 from pipeline.conversation import Conversation
 from pipeline.script import DEFAULT_SCRIPT
 from pipeline.tts import PiperTTS
@@ -58,19 +59,7 @@ def test_analysis_stores_answer_sheet_and_sentiment(settings, tmp_path):
         call, DEFAULT_SCRIPT, {"first_name": "Anna"}, piper.synthesize, speech.asr_engine("en"), NOW, stored.append
     ).run()
     for index, turn in enumerate(stored):
-        Turn.objects.create(
-            tenant=attempt.tenant,
-            attempt=attempt,
-            index=index,
-            speaker=turn.speaker,
-            node=turn.node,
-            text=turn.text,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            slots=turn.slots,
-            start_ms=turn.start_ms,
-            end_ms=turn.end_ms,
-        )
+        save_turn(attempt, index, turn)
     relative = f"tenant_{attempt.tenant_id}/rec.wav"
     result.recorder.write_wav(Path(tmp_path) / relative)
     CallAttempt.objects.filter(id=attempt.id).update(recording=relative, analysis={"slots": result.slots})
