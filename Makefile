@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/robocall
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export SECRET_KEY ?= insecure-key-for-local-tests-only
 
-.PHONY: install install-dev demo serve test lint format
+.PHONY: install install-dev system-deps demo serve test lint format
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Debian packages the tests need: real SIP peers (baresip, sipp), a second voice and audio tools, the browser and
+# promtool. Nothing is skipped when one is missing: the tests that need it fail and say which package to install.
+APT_PACKAGES := espeak-ng sox ffmpeg baresip sip-tester chromium prometheus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
@@ -28,12 +33,19 @@ demo: install  ## a campaign to 20 virtual callees through real Celery workers, 
 serve: install  ## the demo's dashboard and admin on http://127.0.0.1:8000/ (after make demo)
 	unset DATABASE_URL REDIS_URL SECRET_KEY; $(BIN)/python -m project.demo serve
 
-test: install-dev lint  ## the whole suite against PostgreSQL and Redis
+system-deps:  ## the Debian packages above (apt; skipped when all are present)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+test: install-dev system-deps lint  ## the whole suite against PostgreSQL and Redis
 	$(BIN)/pytest
 
-lint: install-dev
+lint: install-dev  ## ruff, and the import contracts in pyproject.toml (layers point one way)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -39,7 +39,7 @@ from pipeline.tts import EspeakTTS, PiperTTS, PromptCache, Speaker
 from telephony.audio import frames
 from telephony.sip import SipCarrier, TrunkConfig
 from telephony.sip.g711 import Pcmu
-from tests.sip.peers import Peer, free_block
+from tests.support.sip.peers import Peer, free_block
 
 RATE = 8000
 START, END = "<!-- sip-concurrency:start -->", "<!-- sip-concurrency:end -->"

@@ -136,7 +136,7 @@ def run_campaign(args, command: str, machine: str) -> None:
     note = (
         f"{args.contacts} contacts (personas {digits} in turn, each a different first name) on the default script "
         "(personalised greeting and re-prompt, static endings); one prompt cache per strategy, starting empty. "
-        "The same figures are counted live per campaign in Redis (`pipeline.prompts.cache_stats`). "
+        "The same figures are counted live per campaign in Redis (`campaigns.prompt_stats.cache_stats`). "
         f"{machine}."
     )
     write_block("campaign", "Prompt cache hit rate during a campaign", command, note, table(headers, rows))

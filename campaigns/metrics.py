@@ -28,19 +28,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from campaigns import queues
+from campaigns.limits import client
 from campaigns.models import CallAttempt, Campaign, Disposition, Turn, WebhookDelivery
+from campaigns.prompt_stats import STATS_KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("dial", "post_call", "webhooks", "default")  # project.celery.app.conf.task_queues
 TURN_STATE_KEY = "robocall:metrics:turn-histograms"
-TTS_STATS_PATTERN = "robocall:tts-cache:campaign:*"  # pipeline.prompts.stats_key
+TTS_STATS_PATTERN = f"{STATS_KEY_PREFIX}*"
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,6 @@ return 1
 
 
 def redis_client() -> redis.Redis:
-    from pipeline.limits import client
-
     return client()
 
 
@@ -220,27 +221,23 @@ class RobotCollector:
     # --- Celery: queues and workers -----------------------------------------------------------------------
 
     def _queues(self) -> Iterator[Metric]:
-        from project.celery import app
-
         depth = GaugeMetricFamily("robocall_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"])
-        with app.connection_for_read() as connection:
+        with current_app.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)  # a broker down fails fast
             channel = connection.default_channel
-            for queue in QUEUES:
+            for queue in queues.ALL:
                 # kombu's Redis channel: LLEN of the queue's list and of its priority lists, summed.
                 depth.add_metric([queue], channel._size(queue))
         yield depth
 
     def _workers(self) -> Iterator[Metric]:
-        from project.celery import app
-
         if self._broker_down:
             raise RuntimeError("the broker did not answer: no broadcast")
-        replies = app.control.inspect(timeout=self.inspect_timeout).active_queues() or {}
+        replies = current_app.control.inspect(timeout=self.inspect_timeout).active_queues() or {}
         consumers = GaugeMetricFamily(
             "robocall_queue_consumers", "Celery workers consuming each queue (answered a broadcast).", labels=["queue"]
         )
-        for queue in QUEUES:
+        for queue in queues.ALL:
             consumers.add_metric(
                 [queue], sum(1 for queues in replies.values() if any(q.get("name") == queue for q in queues))
             )

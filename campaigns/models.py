@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from pipeline.script import DEFAULT_SCRIPT
+
 
 class TenantQuerySet(models.QuerySet):
     def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
@@ -93,8 +95,6 @@ def default_retry_policy() -> dict:
 
 
 def default_script() -> dict:
-    from pipeline.script import DEFAULT_SCRIPT
-
     return DEFAULT_SCRIPT
 
 

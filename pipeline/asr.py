@@ -77,11 +77,20 @@ def upsample(audio: np.ndarray) -> np.ndarray:
 # --- faster-whisper ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _LoadedWhisper:
+    """One CTranslate2 model per process and the lock that serialises its use: cached together, so every
+    WhisperASR built on the same model (live calls, post-call transcripts) waits on the same lock."""
+
+    model: object
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 @lru_cache(maxsize=2)
-def _whisper_model(path: str, threads: int):
+def _whisper_model(path: str, threads: int) -> _LoadedWhisper:
     from faster_whisper import WhisperModel
 
-    return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
+    return _LoadedWhisper(WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads))
 
 
 def bundled_whisper_path() -> str:
@@ -108,10 +117,10 @@ class WhisperASR:
     def __init__(
         self, model_path: str | None = None, threads: int = 1, language: str = "en", short_window: bool = True
     ) -> None:
-        self.model = _whisper_model(model_path or bundled_whisper_path(), threads)
+        loaded = _whisper_model(model_path or bundled_whisper_path(), threads)
+        self.model, self._lock = loaded.model, loaded.lock  # one model per process, used one call at a time
         self.language = language
         self.short_window = short_window
-        self._lock = threading.Lock()  # one CTranslate2 model per process, used one call at a time
 
     def recognizer(self) -> Recognizer:
         return _BufferedRecognizer(self)

@@ -131,8 +131,8 @@ CALL_LEASE_SECONDS = env.int("CALL_LEASE_SECONDS", default=30)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
-    "dispatch": {"task": "pipeline.tasks.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
-    "recover-abandoned": {"task": "pipeline.tasks.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
+    "dispatch": {"task": "campaigns.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
+    "recover-abandoned": {"task": "campaigns.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
 }
 # The broker re-delivers an unacked task after this; it must outlast the longest call.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}
@@ -157,6 +157,8 @@ ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
 ASR_THREADS = env.int("ASR_THREADS", default=1)
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country
+# Personal prompts (`{first_name}`) synthesised ahead for this many of the next contacts to be dialled.
+TTS_PRESYNTH_CONTACTS = env.int("TTS_PRESYNTH_CONTACTS", default=50)
 
 # --- REST API (campaigns.api) ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -211,10 +213,27 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # How long a scrape waits for Celery workers to say which queues they consume.
 METRICS_INSPECT_TIMEOUT = env.float("METRICS_INSPECT_TIMEOUT", default=1.0)
 
-# --- Call recordings (pipeline.calls writes them, pipeline.analysis converts them) ------------------------------
+# --- Call recordings (campaigns.services.calls writes them, campaigns.recordings converts them) ----------------
 # Every call is recorded to a stereo WAV below MEDIA_ROOT/tenant_<id>/ (robot left, callee right). With mp3 or
 # ogg (Vorbis), the post-call analysis converts it with pydub + ffmpeg, off the call's path, and the attempt then
 # points at the compressed file (the WAV is removed).
 RECORDING_FORMAT = env("RECORDING_FORMAT", default="wav")
-if RECORDING_FORMAT not in ("wav", "mp3", "ogg"):
-    raise environ.ImproperlyConfigured(f"RECORDING_FORMAT must be wav, mp3 or ogg, not {RECORDING_FORMAT!r}.")
+
+# --- Checked at start-up: a wrong value stops every process at once, saying what to set -------------------------
+_CHOICES = {
+    "TELEPHONY_PROVIDER": ("sip", "simulated"),
+    "TTS_ENGINE": ("piper", "gtts", "espeak"),
+    "ASR_ENGINE": ("whisper", "vosk"),
+    "RECORDING_FORMAT": ("wav", "mp3", "ogg"),
+}
+for _name, _allowed in _CHOICES.items():
+    if globals()[_name] not in _allowed:
+        raise environ.ImproperlyConfigured(
+            f"{_name}={globals()[_name]!r} is not one of: {', '.join(_allowed)} (set it in the environment or .env)."
+        )
+if ASR_ENGINE == "vosk" and not VOSK_MODELS:
+    raise environ.ImproperlyConfigured(
+        "ASR_ENGINE=vosk needs VOSK_MODELS, e.g. VOSK_MODELS='en=/srv/vosk/en' (manage.py install_vosk_model)."
+    )
+if RTP_PORT_RANGE[0] >= RTP_PORT_RANGE[-1] or len(RTP_PORT_RANGE) != 2:
+    raise environ.ImproperlyConfigured(f"RTP_PORT_RANGE must be 'low,high' with low < high, not {RTP_PORT_RANGE}.")

@@ -27,6 +27,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from campaigns import recordings
 from campaigns.api import serializers as s
 from campaigns.api.errors import BadFile, Conflict
 from campaigns.api.export import csv_lines, result_rows
@@ -35,7 +36,6 @@ from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNo
 from campaigns.services import lifecycle
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
-from pipeline.analysis import recording_content_type
 from pipeline.script import ScriptError
 
 CAMPAIGN_EXAMPLE = OpenApiExample(
@@ -303,7 +303,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         path = (root / attempt.recording).resolve()
         if not attempt.recording or root not in path.parents or not path.is_file():
             raise NotFound("This call has no recording.")
-        response = FileResponse(path.open("rb"), content_type=recording_content_type(attempt.recording))
+        response = FileResponse(path.open("rb"), content_type=recordings.content_type(attempt.recording))
         response["Content-Disposition"] = f'inline; filename="call-{attempt.id}{path.suffix}"'
         return response
 

@@ -1,6 +1,6 @@
 """The dispatcher: releases due contacts as call attempts, in bounded batches, and recovers dead workers' calls.
 
-Runs every few seconds (Celery beat, `pipeline.tasks.dispatch`) and at once when a campaign starts. Memory is
+Runs every few seconds (Celery beat, `campaigns.tasks.dispatch`) and at once when a campaign starts. Memory is
 bounded by the batch size whatever the campaign's size: a 100,000-contact campaign is read one batch at a time
 through the (campaign, status, next_attempt_at) index. Safe to run on several hosts at once: contacts are locked
 with SKIP LOCKED and attempts are unique per (contact, attempt number).
@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall
 from campaigns.services.campaigns import NoCallingWindow, calling_window_opens
 from campaigns.services.lifecycle import complete_if_done, end_campaign, start_campaign
@@ -100,14 +101,7 @@ def dispatch_campaign(campaign: Campaign, now: dt.datetime) -> list[int]:
         created = CallAttempt.objects.bulk_create(attempts)
         ids = [a.id for a in created]
         if ids:
-            from pipeline.tasks import enqueue_calls, presynthesize_prompts
-
-            def enqueue() -> None:
-                enqueue_calls(ids)
-                # Keep the next contacts' personal prompts synthesised ahead of their calls.
-                presynthesize_prompts.delay(campaign.id)
-
-            transaction.on_commit(enqueue)
+            enqueue.calls_released(campaign.id, ids)
     return ids
 
 

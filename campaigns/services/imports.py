@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import enqueue
 from campaigns.models import Campaign, Contact, ContactImport, DoNotCall
 from campaigns.phones import InvalidPhone, to_e164, zones_for
 
@@ -232,9 +233,7 @@ def upload_contacts(campaign: Campaign, data: bytes, filename: str, user=None) -
         status=ContactImport.Status.PROCESSING,
         stored_file=relative,
     )
-    from pipeline.tasks import import_contacts_file
-
-    transaction.on_commit(lambda: import_contacts_file.delay(record.id))
+    enqueue.contact_import(record.id)
     return record
 
 

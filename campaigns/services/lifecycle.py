@@ -14,7 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact
+from campaigns.services.webhooks import queue_campaign_completed
 from pipeline.script import validate_script
 
 S = Campaign.Status
@@ -47,16 +49,6 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
     return True
 
 
-def _kick_dispatcher(campaign_id: int) -> None:
-    from pipeline.tasks import dispatch, presynthesize_prompts
-
-    def kick() -> None:
-        presynthesize_prompts.delay(campaign_id)
-        dispatch.delay()
-
-    transaction.on_commit(kick)
-
-
 def _ready(campaign: Campaign) -> None:
     validate_script(campaign.script)
     if not campaign.dry_run and campaign.trunk_id is None and settings.TELEPHONY_PROVIDER == "sip":
@@ -85,7 +77,7 @@ def start_campaign(campaign: Campaign, actor=None, note: str = "") -> int:
             note,
             started_at=campaign.started_at or timezone.now(),
         )
-        _kick_dispatcher(campaign.id)
+        enqueue.campaign_started(campaign.id)
     return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).count()
 
 
@@ -122,8 +114,6 @@ def cancel_campaign(campaign: Campaign, actor=None) -> int:
 
 def complete_if_done(campaign_id: int) -> bool:
     """Running -> completed once no contact waits and no attempt is open. Sends the campaign webhook."""
-    from campaigns.services.webhooks import queue_campaign_completed
-
     open_work = CallAttempt.objects.filter(campaign_id=campaign_id, status__in=OPEN_ATTEMPTS).exists() or (
         Contact.objects.filter(
             campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]

@@ -16,7 +16,9 @@ import requests
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, WebhookDelivery
+from campaigns.selectors import campaign_progress
 
 TIMEOUT_SECONDS = 5
 MAX_TRIES = 6
@@ -76,9 +78,7 @@ def _queue(campaign: Campaign, event: str, payload: dict, attempt: CallAttempt |
             )
     except IntegrityError:
         return  # already queued (a finalize that ran twice)
-    from pipeline.tasks import deliver_webhook
-
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery.id))
+    enqueue.webhook(delivery.id)
 
 
 def queue_call_completed(attempt: CallAttempt) -> None:
@@ -86,8 +86,6 @@ def queue_call_completed(attempt: CallAttempt) -> None:
 
 
 def queue_campaign_completed(campaign: Campaign) -> None:
-    from campaigns.selectors import campaign_progress
-
     progress = campaign_progress(campaign)
     payload = {
         "event": "campaign.completed",

@@ -16,13 +16,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from campaigns import selectors
+from campaigns import recordings, selectors
 from campaigns.models import Campaign, Disposition
 from campaigns.services import lifecycle as services
 from campaigns.views.access import can_write, member_attempt, member_campaign
 from campaigns.views.charts import disposition_bars, hourly_bars
 from campaigns.views.report import report_cards
-from pipeline.analysis import recording_content_type
 from pipeline.script import ScriptError
 
 CALLS_PER_PAGE = 50
@@ -183,4 +182,4 @@ def recording(request, attempt_id: int):
     path = (root / attempt.recording).resolve()
     if not attempt.recording or root not in path.parents or not path.is_file():
         raise Http404("No recording")
-    return FileResponse(path.open("rb"), content_type=recording_content_type(attempt.recording))
+    return FileResponse(path.open("rb"), content_type=recordings.content_type(attempt.recording))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
@@ -21,9 +22,7 @@ def healthz(request):
     except Exception as exc:  # report, do not raise: this page exists to say what is down
         checks["database"] = f"error: {exc}"
     try:
-        from project.celery import app
-
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:

@@ -5,7 +5,10 @@ import datetime as dt
 
 import pytest
 
+from campaigns import queues, tasks
+from campaigns.limits import client as redis_client
 from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact, DoNotCall
+from campaigns.services import calls
 from campaigns.services.campaigns import NoCallingWindow, calling_window_opens
 from campaigns.services.dispatch import dispatch_due, recover_abandoned
 from campaigns.services.lifecycle import (
@@ -16,9 +19,7 @@ from campaigns.services.lifecycle import (
     schedule_campaign,
     start_campaign,
 )
-from pipeline import calls, tasks
-from pipeline.limits import client as redis_client
-from project.celery import QUEUES, app
+from project.celery import app
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -252,16 +253,27 @@ def test_lifecycle_transitions_are_idempotent_and_recorded(tenant, manager):
 
 
 def test_every_task_is_routed_to_its_queue():
-    def queue_of(task):
-        return app.amqp.router.route({}, task.name)["queue"].name
+    def queue_of(name):
+        return app.amqp.router.route({}, name)["queue"].name
 
-    assert queue_of(tasks.place_call) == "dial"
-    assert queue_of(tasks.finalize_call) == queue_of(tasks.analyze_call) == "post_call"
-    assert queue_of(tasks.deliver_webhook) == "webhooks"
-    assert queue_of(tasks.dispatch) == queue_of(tasks.recover_abandoned) == "default"
-    assert queue_of(tasks.presynthesize_prompts) == "tts"
-    ours = {name for name in app.tasks if name.startswith("pipeline.")}
-    assert ours == set(QUEUES)
+    assert queue_of(tasks.place_call.name) == "dial"
+    assert queue_of(tasks.finalize_call.name) == queue_of(tasks.analyze_call.name) == "post_call"
+    assert queue_of(tasks.deliver_webhook.name) == "webhooks"
+    assert queue_of(tasks.dispatch.name) == queue_of(tasks.recover_abandoned.name) == "default"
+    assert queue_of(tasks.presynthesize_prompts.name) == "tts"
+    ours = {name for name in app.tasks if name.startswith("campaigns.")}
+    assert ours == set(queues.TASKS)
+    assert {queues.TASKS[name] for name in ours} == set(queues.ALL) == {q.name for q in app.conf.task_queues}
     for name in ours:
         task = app.tasks[name]
+        assert queue_of(name) == queues.TASKS[name]
         assert task.acks_late and task.time_limit and task.soft_time_limit < task.time_limit
+
+
+def test_names_of_the_previous_release_still_run_on_the_same_queue():
+    """Messages queued before the dialler moved to campaigns/ carry pipeline.tasks.* names: still consumed."""
+    for legacy, current in queues.LEGACY_NAMES.items():
+        old, new = app.tasks[legacy], app.tasks[current]
+        assert getattr(old.run, "__func__", old.run) is getattr(new.run, "__func__", new.run)
+        assert app.amqp.router.route({}, legacy)["queue"].name == queues.TASKS[current]
+    assert app.amqp.router.route({}, "pipeline.tasks.place_call")["queue"].name == "dial"

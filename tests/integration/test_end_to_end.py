@@ -12,14 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.services import calls
 from campaigns.services.imports import import_contacts
 from campaigns.services.lifecycle import start_campaign
 from campaigns.services.webhooks import sign
-from pipeline import calls
 from pipeline.nlp import normalise
 from telephony.simulator import persona_for
 from tests.factories import CampaignFactory
-from tests.workers import WebhookReceiver, running_worker
+from tests.support.waiting import wait_for_worker
+from tests.support.workers import WebhookReceiver, running_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -58,20 +59,15 @@ def test_campaign_runs_through_real_worker(tenant, manager, worker, settings, re
     start_campaign(campaign, actor=manager)
     attempts = CallAttempt.objects.filter(campaign=campaign).select_related("contact")
 
-    def wait_for(done, what: str, seconds: float = 240) -> None:
-        deadline = time.monotonic() + seconds
-        while not done():
-            assert time.monotonic() < deadline, f"{what}; worker log:\n{worker.log_tail()}"
-            assert worker.alive(), worker.log_tail()
-            time.sleep(0.5)
-
     # Every contact called once, and every recorded call through post-call analysis.
-    wait_for(
+    wait_for_worker(
         lambda: (
             attempts.filter(status=CallAttempt.Status.FINALIZED).count() == len(PERSONA_DIGITS)
             and not attempts.exclude(recording="").exclude(analysis__has_key="duration_ms").exists()
         ),
+        worker,
         "first round of calls did not finish",
+        240,
     )
     assert attempts.count() == len(PERSONA_DIGITS)
     for attempt in attempts.filter(attempt_number=1):
@@ -103,7 +99,9 @@ def test_campaign_runs_through_real_worker(tenant, manager, worker, settings, re
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.RUNNING
     Contact.objects.filter(id=callback.id).update(next_attempt_at=dt.datetime.now(dt.UTC))
-    wait_for(lambda: Campaign.objects.get(id=campaign.id).status == Campaign.Status.COMPLETED, "no callback")
+    wait_for_worker(
+        lambda: Campaign.objects.get(id=campaign.id).status == Campaign.Status.COMPLETED, worker, "no callback", 240
+    )
     assert list(callback.attempts.values_list("attempt_number", "disposition")) == [
         (1, "callback_requested"),
         (2, "callback_requested"),

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 from campaigns import selectors
 from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact, Turn
 from campaigns.views.charts import disposition_bars, hourly_bars
+from tests.campaigns.test_tenancy import write_wav
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory, TurnFactory, UserFactory
-from tests.test_tenancy import write_wav
 
 UTC = dt.UTC
 

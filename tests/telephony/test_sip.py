@@ -21,14 +21,14 @@ from telephony.interface import FRAME_BYTES, SILENCE_FRAME, CallEnded, DialStatu
 from telephony.sip import SipCarrier, TrunkConfig, dial_status
 from telephony.sip.g711 import Pcma, Pcmu
 
-pytest.register_assert_rewrite("tests.sip.peers")  # before importing it, so its asserts explain failures
-from tests.sip.peers import RATE, Peer, baresip_command, read_wav, start_baresip, wait_for  # noqa: E402
-from tests.sip.peers import free_block as _free_block  # noqa: E402
-from tests.sip.peers import scenario_passed as _scenario_passed  # noqa: E402
-from tests.sip.peers import udp_bound as _udp_bound  # noqa: E402
+pytest.register_assert_rewrite("tests.support.sip.peers")  # before importing it, so its asserts explain failures
+from tests.support.sip.peers import RATE, Peer, baresip_command, read_wav, start_baresip  # noqa: E402
+from tests.support.sip.peers import free_block as _free_block  # noqa: E402
+from tests.support.sip.peers import scenario_passed as _scenario_passed  # noqa: E402
+from tests.support.sip.peers import udp_bound as _udp_bound  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
-pytest_plugins = ["tests.sip.peers"]  # the `peers` and `sipp` fixtures
-SCENARIOS = Path(__file__).parent / "sip"
+SCENARIOS = Path(__file__).resolve().parents[1] / "support" / "sip"
 
 
 # -- signals ---------------------------------------------------------------------------------------

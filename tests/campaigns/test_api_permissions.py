@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -28,18 +27,7 @@ from tests.factories import (
     UserFactory,
 )
 
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are made with a password; the production hasher's 1M PBKDF2 rounds cost ~0.5 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,28 @@
-"""Per-process factories for the speech engines and the carrier, built from settings.
+"""The speech engines and the carrier a campaign uses, built from settings.
 
-Models load once per worker process (they are large); each call gets its own Recognizer.
+Per-process state: the prompt cache and the ASR engines are built once per worker process (models are large and
+load slowly); each call gets its own Recognizer and Speaker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
 
+from campaigns.models import Campaign
 from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
 from telephony.interface import Carrier
 from telephony.simulator import SimulatedCarrier
+from telephony.sip import SipCarrier, TrunkConfig
+
+ASR_ENGINES = ("whisper", "vosk")
+
+
+class CarrierConfigError(RuntimeError):
+    """The campaign cannot dial: say what to set."""
 
 
 @lru_cache(maxsize=1)
@@ -20,13 +30,12 @@ def prompt_cache() -> PromptCache:
     return PromptCache(settings.TTS_CACHE_DIR)
 
 
-def speaker(engine: str = "", voice: str = "", language: str = "en", campaign_id: int | None = None) -> Speaker:
-    """A campaign's speaker: its engine chain and voices; with `campaign_id`, cache hits are counted for it."""
-    from pipeline import prompts
-
+def speaker(
+    engine: str = "", voice: str = "", language: str = "en", on_lookup: Callable[[bool], None] | None = None
+) -> Speaker:
+    """A campaign's speaker: its engine chain and voices; `on_lookup` is told of each cache hit or miss."""
     primary = engine or settings.TTS_ENGINE
     engines = build_engines(primary, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
-    on_lookup = prompts.lookup_counter(campaign_id) if campaign_id is not None else None
     return Speaker(engines, prompt_cache(), language=language, voices=parse_voices(voice, primary), on_lookup=on_lookup)
 
 
@@ -42,14 +51,10 @@ def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
         if language != "en":
             raise ASRError(f"The bundled whisper model is English-only; configure a vosk model for {language!r}.")
         return WhisperASR(threads=settings.ASR_THREADS)
-    raise ASRError(f"Unknown ASR engine {engine!r}; use 'whisper' or 'vosk'.")
+    raise ASRError(f"Unknown ASR engine {engine!r}; use one of {', '.join(ASR_ENGINES)}.")
 
 
-class CarrierConfigError(RuntimeError):
-    """The campaign cannot dial: say what to set."""
-
-
-def carrier_for(campaign) -> Carrier:
+def carrier_for(campaign: Campaign) -> Carrier:
     """Dry-run campaigns (and TELEPHONY_PROVIDER=simulated deployments) dial virtual callees; others dial
     through the campaign's SIP trunk."""
     if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
@@ -60,8 +65,6 @@ def carrier_for(campaign) -> Carrier:
     trunk = campaign.trunk
     if trunk is None:
         raise CarrierConfigError(f"Campaign {campaign.name!r} has no SIP trunk: pick one, or make it a dry run.")
-    from telephony.sip import SipCarrier, TrunkConfig
-
     config = TrunkConfig(
         host=trunk.host,
         port=trunk.port,

@@ -1,48 +1,54 @@
-"""Celery tasks: thin wrappers over plain functions. They take ids, are idempotent, and are safe to run twice.
+"""Celery tasks: thin wrappers over services. They take ids, are idempotent, and are safe to run twice.
 
-One decorator declares every task with its queue, time limits and late acknowledgement, so routing and limits
-are visible in one place (and a test checks each task's queue).
+One decorator declares every task with its explicit name, time limits and late acknowledgement. Each name's queue
+is declared beside it in campaigns.queues.TASKS and applied by the router (project.celery.route): Celery 5.7
+deprecates the task `queue` attribute in favour of routing. A test checks that every task is routed.
 """
 
 from __future__ import annotations
 
 import random
 
-from celery import chain
+from celery import chain, shared_task
 from django.conf import settings
 
+from campaigns import queues
+from campaigns.services import analysis, calls, imports, presynthesis, webhooks
 from campaigns.services import dispatch as dispatcher
-from campaigns.services import imports, webhooks
-from pipeline import analysis, calls, prompts
-from project.celery import QUEUES, app
 
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
 
-def robot_task(queue: str, time_limit: int, **options):
-    """Declare a task with its queue (routed by project.celery.route), late ack, and soft/hard time limits."""
+def robot_task(name: str, time_limit: int, **options):
+    """Declare a task under `name` (routed to queues.TASKS[name]), with late ack and soft/hard time limits; the
+    name the previous release used is registered too (same function, same queue) so messages it queued still run."""
 
     def register(func):
-        QUEUES[f"{func.__module__}.{func.__name__}"] = queue
-        return app.task(
+        if name not in queues.TASKS:
+            raise LookupError(f"{name} has no queue in campaigns.queues.TASKS")
+        declared = dict(
             acks_late=True,
             reject_on_worker_lost=True,
             ignore_result=True,
             soft_time_limit=time_limit,
             time_limit=time_limit + 30,
             **options,
-        )(func)
+        )
+        for legacy, current in queues.LEGACY_NAMES.items():
+            if current == name:
+                shared_task(name=legacy, **declared)(func)
+        return shared_task(name=name, **declared)(func)
 
     return register
 
 
-@robot_task("default", 60, expires=settings.DISPATCH_INTERVAL_SECONDS * 5)
+@robot_task("campaigns.dispatch", 60, expires=settings.DISPATCH_INTERVAL_SECONDS * 5)
 def dispatch() -> int:
     """Release due contacts as attempts (beat runs this every DISPATCH_INTERVAL_SECONDS; start kicks it)."""
     return len(dispatcher.dispatch_due())
 
 
-@robot_task("default", 60, expires=60)
+@robot_task("campaigns.recover_abandoned", 60, expires=60)
 def recover_abandoned() -> int:
     recovered = dispatcher.recover_abandoned()
     for attempt_id in recovered:
@@ -50,7 +56,7 @@ def recover_abandoned() -> int:
     return len(recovered)
 
 
-@robot_task("dial", CALL_TIME_LIMIT)
+@robot_task("campaigns.place_call", CALL_TIME_LIMIT)
 def place_call(attempt_id: int) -> str:
     outcome = calls.place_call(attempt_id)
     if outcome == "ended":
@@ -61,17 +67,17 @@ def place_call(attempt_id: int) -> str:
     return outcome
 
 
-@robot_task("post_call", 120)
+@robot_task("campaigns.finalize_call", 120)
 def finalize_call(attempt_id: int) -> bool:
     return calls.finalize_call(attempt_id)
 
 
-@robot_task("post_call", 600)
+@robot_task("campaigns.analyze_call", 600)
 def analyze_call(attempt_id: int) -> dict:
     return analysis.analyze_call(attempt_id)
 
 
-@robot_task("webhooks", 60, bind=True, max_retries=webhooks.MAX_TRIES)
+@robot_task("campaigns.deliver_webhook", 60, bind=True, max_retries=webhooks.MAX_TRIES)
 def deliver_webhook(self, delivery_id: int) -> str:
     try:
         return webhooks.deliver(delivery_id)
@@ -80,13 +86,13 @@ def deliver_webhook(self, delivery_id: int) -> str:
         raise self.retry(countdown=settings.WEBHOOK_BACKOFF_SECONDS * 2**self.request.retries, exc=exc) from None
 
 
-@robot_task("tts", 600, expires=600)
+@robot_task("campaigns.presynthesize_prompts", 600, expires=600)
 def presynthesize_prompts(campaign_id: int) -> dict:
     """Static prompts and the next contacts' personal ones into the prompt cache, ahead of their calls."""
-    return prompts.presynthesize(campaign_id)
+    return presynthesis.presynthesize(campaign_id)
 
 
-@robot_task("default", 900)
+@robot_task("campaigns.import_contacts_file", 900)
 def import_contacts_file(import_id: int) -> str:
     """A large call list, imported off the request (see campaigns.services.imports.upload_contacts)."""
     return imports.run_queued_import(import_id)
@@ -94,9 +100,3 @@ def import_contacts_file(import_id: int) -> str:
 
 def post_call_chain(attempt_id: int):
     return chain(finalize_call.si(attempt_id), analyze_call.si(attempt_id))
-
-
-def enqueue_calls(attempt_ids: list[int]) -> None:
-    """Called on commit by the dispatcher: one dial task per attempt."""
-    for attempt_id in attempt_ids:
-        place_call.delay(attempt_id)

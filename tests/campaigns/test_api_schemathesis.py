@@ -49,7 +49,6 @@ schema = load_schema()
 
 @pytest.fixture
 def api_environment(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Throttling is tested elsewhere; here it would only turn exploration into 429s.
     unthrottled = dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/min")
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": unthrottled}

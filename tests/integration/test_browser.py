@@ -9,7 +9,6 @@ screenshot of every page goes to test-artifacts/browser/.
 
 import csv
 import io
-import os
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from campaigns.models import CallAttempt, Campaign, Role
 from telephony.simulator import persona_for
 from tests.factories import MembershipFactory, TenantFactory
-from tests.workers import running_worker
+from tests.support.workers import running_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,9 +45,7 @@ CAMPAIGN = "Browser flu shots"
 @pytest.fixture
 def browser():
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs the Debian package `chromium`")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (`make system-deps` does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from campaigns.models import CallAttempt
+from campaigns.services.analysis import analyze_call
+from campaigns.services.calls import save_turn
 from pipeline import sentiment
-from pipeline.analysis import analyze_call
-from pipeline.calls import save_turn
 from pipeline.conversation import Conversation
 from pipeline.script import DEFAULT_SCRIPT
 from pipeline.tts import PiperTTS
@@ -51,12 +51,12 @@ def test_analysis_stores_answer_sheet_and_sentiment(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     attempt = CallAttemptFactory()
     piper = PiperTTS()
-    from pipeline import speech
+    from campaigns import engines
 
     call = SimulatedCarrier(piper.synthesize).dial("+12025550209", "+12025550100", 30).call  # repeat, then yes
     stored = []
     result = Conversation(
-        call, DEFAULT_SCRIPT, {"first_name": "Anna"}, piper.synthesize, speech.asr_engine("en"), NOW, stored.append
+        call, DEFAULT_SCRIPT, {"first_name": "Anna"}, piper.synthesize, engines.asr_engine("en"), NOW, stored.append
     ).run()
     for index, turn in enumerate(stored):
         save_turn(attempt, index, turn)

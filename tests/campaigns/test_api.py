@@ -9,7 +9,6 @@ import io
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -30,18 +29,7 @@ from tests.factories import (
     TurnFactory,
 )
 
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are made with a password; the production hasher's 1M PBKDF2 rounds cost ~0.5 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # throttle history lives in the cache; each test starts with none
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 def client_for(user) -> APIClient:

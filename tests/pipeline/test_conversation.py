@@ -1,6 +1,6 @@
 """The live loop on constructed audio: barge-in, echo, keypad and spoken digits, timeouts, the unclear fallback.
 
-Callees speak with real voices (piper, espeak-ng) through G.711 on tests.linecall.LineCall, a scripted
+Callees speak with real voices (piper, espeak-ng) through G.711 on tests.support.linecall.LineCall, a scripted
 implementation of the Call seam; the robot hears them with whisper. Nothing is mocked.
 """
 
@@ -15,7 +15,7 @@ from pipeline.conversation import REPROMPT_PREFIX, Conversation
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, validate_script
 from telephony.simulator import PERSONAS, SimulatedCarrier
-from tests.linecall import LineCall, Move
+from tests.support.linecall import LineCall, Move
 
 pytestmark = pytest.mark.slow
 

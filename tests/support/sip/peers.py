@@ -1,7 +1,8 @@
 """Real SIP peers on 127.0.0.1 for tests and benchmarks: baresip (auto-answers, plays a WAV, records what it hears,
-sends and logs DTMF) and sipp (scripted UAS from tests/sip/*.xml). Started as subprocesses, always stopped.
+sends and logs DTMF) and sipp (scripted UAS from tests/support/sip/*.xml). Started as subprocesses, always stopped.
 
-Used by tests/test_sip.py (the agent), tests/test_trunk_calls.py (campaign calls through a trunk) and bench/.
+Used by tests/telephony/test_sip.py (the agent), tests/integration/test_trunk_calls.py (campaign calls through a
+trunk) and bench/.
 A missing peer binary fails, never skips.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from telephony.sip import SipCarrier, TrunkConfig
+from tests.support.waiting import wait_for
 
 SCENARIOS = Path(__file__).parent
 RATE = 8000
@@ -88,15 +90,6 @@ class Peer:
                 self.proc.wait(3)
 
 
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as w:
         assert w.getsampwidth() == 2 and w.getframerate() == RATE
@@ -109,7 +102,8 @@ def read_wav(path: Path) -> np.ndarray:
 def start_sipp(
     directory: Path, scenario: str, keys: dict[str, str] | None = None, calls: int = 1, tcp: bool = False
 ) -> tuple[Peer, int]:
-    """sipp as a UAS running tests/sip/<scenario>, echoing RTP; returns (peer, first free RTP port for the robot).
+    """sipp as a UAS running tests/support/sip/<scenario>, echoing RTP; returns (peer, first free RTP port for the
+    robot).
 
     The machine is shared: a port found free can be taken before sipp binds it, so a failed start is retried on
     other ports (twice), and the third failure is the test's."""
@@ -150,7 +144,7 @@ def peers():
 
 @pytest.fixture
 def sipp(tmp_path, peers):
-    """Start sipp as a UAS running one of tests/sip/*.xml; returns (carrier, peer)."""
+    """Start sipp as a UAS running one of tests/support/sip/*.xml; returns (carrier, peer)."""
 
     def start(scenario: str, keys: dict[str, str] | None = None, calls: int = 1, **trunk) -> tuple[SipCarrier, Peer]:
         peer, rtp_base = start_sipp(tmp_path, scenario, keys, calls, tcp=trunk.get("transport") == "tcp")

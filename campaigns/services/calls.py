@@ -1,4 +1,4 @@
-"""The call lifecycle as plain functions (the Celery tasks in pipeline.tasks only wrap these).
+"""The call lifecycle as services (the Celery tasks in campaigns.tasks only wrap these).
 
 place_call: claim the attempt (guarded UPDATE), check the campaign state, do-not-call lists and the calling window
 at the moment of dialling, take a channel under the trunk's limits, dial, run the conversation while renewing the
@@ -20,14 +20,15 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns import engines, prompt_stats
+from campaigns.limits import ChannelLimiter, Limit
 from campaigns.models import CallAttempt, Campaign, Contact, Disposition, Turn
+from campaigns.recordings import recording_path
 from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, calling_window_opens, is_blocked
 from campaigns.services.dispatch import retry_at
 from campaigns.services.lifecycle import complete_if_done
 from campaigns.services.webhooks import queue_call_completed
-from pipeline import speech
 from pipeline.conversation import Conversation, TurnRecord
-from pipeline.limits import ChannelLimiter, Limit
 from telephony.interface import DialStatus
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,6 @@ DIAL_DISPOSITIONS = {
 THROTTLED = "throttled"
 # Script outcomes that are not dispositions themselves (a campaign's disposition_map may still override them).
 OUTCOME_DISPOSITIONS = {"answering_machine": Disposition.NO_ANSWER}  # hung up on a machine: nobody reached
-
-
-def recording_path(attempt: CallAttempt) -> str:
-    """Relative to MEDIA_ROOT; the tenant id leads so every file sits below its tenant's folder."""
-    return f"tenant_{attempt.tenant_id}/recordings/campaign_{attempt.campaign_id}/attempt_{attempt.id}.wav"
 
 
 def save_turn(attempt: CallAttempt, index: int, turn: TurnRecord) -> Turn:
@@ -195,8 +191,8 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
     Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
     CallAttempt.objects.filter(id=attempt.id).update(dialed_at=timezone.now())
     try:
-        carrier = speech.carrier_for(campaign)
-    except speech.CarrierConfigError as exc:
+        carrier = engines.carrier_for(campaign)
+    except engines.CarrierConfigError as exc:
         CallAttempt.objects.filter(id=attempt.id).update(
             status=CallAttempt.Status.ENDED,
             dial_status=DialStatus.FAILED.value,
@@ -231,8 +227,10 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
         result.call,
         campaign.script,
         contact.template_context(),
-        speech.speaker(campaign.tts_engine, campaign.voice, campaign.language, campaign_id=campaign.id),
-        speech.asr_engine(campaign.language),
+        engines.speaker(
+            campaign.tts_engine, campaign.voice, campaign.language, on_lookup=prompt_stats.lookup_counter(campaign.id)
+        ),
+        engines.asr_engine(campaign.language),
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,
     )

@@ -8,12 +8,13 @@ import zoneinfo
 
 import pytest
 
+from campaigns import tasks
+from campaigns.limits import client as redis_client
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.services.lifecycle import start_campaign
-from pipeline import tasks
-from pipeline.limits import client as redis_client
 from tests.factories import CampaignFactory, ContactFactory
-from tests.workers import running_worker, start_worker
+from tests.support.waiting import wait_for_worker
+from tests.support.workers import running_worker, start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -26,13 +27,6 @@ def zone_at_local_hour(hours: range) -> str:
         if now.astimezone(zoneinfo.ZoneInfo(zone)).hour in hours:
             return zone
     raise AssertionError("no zone found")
-
-
-def wait_for(condition, worker, what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}; worker log:\n{worker.log_tail()}"
-        time.sleep(0.3)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +54,7 @@ def test_limits_windows_and_do_not_call_hold_with_real_workers(tenant, settings,
         start_campaign(campaign)
         DoNotCall.objects.create(tenant=tenant, phone=ringing[-1].phone, reason="added mid-campaign")
         dialled = CallAttempt.objects.filter(campaign=campaign, status=CallAttempt.Status.FINALIZED)
-        wait_for(lambda: dialled.count() == 5, worker, "five calls did not finish")
+        wait_for_worker(lambda: dialled.count() == 5, worker, "five calls did not finish")
         time.sleep(2)  # a few more dispatcher ticks: nothing else may be dialled
 
     calls = list(CallAttempt.objects.filter(campaign=campaign).exclude(dialed_at=None).order_by("dialed_at"))
@@ -96,7 +90,7 @@ def test_worker_killed_mid_call_no_double_dial_no_lost_contact(tenant, settings,
     try:
         start_campaign(campaign)
         attempt = CallAttempt.objects.filter(contact=contact)
-        wait_for(
+        wait_for_worker(
             lambda: attempt.filter(status=CallAttempt.Status.DIALING, turns__isnull=False).exists(),
             first,
             "the call did not get going",
@@ -108,7 +102,7 @@ def test_worker_killed_mid_call_no_double_dial_no_lost_contact(tenant, settings,
     tasks.place_call.delay(killed.id)  # as the broker would redeliver the unacknowledged task
 
     with running_worker(settings, tmp_path / "second.log", name="second", **env) as second:
-        wait_for(
+        wait_for_worker(
             lambda: Campaign.objects.get(id=campaign.id).status == Campaign.Status.COMPLETED,
             second,
             "the contact was not retried to completion",

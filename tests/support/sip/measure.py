@@ -1,7 +1,7 @@
 """Measure what the SIP agent itself costs: CPU per call and answer time, N calls at once against sipp
 (answer.xml, RTP echoed). Not a test; run by hand:
 
-    .venv/bin/python -m tests.sip.measure 10 10      # 10 simultaneous calls of 10 s each
+    .venv/bin/python -m tests.support.sip.measure 10 10      # 10 simultaneous calls of 10 s each
 """
 
 from __future__ import annotations

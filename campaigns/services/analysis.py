@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from pydub import AudioSegment
 
+from campaigns import engines, recordings
 from campaigns.models import CallAttempt, Turn
-from pipeline import sentiment, speech
+from pipeline import sentiment
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def analyze_call(attempt_id: int) -> dict:
         return {}
     stereo, rate = read_recording(Path(settings.MEDIA_ROOT) / attempt.recording)
     robot, callee = stereo[:, 0], stereo[:, 1]
-    transcript = speech.asr_engine(attempt.campaign.language).transcribe(callee)
+    transcript = engines.asr_engine(attempt.campaign.language).transcribe(callee)
     turns = list(attempt.turns.all())
     confidences = [t.confidence for t in turns if t.confidence is not None]
     latencies = sorted(t.response_latency_ms for t in turns if t.response_latency_ms is not None)
@@ -47,7 +49,7 @@ def analyze_call(attempt_id: int) -> dict:
         ),
     }
     CallAttempt.objects.filter(id=attempt_id).update(full_transcript=transcript.text, analysis=analysis)
-    store_recording_format(attempt)
+    recordings.store_format(attempt)
     return analysis
 
 
@@ -74,55 +76,12 @@ def answer_sheet(turns: list[Turn]) -> dict:
     return sheet
 
 
-# -- recording format (settings.RECORDING_FORMAT) ---------------------------------------------------------------
-# The call writes a stereo WAV (no encoding on the call's path); compression happens here, after the call.
-
-RECORDING_CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"}
-_EXPORT = {
-    "mp3": {"format": "mp3", "codec": "libmp3lame", "bitrate": "32k"},  # 8 kHz stereo speech: MPEG-2.5 layer III
-    "ogg": {"format": "ogg", "codec": "libvorbis", "parameters": ["-q:a", "3"]},
-}
-
-
-def recording_content_type(path: str) -> str:
-    """The HTTP content type for a stored recording, from its extension."""
-    return RECORDING_CONTENT_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
-
-
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
     """A stored recording as (frames x channels int16, sample rate): WAV directly, MP3/OGG through ffmpeg."""
     if path.suffix.lower() == ".wav":
         with wave.open(str(path), "rb") as w:
             stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
             return stereo, w.getframerate()
-    from pydub import AudioSegment
-
     segment = AudioSegment.from_file(path).set_sample_width(2)
     samples = np.array(segment.get_array_of_samples(), dtype=np.int16).reshape(-1, segment.channels)
     return samples, segment.frame_rate
-
-
-def store_recording_format(attempt: CallAttempt) -> str:
-    """Convert the attempt's WAV recording to settings.RECORDING_FORMAT (mp3 or ogg), point the attempt at the new
-    file and remove the WAV. Idempotent; returns the recording path (below MEDIA_ROOT) now in use. If ffmpeg fails,
-    the WAV stays the recording (logged)."""
-    wanted = settings.RECORDING_FORMAT
-    source = Path(settings.MEDIA_ROOT) / attempt.recording
-    if wanted == "wav" or source.suffix.lower() != ".wav" or not source.is_file():
-        return attempt.recording
-    from pydub import AudioSegment
-
-    target = source.with_suffix(f".{wanted}")
-    partial = target.with_name(f"{target.name}.part")
-    try:
-        AudioSegment.from_wav(source).export(partial, **_EXPORT[wanted])
-    except Exception:
-        log.exception("could not convert the recording of attempt %s to %s; keeping the WAV", attempt.id, wanted)
-        partial.unlink(missing_ok=True)
-        return attempt.recording
-    partial.replace(target)
-    relative = str(Path(attempt.recording).with_suffix(f".{wanted}"))
-    CallAttempt.objects.filter(id=attempt.id, recording=attempt.recording).update(recording=relative)
-    source.unlink()
-    attempt.recording = relative
-    return relative

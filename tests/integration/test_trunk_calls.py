@@ -1,6 +1,6 @@
 """Campaign calls through a SIP trunk, product level: a Campaign whose Trunk points at a real peer on 127.0.0.1
-(baresip or sipp, started here), dialled by pipeline.calls.place_call exactly as the dial task does, then
-finalised by pipeline.calls.finalize_call. Real PostgreSQL and Redis, real piper and whisper, no dry run.
+(baresip or sipp, started here), dialled by campaigns.services.calls.place_call exactly as the dial task does, then
+finalised by campaigns.services.calls.finalize_call. Real PostgreSQL and Redis, real piper and whisper, no dry run.
 
 baresip plays a recorded callee (silence while the robot speaks, then an answer; or a voicemail greeting with a
 beep) and records what it hears, so what the robot said is checked by running whisper on baresip's recording.
@@ -18,20 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from campaigns import recordings
+from campaigns.limits import client as redis_client
 from campaigns.models import CallAttempt, Campaign, Disposition, Trunk
+from campaigns.services import analysis, calls
+from campaigns.services.analysis import read_recording
 from campaigns.services.lifecycle import CampaignStateError, start_campaign
-from pipeline import analysis, calls
-from pipeline.analysis import read_recording, recording_content_type, store_recording_format
-from pipeline.limits import client as redis_client
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, render
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory
-from tests.workers import running_worker
+from tests.support.workers import running_worker
 
-pytest.register_assert_rewrite("tests.sip.peers")  # before importing it, so its asserts explain failures
-from tests.sip.peers import RATE, baresip_recording, scenario_passed, start_baresip, start_sipp  # noqa: E402
+pytest.register_assert_rewrite("tests.support.sip.peers")  # before importing it, so its asserts explain failures
+from tests.support.sip.peers import RATE, baresip_recording, scenario_passed, start_baresip, start_sipp  # noqa: E402
 
-pytest_plugins = ["tests.sip.peers"]  # the `peers` fixture
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+12025550123"
@@ -117,7 +117,7 @@ def test_answered_trunk_call_is_understood_both_ways_and_recorded(tenant, settin
     attempt.refresh_from_db()
     assert attempt.recording.startswith(f"tenant_{tenant.id}/") and attempt.recording.endswith(f"{attempt.id}.mp3")
     assert not list(Path(settings.MEDIA_ROOT).rglob("*.wav"))  # the WAV is gone
-    assert recording_content_type(attempt.recording) == "audio/mpeg"
+    assert recordings.content_type(attempt.recording) == "audio/mpeg"
     compressed, rate = read_recording(Path(settings.MEDIA_ROOT) / attempt.recording)
     assert rate == RATE and compressed.shape[1] == 2 and abs(len(compressed) - len(stereo)) < RATE // 4
     assert "will be there" in normalise(attempt.full_transcript), attempt.full_transcript  # read back from the MP3
@@ -246,15 +246,15 @@ def test_recording_format_setting_converts_the_stereo_wav(tenant, settings, fmt,
     for left, right in zip(frames(robot), frames(callee), strict=True):
         recorder.add(left, right)
     attempt = CallAttemptFactory(contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)))
-    relative = calls.recording_path(attempt)
+    relative = recordings.recording_path(attempt)
     recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
     CallAttempt.objects.filter(id=attempt.id).update(recording=relative)
     attempt.refresh_from_db()
 
     settings.RECORDING_FORMAT = fmt
-    stored = store_recording_format(attempt)
+    stored = recordings.store_format(attempt)
     assert stored == CallAttempt.objects.get(id=attempt.id).recording == relative.replace(".wav", f".{fmt}")
-    assert recording_content_type(stored) == content_type
+    assert recordings.content_type(stored) == content_type
     files = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / relative).parent.iterdir())
     assert files == [f"attempt_{attempt.id}.{fmt}"]
     audio, rate = read_recording(Path(settings.MEDIA_ROOT) / stored)
@@ -262,6 +262,6 @@ def test_recording_format_setting_converts_the_stereo_wav(tenant, settings, fmt,
     for channel, hz in ((0, 440), (1, 1200)):
         spectrum = np.abs(np.fft.rfft(audio[RATE : 2 * RATE, channel].astype(float)))
         assert abs(np.argmax(spectrum) - hz) <= 2, (fmt, channel)  # 1 Hz bins: each channel kept its own tone
-    assert store_recording_format(attempt) == stored  # idempotent
+    assert recordings.store_format(attempt) == stored  # idempotent
     if fmt != "wav":
         assert (Path(settings.MEDIA_ROOT) / stored).stat().st_size < 3 * RATE * 4 / 4  # at least 4x smaller
