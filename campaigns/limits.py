@@ -4,10 +4,15 @@ A limit key (a trunk, or a campaign without one) has a sorted set of live calls 
 sorted set of recent dial times. Acquiring is one Lua script, so two hosts can never both take the last channel
 or the last dial of a second. Leases expire by themselves: a worker that dies frees its channel when its lease
 runs out, not never.
+
+Redis may lose everything (a restart of a server that keeps nothing on disk). Then the first acquire rebuilds
+the live sets from the caller's source of truth (`live_calls`: the attempts being dialled, from PostgreSQL)
+before any new call is let through, and renewals re-register a live call that Redis forgot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,7 +29,7 @@ redis.call('ZREMRANGEBYSCORE', live, '-inf', now_ms)
 redis.call('ZREMRANGEBYSCORE', starts, '-inf', now_ms - window_ms)
 if redis.call('ZSCORE', live, call_id) then
   redis.call('ZADD', live, now_ms + lease_ms, call_id)
-  return 1
+  return now_ms
 end
 if redis.call('ZCARD', live) >= max_live then return 0 end
 if redis.call('ZCARD', starts) >= dial_slots then return -1 end
@@ -32,19 +37,19 @@ redis.call('ZADD', live, now_ms + lease_ms, call_id)
 redis.call('ZADD', starts, now_ms, call_id)
 redis.call('PEXPIRE', live, lease_ms * 2)
 redis.call('PEXPIRE', starts, window_ms * 2)
-return 1
+return now_ms  -- the moment the slot was taken, on Redis's clock
 """
 
+# Unconditional: a live call is live even if Redis forgot it (restart), so it takes its place back.
 _RENEW = """
 local t = redis.call('TIME')
 local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-  return 1
-end
-return 0
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
 """
+STATE_KEY = "limit:state"  # present while Redis holds the live sets; absent after a restart or a flush
+REBUILD_LOCK = "limit:rebuild"
 
 
 @lru_cache(maxsize=1)
@@ -72,11 +77,19 @@ class Limit:
 class ChannelLimiter:
     def __init__(self, lease_seconds: int) -> None:
         self.lease_ms = lease_seconds * 1000
+        self.acquired_at_ms = 0  # Redis's clock when the last acquire took its slots (a dial's true start)
         self._acquire = client().register_script(_ACQUIRE)
         self._renew = client().register_script(_RENEW)
 
-    def acquire(self, limits: list[Limit], call_id: str) -> str | None:
-        """Take a channel and a dial slot under every limit, all or nothing. None on success, else why not."""
+    def acquire(
+        self, limits: list[Limit], call_id: str, live_calls: Callable[[], dict[str, list[str]]] | None = None
+    ) -> str | None:
+        """Take a channel and a dial slot under every limit, all or nothing. None on success, else why not.
+
+        `live_calls` (limit key -> call ids live now) rebuilds the live sets first if Redis lost them.
+        """
+        if live_calls is not None and not client().exists(STATE_KEY) and not self.rebuild(live_calls):
+            return "limits are being rebuilt after Redis lost them"
         taken: list[Limit] = []
         for limit in limits:
             dials, window_ms = limit.dial_window
@@ -84,11 +97,29 @@ class ChannelLimiter:
                 keys=[f"limit:{limit.key}:live", f"limit:{limit.key}:starts"],
                 args=[call_id, limit.max_concurrent, dials, self.lease_ms, window_ms],
             )
-            if result != 1:
+            if result <= 0:
                 self.release(taken, call_id)
                 return f"{limit.key}: {'all channels busy' if result == 0 else 'calls-per-second limit'}"
             taken.append(limit)
+            self.acquired_at_ms = result
         return None
+
+    def rebuild(self, live_calls: Callable[[], dict[str, list[str]]]) -> bool:
+        """Put every live call back under its limits; one process does it while the others wait. True when done."""
+        if not client().set(REBUILD_LOCK, "1", nx=True, px=10_000):
+            return False
+        try:
+            seconds, micros = client().time()
+            expires_ms = seconds * 1000 + micros // 1000 + self.lease_ms  # as if each call had just renewed
+            pipe = client().pipeline()
+            for key, call_ids in live_calls().items():
+                pipe.zadd(f"limit:{key}:live", dict.fromkeys(call_ids, expires_ms))
+                pipe.pexpire(f"limit:{key}:live", self.lease_ms * 2)
+            pipe.set(STATE_KEY, "1")
+            pipe.execute()
+            return True
+        finally:
+            client().delete(REBUILD_LOCK)
 
     def renew(self, limits: list[Limit], call_id: str) -> None:
         for limit in limits:

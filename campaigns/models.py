@@ -259,6 +259,9 @@ class CallAttempt(models.Model):
     attempt_number = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Deferred until the calling window opens.")
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last put on the dial queue; the sweeper re-sends a message lost since."
+    )
     dial_status = models.CharField(max_length=20, blank=True)
     sip_code = models.PositiveSmallIntegerField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, blank=True)

@@ -15,6 +15,7 @@ ALL = (DIAL, POST_CALL, TTS, WEBHOOKS, DEFAULT)
 TASKS = {
     "campaigns.dispatch": DEFAULT,
     "campaigns.recover_abandoned": DEFAULT,
+    "campaigns.sweep": DEFAULT,
     "campaigns.import_contacts_file": DEFAULT,
     "campaigns.place_call": DIAL,
     "campaigns.finalize_call": POST_CALL,
@@ -24,7 +25,9 @@ TASKS = {
 }
 # Names used before the dialler moved out of pipeline/: still consumed for one release so messages queued by
 # the previous version are not stranded (see README "Upgrading").
-LEGACY_NAMES = {f"pipeline.tasks.{name.removeprefix('campaigns.')}": name for name in TASKS}
+LEGACY_NAMES = {
+    f"pipeline.tasks.{name.removeprefix('campaigns.')}": name for name in TASKS if name != "campaigns.sweep"
+}
 
 
 def queue_of(task_name: str) -> str | None:

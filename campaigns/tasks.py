@@ -15,6 +15,7 @@ from django.conf import settings
 from campaigns import queues
 from campaigns.services import analysis, calls, imports, presynthesis, webhooks
 from campaigns.services import dispatch as dispatcher
+from campaigns.services.call_guard import DATABASE_DOWN
 
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
@@ -27,6 +28,11 @@ def robot_task(name: str, time_limit: int, **options):
         if name not in queues.TASKS:
             raise LookupError(f"{name} has no queue in campaigns.queues.TASKS")
         declared = dict(
+            # The database unreachable (a restart, a pause): try again with backoff rather than drop the message.
+            autoretry_for=DATABASE_DOWN,
+            retry_backoff=2,
+            retry_backoff_max=60,
+            max_retries=options.pop("max_retries", 30),
             acks_late=True,
             reject_on_worker_lost=True,
             ignore_result=True,
@@ -54,6 +60,19 @@ def recover_abandoned() -> int:
     for attempt_id in recovered:
         post_call_chain(attempt_id).apply_async()
     return len(recovered)
+
+
+@robot_task("campaigns.sweep", 60, expires=60)
+def sweep() -> dict:
+    """Send again what a lost message left undone (see dispatch.find_stranded); every receiver is idempotent."""
+    stranded = dispatcher.find_stranded()
+    for attempt_id in stranded.queued:
+        place_call.delay(attempt_id)
+    for attempt_id in stranded.ended:
+        post_call_chain(attempt_id).apply_async()
+    for delivery_id in stranded.webhooks:
+        deliver_webhook.delay(delivery_id)
+    return {"queued": len(stranded.queued), "ended": len(stranded.ended), "webhooks": len(stranded.webhooks)}
 
 
 @robot_task("campaigns.place_call", CALL_TIME_LIMIT)

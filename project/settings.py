@@ -129,13 +129,25 @@ CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)
 # A dialling worker renews its attempt's lease every third of this; a lease past due means the worker died.
 CALL_LEASE_SECONDS = env.int("CALL_LEASE_SECONDS", default=30)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
+# A call's own database writes (turns, its final result) retry this long while PostgreSQL is unreachable.
+DATABASE_RETRY_SECONDS = env.float("DATABASE_RETRY_SECONDS", default=300.0)
+# The sweeper re-sends work whose message was lost (a worker killed with it, a Redis restart): a queued attempt
+# not claimed within QUEUED_RESEND_SECONDS, an ended one not finalized within it, a webhook pending 15 minutes.
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
+QUEUED_RESEND_SECONDS = env.float("QUEUED_RESEND_SECONDS", default=60.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch": {"task": "campaigns.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
     "recover-abandoned": {"task": "campaigns.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
+    "sweep": {"task": "campaigns.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
 }
 # The broker re-delivers an unacked task after this; it must outlast the longest call.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}
+# Survive a broker restart: reconnect forever (also at start-up) instead of exiting; messages lost with a Redis
+# that keeps nothing on disk are re-sent by the sweeper from PostgreSQL.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Telephony and speech --------------------------------------------------------------------------------

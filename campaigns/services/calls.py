@@ -1,22 +1,22 @@
 """The call lifecycle as services (the Celery tasks in campaigns.tasks only wrap these).
 
-place_call: claim the attempt (guarded UPDATE), check the campaign state, do-not-call lists and the calling window
-at the moment of dialling, take a channel under the trunk's limits, dial, run the conversation while renewing the
-attempt's lease, store turns and the recording. finalize_call: disposition, retry or callback, webhooks, campaign
-completion.
+place_call: claim the attempt (guarded UPDATE with this worker's token), check the campaign state, do-not-call
+lists, the calling window and that no other attempt of the contact is live at the moment of dialling, build the
+speech engines, take a channel under the trunk's limits, dial, run the conversation while a keeper renews the
+lease and heartbeat (call_guard), store turns from a writer thread and the recording. finalize_call:
+disposition, retry or callback, webhooks, campaign completion.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
-import threading
 import zoneinfo
 from pathlib import Path
 
+import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,11 +24,14 @@ from campaigns import engines, prompt_stats
 from campaigns.limits import ChannelLimiter, Limit
 from campaigns.models import CallAttempt, Campaign, Contact, Disposition, Turn
 from campaigns.recordings import recording_path
+from campaigns.services import call_guard
 from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, calling_window_opens, is_blocked
 from campaigns.services.dispatch import retry_at
 from campaigns.services.lifecycle import complete_if_done
 from campaigns.services.webhooks import queue_call_completed
+from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
+from pipeline.tts import TTSError
 from telephony.interface import DialStatus
 
 log = logging.getLogger(__name__)
@@ -72,51 +75,64 @@ def limits_for(campaign: Campaign) -> list[Limit]:
     return limits
 
 
-def _lease_until() -> dt.datetime:
-    return timezone.now() + dt.timedelta(seconds=settings.CALL_LEASE_SECONDS)
-
-
-def _claim(attempt_id: int) -> CallAttempt | None:
+def _claim(attempt_id: int, token: str) -> CallAttempt | None:
     claimed = CallAttempt.objects.filter(id=attempt_id, status=CallAttempt.Status.QUEUED).update(
         status=CallAttempt.Status.DIALING,
         claimed_at=timezone.now(),
-        lease_expires_at=_lease_until(),
-        worker=f"{socket.gethostname()}"[:200],
+        lease_expires_at=call_guard.lease_until(),
+        worker=token,
     )
     if not claimed:
         return None
     return CallAttempt.objects.select_related("campaign", "campaign__trunk", "contact").get(id=attempt_id)
 
 
-def _release(attempt: CallAttempt, contact_status: str, contact_fields: dict | None = None, **fields) -> None:
+def _ours(attempt: CallAttempt, token: str):
+    """The attempt's row, only while this worker's claim on it stands (every write after the claim goes here)."""
+    return CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING, worker=token)
+
+
+def _release(attempt: CallAttempt, token: str, contact_status: str, contact_fields: dict | None = None, **fields):
     """Give up an attempt before dialling: nothing was dialled, so it does not count against max_attempts."""
     with transaction.atomic():
-        CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING).update(**fields)
-        Contact.objects.filter(id=attempt.contact_id).update(status=contact_status, **(contact_fields or {}))
+        if _ours(attempt, token).update(**fields):
+            Contact.objects.filter(id=attempt.contact_id).update(status=contact_status, **(contact_fields or {}))
 
 
-class _LeaseKeeper(threading.Thread):
-    """Renews the attempt's lease and its channels while the call runs, so only a dead worker's lease expires."""
+def _requeue(attempt: CallAttempt, token: str) -> str:
+    """Back in the queue untouched (nothing dialled); the task tries again shortly, and the sweeper later if that
+    message is lost with its worker or with Redis."""
+    _ours(attempt, token).update(
+        status=CallAttempt.Status.QUEUED, claimed_at=None, lease_expires_at=None, worker="", queued_at=timezone.now()
+    )
+    return THROTTLED
 
-    def __init__(self, attempt_id: int, limiter: ChannelLimiter, limits: list[Limit], call_id: str) -> None:
-        super().__init__(daemon=True, name=f"lease-{attempt_id}")
-        self.attempt_id, self.limiter, self.limits, self.call_id = attempt_id, limiter, limits, call_id
-        self.stopped = threading.Event()
 
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.CALL_LEASE_SECONDS / 3):
-                CallAttempt.objects.filter(id=self.attempt_id, status=CallAttempt.Status.DIALING).update(
-                    lease_expires_at=_lease_until()
-                )
-                self.limiter.renew(self.limits, self.call_id)
-        finally:
-            connection.close()
+def _finish(attempt: CallAttempt, token: str, **fields) -> bool:
+    """DIALING -> ENDED with the call's results, only if the attempt is still ours; retried while the database is
+    away (the call is over: nothing waits on this but the worker slot)."""
+
+    def write() -> int:
+        return _ours(attempt, token).update(status=CallAttempt.Status.ENDED, ended_at=timezone.now(), **fields)
+
+    if call_guard.retry_while_database_down(write, f"attempt {attempt.id}: final write"):
+        return True
+    log.error("attempt %s: ended by recovery while its call ran; this call's result is not written", attempt.id)
+    return False
+
+
+def _another_attempt_live(attempt: CallAttempt) -> bool:
+    return (
+        CallAttempt.objects.filter(contact_id=attempt.contact_id, status=CallAttempt.Status.DIALING)
+        .exclude(id=attempt.id)
+        .exists()
+    )
 
 
 def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     """Dial one attempt at most once. Returns 'ended', 'skipped', 'throttled' or 'not-claimed'."""
-    attempt = _claim(attempt_id)
+    token = call_guard.new_token()
+    attempt = _claim(attempt_id, token)
     if attempt is None:
         status = CallAttempt.objects.filter(id=attempt_id).values_list("status", flat=True).first()
         return "ended" if status == CallAttempt.Status.ENDED else "not-claimed"
@@ -127,36 +143,30 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
         waiting = campaign.status == Campaign.Status.PAUSED
         _release(
             attempt,
+            token,
             Contact.Status.PENDING if waiting else Contact.Status.SKIPPED,
             status=CallAttempt.Status.CANCELLED,
             error=f"campaign {campaign.status}",
         )
         return "skipped"
     if is_blocked(attempt.tenant_id, contact.phone):
-        _release(
-            attempt,
-            Contact.Status.SKIPPED,
-            {"skip_reason": "on the do-not-call list"},
-            status=CallAttempt.Status.CANCELLED,
-            error="on the do-not-call list",
-        )
+        reason = "on the do-not-call list"
+        skipped = {"skip_reason": reason}
+        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
         complete_if_done(campaign.id)
         return "skipped"
     try:
         opens = calling_window_opens(campaign, contact.window_zones, now)
     except NoCallingWindow as exc:
-        _release(
-            attempt,
-            Contact.Status.SKIPPED,
-            {"skip_reason": str(exc)[:200]},
-            status=CallAttempt.Status.CANCELLED,
-            error=str(exc),
-        )
+        reason = str(exc)
+        skipped = {"skip_reason": reason[:200]}
+        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
         complete_if_done(campaign.id)
         return "skipped"
     if opens is not None:
         _release(
             attempt,
+            token,
             Contact.Status.PENDING,
             {"next_attempt_at": opens},
             status=CallAttempt.Status.CANCELLED,
@@ -164,73 +174,109 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
             not_before=opens,
         )
         return "skipped"
+    if _another_attempt_live(attempt):
+        return _requeue(attempt, token)  # a person is never rung while another call to them is live
+
+    # Everything the call needs is built before anyone's phone rings: a broken engine fails the attempt, unheard.
+    try:
+        carrier = engines.carrier_for(campaign)
+        speaker = engines.speaker(
+            campaign.tts_engine, campaign.voice, campaign.language, on_lookup=prompt_stats.lookup_counter(campaign.id)
+        )
+        recognizer_engine = engines.asr_engine(campaign.language)
+    except (engines.CarrierConfigError, ASRError, TTSError) as exc:
+        _finish(attempt, token, dial_status=DialStatus.FAILED.value, error=f"not dialled: {exc}"[:2000])
+        return "ended"
 
     limiter, limits, call_id = (
         ChannelLimiter(settings.CALL_LEASE_SECONDS),
         limits_for(campaign),
         f"attempt:{attempt.id}",
     )
-    refused = limiter.acquire(limits, call_id)
+    try:
+        refused = limiter.acquire(limits, call_id, live_calls=live_calls_by_limit)
+    except redis.RedisError as exc:
+        refused = f"Redis unavailable: {exc}"
     if refused:
-        # Back in the queue untouched; the task retries shortly.
-        CallAttempt.objects.filter(id=attempt.id, status=CallAttempt.Status.DIALING).update(
-            status=CallAttempt.Status.QUEUED, claimed_at=None, lease_expires_at=None
-        )
-        return THROTTLED
-    keeper = _LeaseKeeper(attempt.id, limiter, limits, call_id)
+        return _requeue(attempt, token)
+    # Stamped with the moment Redis gave the dial slot: the calls-per-second limit holds on these stamps.
+    dialing_at = dt.datetime.fromtimestamp(limiter.acquired_at_ms / 1000, tz=dt.UTC)
+    live: list = []  # the answered call, for the keeper to hang up if the attempt is taken from us
+    keeper = call_guard.LeaseKeeper(
+        attempt.id, token, limiter, limits, call_id, on_lost=lambda: [call.hangup() for call in live]
+    )
+    keeper.beat()
     keeper.start()
     try:
-        return _dial_and_talk(attempt, campaign, contact, now)
+        engines_ready = (carrier, speaker, recognizer_engine)
+        return _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_ready, live)
     finally:
-        keeper.stopped.set()
-        keeper.join(timeout=5)
-        limiter.release(limits, call_id)
+        keeper.stop()
+        try:
+            limiter.release(limits, call_id)
+            call_guard.client().delete(call_guard.heartbeat_key(attempt.id))
+        except redis.RedisError as exc:  # the lease expires by itself
+            log.warning("attempt %s: channel not released (%s); it frees when its lease runs out", attempt.id, exc)
 
 
-def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, now: dt.datetime) -> str:
-    Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
-    CallAttempt.objects.filter(id=attempt.id).update(dialed_at=timezone.now())
-    try:
-        carrier = engines.carrier_for(campaign)
-    except engines.CarrierConfigError as exc:
-        CallAttempt.objects.filter(id=attempt.id).update(
-            status=CallAttempt.Status.ENDED,
-            dial_status=DialStatus.FAILED.value,
-            ended_at=timezone.now(),
-            error=str(exc),
-        )
-        return "ended"
+def live_calls_by_limit() -> dict[str, list[str]]:
+    """Limit key -> call ids of the attempts being dialled now: what the limiter rebuilds after Redis lost it."""
+    rows = CallAttempt.objects.filter(
+        status=CallAttempt.Status.DIALING, lease_expires_at__gt=timezone.now()
+    ).values_list("id", "campaign_id", "campaign__trunk_id")
+    live: dict[str, list[str]] = {}
+    for attempt_id, campaign_id, trunk_id in rows:
+        live.setdefault(f"campaign:{campaign_id}", []).append(f"attempt:{attempt_id}")
+        if trunk_id:
+            live.setdefault(f"trunk:{trunk_id}", []).append(f"attempt:{attempt_id}")
+    return live
+
+
+def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_ready, live) -> str:
+    carrier, speaker, recognizer_engine = engines_ready
+
+    def started() -> None:
+        with transaction.atomic():
+            if _ours(attempt, token).update(dialed_at=dialing_at):
+                Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
+
+    call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start")
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
-        CallAttempt.objects.filter(id=attempt.id).update(
-            status=CallAttempt.Status.ENDED,
+        _finish(
+            attempt,
+            token,
             dial_status=result.status.value,
             sip_code=result.sip_code,
-            ended_at=timezone.now(),
             error=result.detail if result.status is DialStatus.FAILED else "",
         )
         return "ended"
+    live.append(result.call)
 
-    CallAttempt.objects.filter(id=attempt.id).update(
-        dial_status=result.status.value, sip_code=result.sip_code, answered_at=timezone.now()
+    # From here on the database is written from the writer's thread only, in order: the line never waits on it.
+    writer = call_guard.TurnWriter(lambda write: write(), name=f"turns-{attempt.id}")
+    writer.start()
+    answered_at = timezone.now()
+    writer.put(
+        lambda: _ours(attempt, token).update(
+            dial_status=result.status.value, sip_code=result.sip_code, answered_at=answered_at
+        )
     )
     turn_index = 0
 
     def store_turn(turn: TurnRecord) -> None:
         nonlocal turn_index
-        save_turn(attempt, turn_index, turn)
-        turn_index += 1
         if turn.intent == "opt_out":  # honoured at once, not after the call
-            add_to_do_not_call(attempt.tenant_id, contact.phone, "asked during a call")
+            writer.put(lambda: add_to_do_not_call(attempt.tenant_id, contact.phone, "asked during a call"))
+        writer.put(lambda index=turn_index: save_turn(attempt, index, turn))
+        turn_index += 1
 
     conversation = Conversation(
         result.call,
         campaign.script,
         contact.template_context(),
-        engines.speaker(
-            campaign.tts_engine, campaign.voice, campaign.language, on_lookup=prompt_stats.lookup_counter(campaign.id)
-        ),
-        engines.asr_engine(campaign.language),
+        speaker,
+        recognizer_engine,
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,
     )
@@ -238,22 +284,20 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
         outcome = conversation.run()
     except Exception as exc:
         log.exception("call %s failed mid-conversation", attempt.id)
-        CallAttempt.objects.filter(id=attempt.id).update(
-            status=CallAttempt.Status.ENDED,
-            end_reason="error",
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            ended_at=timezone.now(),
-        )
+        writer.close()
+        _finish(attempt, token, end_reason="error", error=f"{type(exc).__name__}: {exc}"[:2000])
         return "ended"
     finally:
         result.call.hangup()  # idempotent; also releases the media when the callee hung up first
     relative = recording_path(attempt)
     outcome.recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
-    CallAttempt.objects.filter(id=attempt.id).update(
-        status=CallAttempt.Status.ENDED,
+    if not writer.close():
+        log.error("attempt %s: turns still unwritten after %s s", attempt.id, settings.DATABASE_RETRY_SECONDS)
+    _finish(
+        attempt,
+        token,
         outcome=outcome.outcome,
         end_reason=outcome.end_reason.value,
-        ended_at=timezone.now(),
         talk_ms=outcome.recorder.duration_ms,
         recording=relative,
         analysis={"slots": outcome.slots, **({"amd": outcome.amd} if outcome.amd else {})},

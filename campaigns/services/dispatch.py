@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from campaigns import enqueue
-from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall
+from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, WebhookDelivery
+from campaigns.services import call_guard
 from campaigns.services.campaigns import NoCallingWindow, calling_window_opens
 from campaigns.services.lifecycle import complete_if_done, end_campaign, start_campaign
 
@@ -93,6 +96,7 @@ def dispatch_campaign(campaign: Campaign, now: dt.datetime) -> list[int]:
                     campaign=campaign,
                     contact=contact,
                     attempt_number=last_numbers.get(contact.id, 0) + 1,
+                    queued_at=now,
                 )
             )
             contact.status = Contact.Status.QUEUED
@@ -122,19 +126,34 @@ def retry_at(campaign: Campaign, contact: Contact, attempt: CallAttempt, now: dt
 
 
 def recover_abandoned(now: dt.datetime | None = None) -> list[int]:
-    """Attempts whose dialling worker died (lease expired) are ended as failed; the contact then follows the
-    retry policy. The attempt itself is never dialled again."""
+    """Attempts whose dialling worker died are ended as failed; the contact then follows the retry policy. The
+    attempt itself is never dialled again.
+
+    Dead means both signs of life lapsed: the lease in PostgreSQL and the heartbeat in Redis. A worker that cannot
+    write to the database (paused, restarting) still beats in Redis, so its lease is extended instead; when Redis
+    cannot be asked, nobody is declared dead.
+    """
     now = now or timezone.now()
     stale = list(
         CallAttempt.objects.filter(status=CallAttempt.Status.DIALING, lease_expires_at__lt=now).values_list(
             "id", flat=True
         )[:BATCH]
     )
+    try:
+        alive = call_guard.alive_in_redis(stale)
+    except redis.RedisError as exc:
+        log.warning("recovery postponed: Redis cannot say which calls are alive (%s)", exc)
+        return []
     recovered = []
     for attempt_id in stale:
-        moved = CallAttempt.objects.filter(
+        still_dialing = CallAttempt.objects.filter(
             id=attempt_id, status=CallAttempt.Status.DIALING, lease_expires_at__lt=now
-        ).update(
+        )
+        if alive[attempt_id]:
+            still_dialing.update(lease_expires_at=call_guard.lease_until())
+            log.warning("attempt %s: lease lapsed but its worker beats in Redis; lease extended", attempt_id)
+            continue
+        moved = still_dialing.update(
             status=CallAttempt.Status.ENDED,
             end_reason="worker_lost",
             ended_at=now,
@@ -144,3 +163,35 @@ def recover_abandoned(now: dt.datetime | None = None) -> list[int]:
             log.warning("attempt %s: worker lost mid-call, ended as failed", attempt_id)
             recovered.append(attempt_id)
     return recovered
+
+
+@dataclass
+class Stranded:
+    """Work whose message is gone (its worker was killed holding it, Redis restarted): ids to send again."""
+
+    queued: list[int] = field(default_factory=list)  # dial tasks (the claim makes a second message harmless)
+    ended: list[int] = field(default_factory=list)  # post-call chains (finalize runs once per attempt)
+    webhooks: list[int] = field(default_factory=list)  # deliveries still pending long after their backoff
+
+    def __bool__(self) -> bool:
+        return bool(self.queued or self.ended or self.webhooks)
+
+
+def find_stranded(now: dt.datetime | None = None) -> Stranded:
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.QUEUED_RESEND_SECONDS)
+    queued = CallAttempt.objects.filter(status=CallAttempt.Status.QUEUED).filter(
+        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
+    )
+    ended = CallAttempt.objects.filter(status=CallAttempt.Status.ENDED, ended_at__lt=cutoff)
+    webhooks = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, created_at__lt=now - dt.timedelta(minutes=15)
+    )
+    stranded = Stranded(
+        queued=list(queued.values_list("id", flat=True)[:BATCH]),
+        ended=list(ended.values_list("id", flat=True)[:BATCH]),
+        webhooks=list(webhooks.values_list("id", flat=True)[:BATCH]),
+    )
+    if stranded.queued:  # not stranded again for another QUEUED_RESEND_SECONDS
+        CallAttempt.objects.filter(id__in=stranded.queued, status=CallAttempt.Status.QUEUED).update(queued_at=now)
+    return stranded
