@@ -37,7 +37,7 @@ from aiortp.packet import (
 from aiortp.playout import AdaptivePlayout
 
 from telephony.interface import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME, EndReason, Frame
-from telephony.sip.g711 import _G711, Pcma, Pcmu
+from telephony.sip.g711 import G711, Pcma, Pcmu
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ RTCP_TICKS = 250
 RTCP_CNAME = b"campaign-robot"  # loop stalled more than 1 s: resynchronise the clock instead of bursting
 
 
-class _Pcm(_G711):
+class _Pcm(G711):
     """What the playout buffer holds: 16-bit PCM already decoded on arrival (decode is the identity)."""
 
     name = "L16"
@@ -149,8 +149,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._remote: tuple[str, int] | None = None
         self._latched = False
-        self._codec: _G711 | None = None
-        self._decoders: dict[int, _G711] = {}
+        self._codec: G711 | None = None
+        self._decoders: dict[int, G711] = {}
         self._pt = 0
         self._dtmf_pt_send: int | None = None
         self._dtmf_pt_recv: set[int] = set()
@@ -191,7 +191,7 @@ class RtpStream(asyncio.DatagramProtocol):
     def start(
         self,
         remote: tuple[str, int],
-        codec: _G711,
+        codec: G711,
         payload_type: int,
         dtmf_pt_send: int | None,
         dtmf_pt_recv: set[int],
