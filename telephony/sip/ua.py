@@ -11,7 +11,6 @@ answered). REGISTER lives in telephony.sip.register.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
@@ -21,11 +20,8 @@ from dataclasses import dataclass, field
 from aiosipua import (
     Dialog,
     DialogState,
-    SipMessage,
     SipRequest,
     SipResponse,
-    TcpSipTransport,
-    UdpSipTransport,
     generate_branch,
     generate_call_id,
     generate_tag,
@@ -43,6 +39,7 @@ from telephony.interface import DialStatus, EndReason
 from telephony.sip.config import TrunkConfig
 from telephony.sip.g711 import CODECS
 from telephony.sip.media import RtpStream
+from telephony.sip.transport import TcpTransport, UdpTransport, open_transport
 
 log = logging.getLogger(__name__)
 
@@ -229,68 +226,6 @@ class ClientTransaction:
                 handle.cancel()
 
 
-IP_RECVERR = 11  # Linux <linux/in.h>; IPV6_RECVERR is 25
-IPV6_RECVERR = 25
-
-
-class _UdpTransport(UdpSipTransport):
-    """aiosipua's UDP transport, bound without its protocol's isinstance assertion (it fails on 3.11's selector
-    datagram transport and prints a traceback on every start).
-
-    On Linux it also asks for ICMP errors (IP_RECVERR): an unconnected UDP socket otherwise never learns that the
-    trunk's port is closed. The error queue hands back the datagram that bounced, so its Call-ID says which call
-    to fail (`on_unreachable`)."""
-
-    on_unreachable = None  # callable(call_id, detail)
-
-    async def start(self) -> None:
-        owner = self
-        host, port = self.local_addr
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.bind((host, port))
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            if family == socket.AF_INET:
-                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
-        self._sock = sock
-
-        class _Protocol(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr) -> None:
-                owner._dispatch(data, (str(addr[0]), int(addr[1])))
-
-            def error_received(self, exc: Exception) -> None:
-                log.debug("SIP socket error: %s", exc)
-                owner._read_error_queue(exc)
-
-        loop = asyncio.get_running_loop()
-        self._udp_transport, _ = await loop.create_datagram_endpoint(_Protocol, sock=sock)
-        self.local_addr = sock.getsockname()[:2]
-
-    def _read_error_queue(self, exc: Exception) -> None:
-        for _ in range(64):
-            try:
-                data, _anc, _flags, addr = self._sock.recvmsg(65535, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError, OSError):
-                return
-            try:
-                bounced = SipMessage.parse(data)
-            except Exception:  # noqa: S112 - not one of ours
-                continue
-            if self.on_unreachable is not None and bounced.call_id:
-                self.on_unreachable(bounced.call_id, f"{addr[0]}:{addr[1]} unreachable ({exc.strerror or exc})")
-
-
-class _TcpTransport(TcpSipTransport):
-    """aiosipua's TCP transport, reporting the port it really listens on (0 = any)."""
-
-    async def start(self) -> None:
-        await super().start()
-        self.local_addr = self._server.sockets[0].getsockname()[:2]
-
-
 class SipEndpoint:
     """One SIP socket (UDP) or listener plus connections (TCP) per process, local address and transport, shared
     by every call; routes by Call-ID."""
@@ -299,7 +234,7 @@ class SipEndpoint:
     _lock: asyncio.Lock | None = None
     _lock_loop: asyncio.AbstractEventLoop | None = None
 
-    def __init__(self, transport: UdpSipTransport | TcpSipTransport) -> None:
+    def __init__(self, transport: UdpTransport | TcpTransport) -> None:
         self.transport = transport
         self.protocol = "TCP" if transport.reliable else "UDP"
         self.loop = asyncio.get_running_loop()
@@ -321,9 +256,7 @@ class SipEndpoint:
         async with cls._lock:
             endpoint = cls._registry.get(key)
             if endpoint is None or endpoint.loop is not loop:
-                kind = _TcpTransport if key[2] == "tcp" else _UdpTransport
-                transport = kind(local_addr=(host, port))
-                await transport.start()
+                transport = await open_transport(host, port, key[2])
                 endpoint = cls(transport)
                 cls._registry[key] = endpoint
                 log.info("SIP endpoint listening on %s:%s/%s", *transport.local_addr, key[2])
@@ -339,8 +272,7 @@ class SipEndpoint:
 
     async def connect(self, dest: tuple[str, int]) -> None:
         """TCP: open (or reuse) the connection to `dest`; requests and their responses share it."""
-        if self.reliable and dest not in self.transport._connections:
-            await self.transport.connect(dest)
+        await self.transport.ensure_connection(dest)
 
     def in_dialog(self, dialog: Dialog, method: str) -> SipRequest:
         host, port = self.local_addr
