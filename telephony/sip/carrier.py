@@ -20,7 +20,8 @@ from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
 from telephony.sip.media import PortAllocator, RtpStream
 from telephony.sip.register import TrunkRegistration
-from telephony.sip.ua import CallLeg, SipEndpoint, Timers
+from telephony.sip.transaction import Timers
+from telephony.sip.ua import CallLeg, SipEndpoint
 
 log = logging.getLogger(__name__)
 
