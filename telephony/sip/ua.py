@@ -11,7 +11,6 @@ answered). REGISTER lives in telephony.sip.register.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import time
@@ -25,26 +24,23 @@ from aiosipua import (
     generate_branch,
     generate_call_id,
     generate_tag,
-    parse_sdp,
     parse_uri,
-    serialize_sdp,
     stringify_uri,
 )
 from aiosipua.auth import SipDigestAuth, answer_challenge
 from aiosipua.headers import AuthChallenge, CSeq, Via, parse_auth, stringify_cseq, stringify_via
-from aiosipua.sdp import ConnectionData, MediaDescription, Origin, SdpMessage
 from aiosipua.utils import format_addr
 
 from telephony.interface import DialStatus, EndReason
 from telephony.sip.config import TrunkConfig
 from telephony.sip.g711 import CODECS
 from telephony.sip.media import RtpStream
+from telephony.sip.sdp import SdpError, build_offer, moved_media, negotiate_answer
 from telephony.sip.transaction import ClientTransaction, Timers, build_cancel, transaction_key
 from telephony.sip.transport import TcpTransport, UdpTransport, open_transport
 
 log = logging.getLogger(__name__)
 
-DTMF_PT = 101
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
 
 
@@ -61,21 +57,6 @@ def dial_status(code: int, cancelled: bool = False) -> DialStatus:
     if code in (403, 603):
         return DialStatus.REJECTED
     return DialStatus.FAILED  # 5xx congestion, other 4xx, unexpected 487, auth failures, 3xx (not followed)
-
-
-def _rtcp_address(values: list[str] | None, rtp: tuple[str, int]) -> tuple[str, int]:
-    """RTCP goes to `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605) when given, else the RTP port + 1."""
-    parts = values[0].split() if values else []
-    if parts and parts[0].isdigit():
-        return (parts[3] if len(parts) >= 4 else rtp[0], int(parts[0]))
-    return (rtp[0], rtp[1] + 1)
-
-
-def _unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
 
 
 def _response_to(request: SipRequest, code: int, reason: str, to_tag: str = "") -> SipResponse:
@@ -269,61 +250,26 @@ class CallLeg:
 
     # -- SDP ---------------------------------------------------------------------------------------
 
-    def sdp_offer(self, codecs: tuple[str, ...] | None = None) -> SdpMessage:
+    def sdp_offer(self, codecs: tuple[str, ...] | None = None) -> str:
         """Our SDP: the trunk's codecs in preference order (offer), or just the agreed one (answers, refreshes)."""
-        codecs = codecs or self.trunk.codecs
-        host, port = self.rtp.local_addr
-        pts = [CODECS[name].payload_type for name in codecs]
-        rtpmap = [f"{pt} {CODECS[name].name}/8000" for pt, name in zip(pts, codecs, strict=True)]
-        media = MediaDescription(
-            media="audio",
-            port=port,
-            formats=[str(pt) for pt in pts] + [str(DTMF_PT)],
-            attributes={
-                "rtpmap": [*rtpmap, f"{DTMF_PT} telephone-event/8000"],
-                "fmtp": [f"{DTMF_PT} 0-16"],
-                "ptime": ["20"],
-                "sendrecv": [],
-            },
-        )
-        addr_type = "IP6" if ":" in host else "IP4"
-        return SdpMessage(
-            origin=Origin("-", self.session_id, str(self.sdp_version), "IN", addr_type, host),
-            session_name="-",
-            connection=ConnectionData("IN", addr_type, host),
-            media=[media],
-        )
+        return build_offer(self.rtp.local_addr, codecs or self.trunk.codecs, self.session_id, self.sdp_version)
 
     def _start_media(self, sdp_text: str) -> str | None:
         """Apply the SDP answer; returns an error string when no usable audio was agreed."""
-        sdp = parse_sdp(sdp_text)
-        audio = sdp.audio
-        address = sdp.rtp_address
-        if audio is None or address is None or audio.port == 0:
-            return "SDP answer has no audio stream"
-        offered = {CODECS[name].payload_type: name for name in self.trunk.codecs}
-        codec = payload_type = None
-        dtmf_send = None
-        for fmt in audio.formats:
-            pt = int(fmt)
-            entry = next((c for c in audio.codecs if c.payload_type == pt), None)
-            name = entry.encoding_name.upper() if entry else {0: "PCMU", 8: "PCMA"}.get(pt, "")
-            if codec is None and name in CODECS and CODECS[name].payload_type in offered:
-                codec, payload_type = CODECS[name](), pt
-            elif name == "TELEPHONE-EVENT" and dtmf_send is None:
-                dtmf_send = pt
-        if codec is None:
-            return f"no common codec in SDP answer (formats {audio.formats})"
-        self.codec_name = codec.name
+        try:
+            answer = negotiate_answer(sdp_text, self.trunk.codecs)
+        except SdpError as exc:
+            return str(exc)
+        self.codec_name = answer.codec
         self.rtp.start(
-            address,
-            codec,
-            payload_type,
-            dtmf_send,
-            {DTMF_PT} | ({dtmf_send} if dtmf_send is not None else set()),
+            answer.remote,
+            CODECS[answer.codec](),
+            answer.payload_type,
+            answer.dtmf_send,
+            answer.dtmf_receive,
             media_timeout=self.media_timeout,
             on_dead=self.hangup,
-            rtcp_remote=_rtcp_address(audio.attributes.get("rtcp"), address),
+            rtcp_remote=answer.rtcp_remote,
         )
         return None
 
@@ -353,7 +299,7 @@ class CallLeg:
         for name, value in self._auth_headers.items():
             invite.headers.set_single(name, value)
         invite.headers.set_single("Content-Type", "application/sdp")
-        invite.text = serialize_sdp(self.sdp_offer())
+        invite.text = self.sdp_offer()
         return invite
 
     def _start_tx(self, request: SipRequest, dest: tuple[str, int]) -> ClientTransaction:
@@ -511,14 +457,13 @@ class CallLeg:
             return
         if method == "INVITE":  # re-INVITE: session refresh, hold, or moved media
             if request.body:
-                sdp = parse_sdp(request.text)
-                held = sdp.rtp_address is not None and _unspecified(sdp.rtp_address[0])
-                if sdp.rtp_address and sdp.audio and sdp.audio.port and not held:
-                    self.rtp.update_remote(sdp.rtp_address)  # moved media (0.0.0.0 = old-style hold: keep it)
+                remote = moved_media(request.text)
+                if remote is not None:
+                    self.rtp.update_remote(remote)  # moved media (0.0.0.0 = old-style hold: keep it)
             self.sdp_version += 1
             response = self._dialog_response(request, 200, "OK")
             response.headers.set_single("Content-Type", "application/sdp")
-            response.text = serialize_sdp(self.sdp_offer((self.codec_name,)))
+            response.text = self.sdp_offer((self.codec_name,))
             self.endpoint.reply(response, request)
             self._on_refreshed_by_peer()
             return
@@ -591,7 +536,7 @@ class CallLeg:
         for name, value in self._auth_headers.items():
             reinvite.headers.set_single(name, value)
         reinvite.headers.set_single("Content-Type", "application/sdp")
-        reinvite.text = serialize_sdp(self.sdp_offer((self.codec_name,)))
+        reinvite.text = self.sdp_offer((self.codec_name,))
         tx = self._start_tx(reinvite, self._dialog_destination())
         tx.final.add_done_callback(lambda future: self._on_refresh_final(tx, future))
         self.refreshes += 1
