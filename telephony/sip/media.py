@@ -396,6 +396,10 @@ class RtpStream(asyncio.DatagramProtocol):
             raise RuntimeError("the far end did not negotiate telephone-event: cannot send RFC 4733 DTMF")
         self._dtmf_queue.extend(d.upper() for d in digits)
 
+    def deliver_digit(self, digit: str) -> None:
+        """A digit the peer signalled out of band (SIP INFO): handed to the conversation with the next frame."""
+        self._rx_digits.append(digit)
+
     def _send_dtmf_tick(self) -> bool:
         """Send this tick's telephone-event packet instead of audio; False when no digit is playing."""
         if self._dtmf_state is None:

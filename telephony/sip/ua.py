@@ -471,7 +471,7 @@ class CallLeg:
             for line in request.text.splitlines():
                 key, _, value = line.partition("=")
                 if key.strip().lower() == "signal" and value.strip():
-                    self.rtp._rx_digits.append(value.strip()[0].upper())
+                    self.rtp.deliver_digit(value.strip()[0].upper())
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
             self._reply(request, 200, "OK")
             if method == "UPDATE":
