@@ -18,10 +18,11 @@ from telephony.interface import FRAME_BYTES, FRAME_MS, SILENCE_FRAME, CallEnded,
 from telephony.interface import Frame as Frame
 from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
+from telephony.sip.endpoint import SipEndpoint
 from telephony.sip.media import PortAllocator, RtpStream
 from telephony.sip.register import TrunkRegistration
 from telephony.sip.transaction import Timers
-from telephony.sip.ua import CallLeg, SipEndpoint
+from telephony.sip.ua import CallLeg
 
 log = logging.getLogger(__name__)
 

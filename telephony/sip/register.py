@@ -17,8 +17,8 @@ from aiosipua.headers import CSeq, Via, stringify_cseq, stringify_via
 from aiosipua.utils import format_addr
 
 from telephony.sip.config import TrunkConfig
+from telephony.sip.endpoint import SipEndpoint, answer_digest
 from telephony.sip.transaction import ClientTransaction, Timers, transaction_key
-from telephony.sip.ua import SipEndpoint, answer_digest
 
 log = logging.getLogger(__name__)
 
