@@ -19,10 +19,10 @@ from telephony.interface import Frame as Frame
 from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
 from telephony.sip.endpoint import SipEndpoint
+from telephony.sip.leg import CallLeg
 from telephony.sip.media import PortAllocator, RtpStream
 from telephony.sip.register import TrunkRegistration
 from telephony.sip.transaction import Timers
-from telephony.sip.ua import CallLeg
 
 log = logging.getLogger(__name__)
 

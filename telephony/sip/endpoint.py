@@ -12,14 +12,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from aiosipua import Dialog, SipRequest, SipResponse, generate_tag
+from aiosipua import SipRequest, SipResponse, generate_tag
 from aiosipua.auth import SipDigestAuth, answer_challenge
 from aiosipua.headers import AuthChallenge, parse_auth
 
 from telephony.sip.transport import TcpTransport, UdpTransport, open_transport
 
 if TYPE_CHECKING:
-    from telephony.sip.ua import CallLeg
+    from telephony.sip.leg import CallLeg
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,6 @@ class SipEndpoint:
     async def connect(self, dest: tuple[str, int]) -> None:
         """TCP: open (or reuse) the connection to `dest`; requests and their responses share it."""
         await self.transport.ensure_connection(dest)
-
-    def in_dialog(self, dialog: Dialog, method: str) -> SipRequest:
-        host, port = self.local_addr
-        return dialog.create_request(method, via_host=host, via_port=port, via_transport=self.protocol)
 
     def send(self, message, dest: tuple[str, int]) -> None:
         log.debug("SIP -> %s:%s\n%s", *dest, bytes(message).decode(errors="replace"))

@@ -16,7 +16,7 @@ from aiosipua import SipRequest, SipResponse
 from aiosipua.headers import CSeq, stringify_cseq
 
 if TYPE_CHECKING:
-    from telephony.sip.ua import SipEndpoint
+    from telephony.sip.endpoint import SipEndpoint
 
 
 @dataclass

@@ -1,45 +1,31 @@
-"""SIP signalling for outbound calls (RFC 3261 UAC over UDP or TCP), on the SIP event loop.
+"""One outbound call (the transaction user above the dialog): INVITE to final response, then the answered call.
 
-aiosipua provides the message model (parse/serialize), the UDP and TCP transports, SDP and digest arithmetic
-and the in-dialog request builder. On top of it, here: the INVITE and non-INVITE client transactions with UDP
-retransmission (Timers A/B/D/E/F), ACK for every final response (aiosipua only ACKs 2xx), CANCEL on ring
-timeout, 401/407 retries, mapping of final responses to DialStatus, RFC 4028 session refresh, ICMP
-unreachable detection, and the in-dialog server side (BYE from the callee, re-INVITE/UPDATE/OPTIONS/INFO
-answered). REGISTER lives in telephony.sip.register.
+Dialling: the INVITE with its SDP offer, 401/407 retries with the trunk's credentials, CANCEL on ring timeout,
+ICMP unreachable failing it at once, and the final response mapped to a DialStatus. Answered: the SDP answer
+applied to the RTP stream, the peer's in-dialog requests answered (BYE, re-INVITE/UPDATE/OPTIONS/INFO), RFC 4028
+session refresh (telephony.sip.session_timer), and our BYE with one digest retry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import socket
 import time
 from dataclasses import dataclass, field
 
-from aiosipua import (
-    Dialog,
-    DialogState,
-    SipRequest,
-    SipResponse,
-    generate_branch,
-    generate_call_id,
-    generate_tag,
-    parse_uri,
-    stringify_uri,
-)
+from aiosipua import SipRequest, SipResponse, generate_branch
 from aiosipua.auth import SipDigestAuth, answer_challenge
 from aiosipua.headers import CSeq, Via, stringify_cseq, stringify_via
 from aiosipua.utils import format_addr
 
 from telephony.interface import DialStatus, EndReason
 from telephony.sip.config import TrunkConfig
-from telephony.sip.endpoint import ALLOW, SipEndpoint, answer_digest, response_to
+from telephony.sip.dialog import CallDialog
+from telephony.sip.endpoint import ALLOW, SipEndpoint, answer_digest
 from telephony.sip.g711 import CODECS
 from telephony.sip.media import RtpStream
 from telephony.sip.sdp import SdpError, build_offer, moved_media, negotiate_answer
-from telephony.sip.transaction import ClientTransaction, Timers, build_cancel, transaction_key
-
-log = logging.getLogger(__name__)
+from telephony.sip.session_timer import SessionTimer
+from telephony.sip.transaction import ClientTransaction, Timers, build_cancel
 
 
 def dial_status(code: int, cancelled: bool = False) -> DialStatus:
@@ -97,29 +83,20 @@ class CallLeg:
         pai = caller_id and (trunk.from_user or trunk.asserted_identity)
         self.asserted = f"<sip:{caller_id}@{domain}>" if pai else ""
         self.contact = f"<sip:{caller_id or 'robot'}@{format_addr(host, port)}{tcp}>"
-        self.call_id = generate_call_id(host)
-        self.dialog = Dialog(
-            call_id=self.call_id,
-            local_tag=generate_tag(),
-            local_uri=self.from_uri,
-            remote_uri=self.request_uri,
-            remote_target=self.request_uri,
-        )
+        self.dialog = CallDialog(endpoint, trunk_addr, timers, self.from_uri, self.request_uri, self.contact)
+        self.call_id = self.dialog.call_id
         self.auth = SipDigestAuth(trunk.username, trunk.password) if trunk.username else None
         self.sdp_version = 1
         self.session_id = str(int(time.time()))
         self.invite_tx: ClientTransaction | None = None
-        self.transactions: dict[tuple[str, str], ClientTransaction] = {}
         self.cancelled = False
         self.ring_expired = False
         self.ended: EndReason | None = None
         self.end_code: int | None = None
-        self._acks: dict[int, SipRequest] = {}  # ACK per 2xx'd INVITE CSeq, re-sent on 2xx retransmissions
         self._early_sdp = ""
-        self._session_timer: asyncio.TimerHandle | None = None
-        self._session_interval = 0
-        self._we_refresh = True
-        self.refreshes = 0
+        self.session_timer = SessionTimer(
+            self.dialog, trunk.user_agent, lambda: self.sdp_offer((self.codec_name,)), self.hangup
+        )
         self._bye_tx: ClientTransaction | None = None
         self._auth_headers: dict[str, str] = {}
         self._bye_retried = False
@@ -127,6 +104,11 @@ class CallLeg:
         self.codec_name = ""
         self.timings: dict[str, float] = {}
         endpoint.legs[self.call_id] = self
+
+    @property
+    def refreshes(self) -> int:
+        """Session refreshes (re-INVITEs) we sent."""
+        return self.session_timer.refreshes
 
     # -- SDP ---------------------------------------------------------------------------------------
 
@@ -182,11 +164,6 @@ class CallLeg:
         invite.text = self.sdp_offer()
         return invite
 
-    def _start_tx(self, request: SipRequest, dest: tuple[str, int]) -> ClientTransaction:
-        tx = ClientTransaction(self.endpoint, request, dest, self.timers)
-        self.transactions[tx.key] = tx
-        return tx.start()
-
     async def invite(self, ring_timeout: float) -> DialOutcome:
         loop = asyncio.get_running_loop()
         started = self._invite_started = time.monotonic()
@@ -194,7 +171,7 @@ class CallLeg:
         challenged: set[str] = set()
         try:
             while True:
-                self.invite_tx = self._start_tx(self._build_invite(), self.trunk_addr)
+                self.invite_tx = self.dialog.start(self._build_invite(), self.trunk_addr)
                 try:
                     response = await self.invite_tx.final
                 except ConnectionError as exc:  # ICMP unreachable (RFC 3261 8.1.3.1: as a 503, but local)
@@ -220,7 +197,7 @@ class CallLeg:
                 self.timings["first_response_ms"] = round((first - started) * 1000, 1)
         reason = f"{code} {response.reason_phrase}"
         if 200 <= code < 300:
-            self._confirm(response)
+            self.dialog.confirm(response, self.invite_tx.request.cseq.seq, self._auth_headers)
             if self.cancelled:  # 200 crossed our CANCEL: the callee picked up after the ring timeout
                 self.hangup(EndReason.ROBOT_HANGUP)
                 return DialOutcome(DialStatus.NO_ANSWER, code, f"{reason} after CANCEL; hung up")
@@ -229,7 +206,7 @@ class CallLeg:
             if error:
                 self.hangup(EndReason.ERROR)
                 return DialOutcome(DialStatus.FAILED, code, error)
-            self._arm_session_timer(response)
+            self.session_timer.arm(response, self._auth_headers)
             return DialOutcome(DialStatus.ANSWERED, code, reason, leg=self)
         self._give_up()
         if code in (401, 407):
@@ -259,20 +236,18 @@ class CallLeg:
         if self.cancelled:
             return
         self.cancelled = True
-        self._start_tx(build_cancel(tx.request, self.trunk.user_agent), tx.dest)
+        self.dialog.start(build_cancel(tx.request, self.trunk.user_agent), tx.dest)
         # The INVITE must end with 487 (or 200); if it never does, give up after 64*T1 (RFC 3261 9.1).
         asyncio.get_running_loop().call_later(self.timers.b, tx.fail)
 
     # -- responses ---------------------------------------------------------------------------------
 
     def on_response(self, response: SipResponse) -> None:
-        cseq = response.cseq
-        if cseq is None:
+        if response.cseq is None:
             return
-        tx = self.transactions.get(transaction_key(response))
-        if cseq.method.upper() == "INVITE" and 200 <= response.status_code < 300 and cseq.seq in self._acks:
-            self.endpoint.send(self._acks[cseq.seq], self._dialog_destination())  # 2xx retransmission
+        if self.dialog.reack(response):  # a 2xx retransmission
             return
+        tx = self.dialog.transaction_for(response)
         if tx is None:
             return
         tx.on_response(response)
@@ -287,38 +262,6 @@ class CallLeg:
     def _since_invite(self) -> float:
         return round((time.monotonic() - self._invite_started) * 1000, 1)
 
-    def _confirm(self, response: SipResponse) -> None:
-        """2xx to our INVITE: confirm the dialog and ACK it (RFC 3261 13.2.2.4), ACK kept for retransmissions."""
-        to = response.to_addr
-        self.dialog.remote_tag = to.tag if to and to.tag else ""
-        contacts = response.contact
-        if contacts:
-            self.dialog.remote_target = stringify_uri(contacts[0].uri)
-        self.dialog.route_set = list(reversed(response.headers.get("record-route")))
-        self.dialog.state = DialogState.CONFIRMED
-        invite_seq = self.invite_tx.request.cseq.seq
-        ack = self.endpoint.in_dialog(self.dialog, "ACK")
-        self.dialog.local_cseq = invite_seq  # ACK does not consume a CSeq number
-        ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=invite_seq, method="ACK")))
-        ack.headers.set_single("Contact", self.contact)
-        for name, value in self._auth_headers.items():
-            ack.headers.set_single(name, value)
-        self._acks[invite_seq] = ack
-        self.endpoint.send(ack, self._dialog_destination())
-
-    def _dialog_destination(self) -> tuple[str, int]:
-        """In-dialog requests go to the first Record-Route hop, else the remote target; IPs only, else trunk.
-        Over TCP everything goes through the trunk connection."""
-        if self.endpoint.reliable:
-            return self.trunk_addr
-        target = self.dialog.route_set[0].strip("<>").split(">")[0] if self.dialog.route_set else None
-        uri = parse_uri(target or self.dialog.remote_target)
-        try:
-            socket.inet_pton(socket.AF_INET6 if ":" in uri.host else socket.AF_INET, uri.host.strip("[]"))
-        except OSError:
-            return self.trunk_addr  # a name: let the trunk route it
-        return (uri.host.strip("[]"), uri.port or 5060)
-
     # -- in-dialog requests from the far end -------------------------------------------------------
 
     def on_request(self, request: SipRequest) -> None:
@@ -326,14 +269,14 @@ class CallLeg:
         if method == "ACK":
             return
         if method == "BYE":
-            self._reply(request, 200, "OK")
+            self.dialog.reply(request, 200, "OK")
             self._end(EndReason.CALLEE_HANGUP)
             return
         if method == "CANCEL":  # we never receive INVITEs, so there is nothing to cancel
-            self._reply(request, 481, "Call/Transaction Does Not Exist")
+            self.dialog.reply(request, 481, "Call/Transaction Does Not Exist")
             return
-        if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
-            self._reply(request, 481, "Call/Transaction Does Not Exist")
+        if self.ended is not None or not self.dialog.confirmed:
+            self.dialog.reply(request, 481, "Call/Transaction Does Not Exist")
             return
         if method == "INVITE":  # re-INVITE: session refresh, hold, or moved media
             if request.body:
@@ -341,11 +284,11 @@ class CallLeg:
                 if remote is not None:
                     self.rtp.update_remote(remote)  # moved media (0.0.0.0 = old-style hold: keep it)
             self.sdp_version += 1
-            response = self._dialog_response(request, 200, "OK")
+            response = self.dialog.response(request, 200, "OK")
             response.headers.set_single("Content-Type", "application/sdp")
             response.text = self.sdp_offer((self.codec_name,))
             self.endpoint.reply(response, request)
-            self._on_refreshed_by_peer()
+            self.session_timer.refreshed_by_peer()
             return
         if method == "INFO" and "dtmf" in (request.content_type or ""):
             for line in request.text.splitlines():
@@ -353,89 +296,11 @@ class CallLeg:
                 if key.strip().lower() == "signal" and value.strip():
                     self.rtp.deliver_digit(value.strip()[0].upper())
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
-            self._reply(request, 200, "OK")
+            self.dialog.reply(request, 200, "OK")
             if method == "UPDATE":
-                self._on_refreshed_by_peer()
+                self.session_timer.refreshed_by_peer()
             return
-        self._reply(request, 501, "Not Implemented")
-
-    def _dialog_response(self, request: SipRequest, code: int, reason: str) -> SipResponse:
-        response = response_to(request, code, reason, self.dialog.local_tag)
-        response.headers.set_single("Contact", self.contact)
-        response.headers.set_single("Allow", ALLOW)
-        return response
-
-    def _reply(self, request: SipRequest, code: int, reason: str) -> None:
-        self.endpoint.reply(self._dialog_response(request, code, reason), request)
-
-    # -- session timers (RFC 4028): re-INVITE keep-alive ----------------------------------------------
-
-    def _arm_session_timer(self, response: SipResponse) -> None:
-        """Honour Session-Expires from the 2xx: refresh with a re-INVITE at half the interval when we are the
-        refresher, else expect the peer's refresh and hang up if none comes (a dead call is not billed on)."""
-        raw = response.get_header("session-expires") or ""
-        if not raw:
-            return
-        value, _, params = raw.partition(";")
-        try:
-            interval = int(value.strip())
-        except ValueError:
-            return
-        self._session_interval = interval
-        self._we_refresh = "refresher=uas" not in params.replace(" ", "").lower()
-        self._schedule_session_timer()
-
-    def _schedule_session_timer(self) -> None:
-        if self._session_timer is not None:
-            self._session_timer.cancel()
-        interval = self._session_interval
-        loop = asyncio.get_running_loop()
-        if self._we_refresh:
-            self._session_timer = loop.call_later(interval / 2, self._send_refresh)
-        else:
-            self._session_timer = loop.call_later(interval - min(32, interval / 3), self._on_session_expired)
-
-    def _on_refreshed_by_peer(self) -> None:
-        if self._session_timer is not None and not self._we_refresh:
-            self._schedule_session_timer()
-
-    def _on_session_expired(self) -> None:
-        log.warning("SIP call %s: session expired without refresh", self.call_id)
-        self.hangup(EndReason.TIMEOUT)
-
-    def _send_refresh(self) -> None:
-        """Session refresh: a re-INVITE with the unchanged SDP; its 2xx gets its own ACK."""
-        if self.ended is not None:
-            return
-        reinvite = self.endpoint.in_dialog(self.dialog, "INVITE")
-        reinvite.headers.set_single("Contact", self.contact)
-        reinvite.headers.set_single("Allow", ALLOW)
-        reinvite.headers.set_single("User-Agent", self.trunk.user_agent)
-        reinvite.headers.set_single("Supported", "timer")
-        reinvite.headers.set_single("Session-Expires", f"{self._session_interval};refresher=uac")
-        for name, value in self._auth_headers.items():
-            reinvite.headers.set_single(name, value)
-        reinvite.headers.set_single("Content-Type", "application/sdp")
-        reinvite.text = self.sdp_offer((self.codec_name,))
-        tx = self._start_tx(reinvite, self._dialog_destination())
-        tx.final.add_done_callback(lambda future: self._on_refresh_final(tx, future))
-        self.refreshes += 1
-
-    def _on_refresh_final(self, tx: ClientTransaction, future: asyncio.Future) -> None:
-        if self.ended is not None:
-            return
-        response = None if future.cancelled() or future.exception() else future.result()
-        if response is None or response.status_code in (408, 481):  # the dialog is gone (RFC 3261 14.1)
-            self.hangup(EndReason.TIMEOUT if response is None else EndReason.CALLEE_HANGUP)
-            return
-        if 200 <= response.status_code < 300:
-            ack = self.endpoint.in_dialog(self.dialog, "ACK")
-            seq = tx.request.cseq.seq
-            self.dialog.local_cseq = seq
-            ack.headers.set_single("CSeq", stringify_cseq(CSeq(seq=seq, method="ACK")))
-            self._acks[seq] = ack
-            self.endpoint.send(ack, self._dialog_destination())
-        self._schedule_session_timer()  # a 491/488 keeps the session; try again next interval
+        self.dialog.reply(request, 501, "Not Implemented")
 
     # -- ending ------------------------------------------------------------------------------------
 
@@ -443,21 +308,20 @@ class CallLeg:
         if self.ended is not None:
             return
         self.ended = reason
-        self.dialog.state = DialogState.TERMINATED
-        if self._session_timer is not None:
-            self._session_timer.cancel()
+        self.dialog.terminate()
+        self.session_timer.stop()
         self.rtp.stop(reason)
         self.endpoint.release(self.call_id, self.timers.d)
 
     def hangup(self, reason: EndReason = EndReason.ROBOT_HANGUP) -> asyncio.Future | None:
         """Send BYE (with one digest retry); returns the BYE's final-response future."""
-        if self.ended is not None or self.dialog.state != DialogState.CONFIRMED:
+        if self.ended is not None or not self.dialog.confirmed:
             self._end(reason)
             return self._bye_tx.final if self._bye_tx else None
-        bye = self.endpoint.in_dialog(self.dialog, "BYE")
+        bye = self.dialog.request("BYE")
         bye.headers.set_single("User-Agent", self.trunk.user_agent)
         self._end(reason)
-        self._bye_tx = self._start_tx(bye, self._dialog_destination())
+        self._bye_tx = self.dialog.start(bye)
         self._bye_tx.final.add_done_callback(self._on_bye_final)
         return self._bye_tx.final
 
@@ -470,6 +334,6 @@ class CallLeg:
             self._bye_retried = True
             header = answer_challenge(self.auth, response, response.status_code, "BYE", self.dialog.remote_target)
             if header:
-                bye = self.endpoint.in_dialog(self.dialog, "BYE")
+                bye = self.dialog.request("BYE")
                 bye.headers.set_single(*header)
-                self._bye_tx = self._start_tx(bye, self._dialog_destination())
+                self._bye_tx = self.dialog.start(bye)
