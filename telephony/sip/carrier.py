@@ -20,8 +20,9 @@ from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
 from telephony.sip.endpoint import SipEndpoint
 from telephony.sip.leg import CallLeg
-from telephony.sip.media import PortAllocator, RtpStream
+from telephony.sip.media import RtpStream
 from telephony.sip.register import TrunkRegistration
+from telephony.sip.rtp_ports import PortAllocator
 from telephony.sip.transaction import Timers
 
 log = logging.getLogger(__name__)
