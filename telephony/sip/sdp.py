@@ -69,16 +69,23 @@ def build_offer(rtp_addr: tuple[str, int], codecs: tuple[str, ...], session_id: 
 
 def negotiate_answer(sdp_text: str, offered: tuple[str, ...]) -> MediaAnswer:
     """The media agreed by the SDP answer to our offer of `offered` codecs; SdpError when there is none."""
-    sdp = parse_sdp(sdp_text)
+    sdp = _parse(sdp_text, "SDP answer")
     audio = sdp.audio
-    address = sdp.rtp_address
-    if audio is None or address is None or audio.port == 0:
+    if audio is None:
         raise SdpError("SDP answer has no audio stream")
+    if audio.port == 0:
+        raise SdpError("SDP answer rejected the audio stream (port 0)")
+    address = sdp.rtp_address
+    if address is None:
+        raise SdpError("SDP answer has no connection address (c=) for audio")
+    try:
+        pts = [int(fmt) for fmt in audio.formats]
+    except ValueError:
+        raise SdpError(f"malformed SDP answer: audio formats {audio.formats}") from None
     offered_pts = {CODECS[name].payload_type: name for name in offered}
     codec = payload_type = None
     dtmf_send = None
-    for fmt in audio.formats:
-        pt = int(fmt)
+    for pt in pts:
         entry = next((c for c in audio.codecs if c.payload_type == pt), None)
         name = entry.encoding_name.upper() if entry else {0: "PCMU", 8: "PCMA"}.get(pt, "")
         if codec is None and name in CODECS and CODECS[name].payload_type in offered_pts:
@@ -92,13 +99,21 @@ def negotiate_answer(sdp_text: str, offered: tuple[str, ...]) -> MediaAnswer:
 
 def moved_media(sdp_text: str) -> tuple[str, int] | None:
     """The peer's RTP address from the SDP of its re-INVITE, or None to keep sending where we do: no audio
-    address, port 0, or the old-style hold address 0.0.0.0 (keep the stream; the peer resumes later)."""
-    sdp = parse_sdp(sdp_text)
+    address, port 0, or the old-style hold address 0.0.0.0 (keep the stream; the peer resumes later).
+    SdpError when the SDP cannot be read."""
+    sdp = _parse(sdp_text, "SDP offer")
     address = sdp.rtp_address
     held = address is not None and _unspecified(address[0])
     if address and sdp.audio and sdp.audio.port and not held:
         return address
     return None
+
+
+def _parse(sdp_text: str, what: str) -> SdpMessage:
+    try:
+        return parse_sdp(sdp_text)
+    except ValueError as exc:  # a number that is not one (version, port, payload type)
+        raise SdpError(f"malformed {what}: {exc}") from None
 
 
 def _rtcp_address(values: list[str] | None, rtp: tuple[str, int]) -> tuple[str, int]:
