@@ -2,7 +2,7 @@
 
 Owns retransmission over UDP (Timers A/E), giving up (Timers B/F), the ACK for a non-2xx final response (part of
 the INVITE transaction; aiosipua only ACKs 2xx) and the CANCEL of a pending INVITE. Transactions are keyed by
-(Via branch, method); the transaction user (a call leg, a registration) keeps them and feeds them responses.
+(Via branch, method); their user (a call's dialog, a registration) keeps them and feeds them responses.
 """
 
 from __future__ import annotations
