@@ -10,6 +10,6 @@ No Django here. See docs/SIP.md.
 
 from telephony.sip.carrier import SipCall, SipCarrier
 from telephony.sip.config import TrunkConfig
-from telephony.sip.ua import dial_status
+from telephony.sip.leg import dial_status
 
 __all__ = ["SipCall", "SipCarrier", "TrunkConfig", "dial_status"]

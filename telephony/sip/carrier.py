@@ -18,9 +18,12 @@ from telephony.interface import FRAME_BYTES, FRAME_MS, SILENCE_FRAME, CallEnded,
 from telephony.interface import Frame as Frame
 from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
-from telephony.sip.media import PortAllocator, RtpStream
+from telephony.sip.endpoint import SipEndpoint
+from telephony.sip.leg import CallLeg
+from telephony.sip.media import RtpStream
 from telephony.sip.register import TrunkRegistration
-from telephony.sip.ua import CallLeg, SipEndpoint, Timers
+from telephony.sip.rtp_ports import PortAllocator
+from telephony.sip.transaction import Timers
 
 log = logging.getLogger(__name__)
 

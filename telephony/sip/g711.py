@@ -47,7 +47,9 @@ _ULAW_DEC = ulaw_decode(np.arange(256)).astype("<i2")
 _ALAW_DEC = alaw_decode(np.arange(256)).astype("<i2")
 
 
-class _G711(Codec):
+class G711(Codec):
+    """G.711 at 8 kHz, 20 ms frames, by table lookup; subclasses give the payload type and the tables."""
+
     payload_type = -1
     _enc: np.ndarray
     _dec: np.ndarray
@@ -67,18 +69,18 @@ class _G711(Codec):
         return self._dec.take(np.frombuffer(payload, dtype=np.uint8)).tobytes()
 
 
-class Pcmu(_G711):
+class Pcmu(G711):
     payload_type = 0
     name = "PCMU"
     _enc = _ULAW_ENC
     _dec = _ULAW_DEC
 
 
-class Pcma(_G711):
+class Pcma(G711):
     payload_type = 8
     name = "PCMA"
     _enc = _ALAW_ENC
     _dec = _ALAW_DEC
 
 
-CODECS: dict[str, type[_G711]] = {"PCMU": Pcmu, "PCMA": Pcma}
+CODECS: dict[str, type[G711]] = {"PCMU": Pcmu, "PCMA": Pcma}

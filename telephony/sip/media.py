@@ -4,9 +4,9 @@ Everything here runs on the SIP event loop. One 20 ms clock per call drives both
 the next robot frame (silence when the conversation has not supplied one) and takes the next 20 ms from the
 playout buffer (concealment or silence when nothing arrived) for the conversation thread.
 
-Built on aiortp: RtpPacket (wire format), DtmfEvent (RFC 4733 payload) and AdaptivePlayout (timestamp-keyed
-jitter buffer with loss concealment and depth adaptation). Socket, clock, DTMF pacing and the thread
-hand-off are ours.
+Built on aiortp: RtpPacket (wire format), DtmfEvent (RFC 4733 payload), RTCP packets, and AdaptivePlayout
+(telephony.sip.playout). Socket, clock, DTMF pacing, RTCP reports and the thread hand-off are ours; the port
+pair comes from telephony.sip.rtp_ports.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import random
-import socket
 import struct
 import time
 from collections import deque
@@ -34,10 +33,11 @@ from aiortp.packet import (
     RtcpSourceInfo,
     RtcpSrPacket,
 )
-from aiortp.playout import AdaptivePlayout
 
 from telephony.interface import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME, EndReason, Frame
-from telephony.sip.g711 import _G711, Pcma, Pcmu
+from telephony.sip.g711 import G711, Pcma, Pcmu
+from telephony.sip.playout import PlayoutBuffer
+from telephony.sip.rtp_ports import PortAllocator
 
 log = logging.getLogger(__name__)
 
@@ -45,68 +45,10 @@ TICK = FRAME_MS / 1000
 MAX_BACKLOG_FRAMES = 750  # 15 s of callee audio nobody reads: the conversation is gone, hang up
 DTMF_TONE_MS = 120
 DTMF_GAP_MS = 80
-MIN_PLAYOUT_FRAMES = 3
-MAX_LATE_TICKS = 50
+MAX_LATE_TICKS = 50  # loop stalled more than 1 s: resynchronise the clock instead of bursting
 RTCP_FIRST_TICKS = 100  # first report 2 s after answer, then every 2.5-7.5 s
 RTCP_TICKS = 250
-RTCP_CNAME = b"campaign-robot"  # loop stalled more than 1 s: resynchronise the clock instead of bursting
-
-
-class _Pcm(_G711):
-    """What the playout buffer holds: 16-bit PCM already decoded on arrival (decode is the identity)."""
-
-    name = "L16"
-
-    def decode(self, payload: bytes) -> bytes:
-        return payload
-
-
-class PlayoutBuffer(AdaptivePlayout):
-    """aiortp's adaptive playout with a depth floor: its target follows measured jitter from one frame up, which
-    drops every reordered packet until the estimate catches up. MIN_PLAYOUT_FRAMES (60 ms) absorbs a swapped
-    neighbour and ordinary jitter from the first packet; it still grows towards max_delay_ms with jitter."""
-
-    @property
-    def target_frames(self) -> int:
-        return max(MIN_PLAYOUT_FRAMES, super().target_frames)
-
-    def put(self, timestamp: int, payload: bytes) -> None:
-        # Start (and restart after a pause) at the floor depth instead of aiortp's two frames.
-        if self._head is None and len(self._frames) + 1 < MIN_PLAYOUT_FRAMES:
-            self._measure_jitter(timestamp)
-            self._frames[timestamp] = payload
-            return
-        super().put(timestamp, payload)
-
-
-class PortAllocator:
-    """Hands out even RTP ports from a range, skipping ports another process holds."""
-
-    def __init__(self, start: int, end: int) -> None:
-        if start < 1024 or end <= start:
-            raise ValueError(f"bad RTP port range {start}-{end}")
-        self.start, self.end = start + start % 2, end
-        self._next = self.start + 2 * random.randrange((end - self.start) // 2)  # noqa: S311 - not crypto
-
-    def bind(self, host: str) -> tuple[socket.socket, socket.socket]:
-        """An even RTP port and the odd RTCP port above it, both free."""
-        span = (self.end - self.start) // 2
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for _ in range(span):
-            port = self._next
-            self._next = port + 2 if port + 2 < self.end else self.start
-            pair = [socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_DGRAM)]
-            try:
-                pair[0].bind((host, port))
-                pair[1].bind((host, port + 1))
-            except OSError:
-                for sock in pair:
-                    sock.close()
-                continue
-            for sock in pair:
-                sock.setblocking(False)
-            return pair[0], pair[1]
-        raise OSError(f"no free RTP port pair in {self.start}-{self.end} on {host}")
+RTCP_CNAME = b"campaign-robot"
 
 
 @dataclass
@@ -149,8 +91,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._remote: tuple[str, int] | None = None
         self._latched = False
-        self._codec: _G711 | None = None
-        self._decoders: dict[int, _G711] = {}
+        self._codec: G711 | None = None
+        self._decoders: dict[int, G711] = {}
         self._pt = 0
         self._dtmf_pt_send: int | None = None
         self._dtmf_pt_recv: set[int] = set()
@@ -191,7 +133,7 @@ class RtpStream(asyncio.DatagramProtocol):
     def start(
         self,
         remote: tuple[str, int],
-        codec: _G711,
+        codec: G711,
         payload_type: int,
         dtmf_pt_send: int | None,
         dtmf_pt_recv: set[int],
@@ -208,7 +150,7 @@ class RtpStream(asyncio.DatagramProtocol):
         # Decode on arrival: the peer may send either G.711 law we offered, whatever it answered (RFC 3264 allows
         # asymmetric codecs); the playout buffer then holds PCM.
         self._decoders = {Pcmu.payload_type: Pcmu(), Pcma.payload_type: Pcma(), payload_type: codec}
-        self._playout = PlayoutBuffer(_Pcm(), max_delay_ms=200)
+        self._playout = PlayoutBuffer(max_delay_ms=200)
         self._media_timeout = media_timeout
         self._on_dead = on_dead
         self.last_rx = time.monotonic()
@@ -395,6 +337,10 @@ class RtpStream(asyncio.DatagramProtocol):
         if self._dtmf_pt_send is None:
             raise RuntimeError("the far end did not negotiate telephone-event: cannot send RFC 4733 DTMF")
         self._dtmf_queue.extend(d.upper() for d in digits)
+
+    def deliver_digit(self, digit: str) -> None:
+        """A digit the peer signalled out of band (SIP INFO): handed to the conversation with the next frame."""
+        self._rx_digits.append(digit)
 
     def _send_dtmf_tick(self) -> bool:
         """Send this tick's telephone-event packet instead of audio; False when no digit is playing."""

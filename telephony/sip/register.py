@@ -17,7 +17,8 @@ from aiosipua.headers import CSeq, Via, stringify_cseq, stringify_via
 from aiosipua.utils import format_addr
 
 from telephony.sip.config import TrunkConfig
-from telephony.sip.ua import ClientTransaction, SipEndpoint, Timers, _branch, answer_digest
+from telephony.sip.endpoint import SipEndpoint, answer_digest
+from telephony.sip.transaction import ClientTransaction, Timers, transaction_key
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,7 @@ class TrunkRegistration:
         return self.last
 
     def on_response(self, response: SipResponse) -> None:
-        cseq = response.cseq
-        tx = self.transactions.get((_branch(response), cseq.method.upper() if cseq else ""))
+        tx = self.transactions.get(transaction_key(response))
         if tx is not None:
             tx.on_response(response)
 

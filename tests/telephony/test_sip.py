@@ -352,7 +352,8 @@ def test_playout_buffer_tolerates_loss_reordering_and_jitter():
 
     from telephony.sip import loop
     from telephony.sip.g711 import Pcmu
-    from telephony.sip.media import PortAllocator, RtpStream
+    from telephony.sip.media import RtpStream
+    from telephony.sip.rtp_ports import PortAllocator
 
     base = _free_block(4)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -577,7 +578,8 @@ def test_receiver_decodes_either_g711_law_whatever_was_answered():
     from aiortp import RtpPacket
 
     from telephony.sip import loop
-    from telephony.sip.media import PortAllocator, RtpStream
+    from telephony.sip.media import RtpStream
+    from telephony.sip.rtp_ports import PortAllocator
 
     base = _free_block(4)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
