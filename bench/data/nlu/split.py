@@ -4,17 +4,22 @@ stratified by intent, with a fixed seed; write answers.jsonl (same order, plus "
 
 Usage: python3 split.py [--seed N]   (default seed 13). Re-running gives the same split.
 """
-import argparse, collections, json, random
+
+import argparse
+import collections
+import json
+import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DEV_FRACTION = 0.40
 
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args()
-    recs = [json.loads(l) for l in (ROOT / "answers_raw.jsonl").read_text().splitlines() if l.strip()]
+    recs = [json.loads(line) for line in (ROOT / "answers_raw.jsonl").read_text().splitlines() if line.strip()]
     by_intent = collections.defaultdict(list)
     for r in recs:
         by_intent[r["intent"]].append(r["id"])
@@ -30,6 +35,7 @@ def main():
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     c = collections.Counter(r["split"] for r in recs)
     print(f"dev={c['dev']} test={c['test']} (seed {args.seed})")
+
 
 if __name__ == "__main__":
     main()

@@ -8,19 +8,51 @@ no duplicate ids, no duplicate texts (case-insensitive, surrounding whitespace/p
 ignored), split in {dev,test} when present. Also warns about texts that contain a likely time
 word but have no time_phrase (for manual review).
 """
-import json, re, sys, collections
+
+import collections
+import json
+import re
+import sys
 from pathlib import Path
 
-INTENTS = ["affirm", "deny", "opt_out", "callback_request", "wrong_person",
-           "ask_repeat", "question", "digits", "unknown"]
-TAGS = {"negation", "hedge", "filler", "ramble", "time", "number", "other_language", "noise",
-        "polite", "idiom", "sarcasm", "mixed", "short", "asr_error"}
-TIME_WORDS = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
-                        r"tonight|today|yesterday|morning|afternoon|evening|noon|o'clock|"
-                        r"next week|next month|weekend|minutes?|hours?|\d{1,2}(:\d\d)?\s*(am|pm))\b", re.I)
+INTENTS = [
+    "affirm",
+    "deny",
+    "opt_out",
+    "callback_request",
+    "wrong_person",
+    "ask_repeat",
+    "question",
+    "digits",
+    "unknown",
+]
+TAGS = {
+    "negation",
+    "hedge",
+    "filler",
+    "ramble",
+    "time",
+    "number",
+    "other_language",
+    "noise",
+    "polite",
+    "idiom",
+    "sarcasm",
+    "mixed",
+    "short",
+    "asr_error",
+}
+TIME_WORDS = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
+    r"tonight|today|yesterday|morning|afternoon|evening|noon|o'clock|"
+    r"next week|next month|weekend|minutes?|hours?|\d{1,2}(:\d\d)?\s*(am|pm))\b",
+    re.I,
+)
+
 
 def norm(t):
     return re.sub(r"[^\w\s']", "", t.lower()).strip()
+
 
 def main(path):
     errors, warnings = [], []
@@ -29,7 +61,8 @@ def main(path):
         try:
             r = json.loads(line)
         except json.JSONDecodeError as e:
-            errors.append(f"line {i}: invalid JSON ({e})"); continue
+            errors.append(f"line {i}: invalid JSON ({e})")
+            continue
         recs.append((i, r))
     seen_ids, seen_text = {}, {}
     for i, r in recs:
@@ -79,7 +112,7 @@ def main(path):
         print("per split:", dict(collections.Counter(r.get("split") for r in rs)))
         tab = collections.Counter((r["intent"], r.get("split")) for r in rs)
         for it in INTENTS:
-            print(f"  {it:17s} dev={tab[(it,'dev')]:4d} test={tab[(it,'test')]:4d}")
+            print(f"  {it:17s} dev={tab[(it, 'dev')]:4d} test={tab[(it, 'test')]:4d}")
     print(f"with time_phrase: {sum('time_phrase' in r for r in rs)}")
     for w in warnings:
         print("WARN", w)
@@ -87,6 +120,7 @@ def main(path):
         print("ERROR", e)
     print("OK" if not errors else f"{len(errors)} errors")
     return 1 if errors else 0
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent / "answers.jsonl"))
