@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/robocall
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export SECRET_KEY ?= insecure-key-for-local-tests-only
 
-.PHONY: install install-dev system-deps demo serve test lint format
+.PHONY: install install-dev system-deps demo serve test test-faults lint format
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ system-deps:  ## the Debian packages above (apt; skipped when all are present)
 
 test: install-dev system-deps lint  ## the whole suite against PostgreSQL and Redis
 	$(BIN)/pytest
+
+test-faults: install-dev system-deps  ## the fault-injection campaign at full size (2,000 contacts; `make test` runs 300)
+	FAULT_CONTACTS=2000 $(BIN)/pytest tests/faults -s
 
 lint: install-dev  ## ruff, and the import contracts in pyproject.toml (layers point one way)
 	$(BIN)/ruff check .

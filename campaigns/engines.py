@@ -59,7 +59,9 @@ def carrier_for(campaign: Campaign) -> Carrier:
     through the campaign's SIP trunk."""
     if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
         # Virtual callees speak with the offline voice, whatever the campaign uses.
-        return SimulatedCarrier(speaker("piper"), realtime=settings.SIMULATOR_REALTIME)
+        return SimulatedCarrier(
+            speaker("piper"), realtime=settings.SIMULATOR_REALTIME, cdr_path=settings.SIMULATOR_CDR_PATH
+        )
     if settings.TELEPHONY_PROVIDER != "sip":
         raise CarrierConfigError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}: 'sip' or 'simulated'.")
     trunk = campaign.trunk

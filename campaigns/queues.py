@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 DIAL = "dial"  # live calls: one task per attempt, held for the whole call
-POST_CALL = "post_call"  # finalize, full transcript, analysis
+POST_CALL = "post_call"  # full transcript and analysis (CPU-heavy)
 TTS = "tts"  # prompt pre-synthesis ahead of the calls
 WEBHOOKS = "webhooks"
-DEFAULT = "default"  # dispatcher, recovery, background imports
+DEFAULT = "default"  # dispatcher, finalize (retries, completion: never behind analyses), recovery, sweeper, imports
 
 ALL = (DIAL, POST_CALL, TTS, WEBHOOKS, DEFAULT)
 
@@ -18,7 +18,7 @@ TASKS = {
     "campaigns.sweep": DEFAULT,
     "campaigns.import_contacts_file": DEFAULT,
     "campaigns.place_call": DIAL,
-    "campaigns.finalize_call": POST_CALL,
+    "campaigns.finalize_call": DEFAULT,
     "campaigns.analyze_call": POST_CALL,
     "campaigns.presynthesize_prompts": TTS,
     "campaigns.deliver_webhook": WEBHOOKS,

@@ -7,9 +7,11 @@ deprecates the task `queue` attribute in favour of routing. A test checks that e
 
 from __future__ import annotations
 
+import logging
 import random
 
-from celery import chain, shared_task
+import kombu.exceptions
+from celery import shared_task
 from django.conf import settings
 
 from campaigns import queues
@@ -17,6 +19,7 @@ from campaigns.services import analysis, calls, imports, presynthesis, webhooks
 from campaigns.services import dispatch as dispatcher
 from campaigns.services.call_guard import DATABASE_DOWN
 
+log = logging.getLogger(__name__)
 CALL_TIME_LIMIT = settings.CALL_MAX_SECONDS + 120
 
 
@@ -48,6 +51,15 @@ def robot_task(name: str, time_limit: int, **options):
     return register
 
 
+def _follow_up(send, what: str) -> None:
+    """Send the next message of a piece of work; with the broker down it is left to the sweeper, which finds the
+    work by its rows in PostgreSQL, instead of failing a task whose own work is done."""
+    try:
+        send()
+    except kombu.exceptions.OperationalError as exc:
+        log.warning("%s not sent (%s); the sweeper will send it", what, exc)
+
+
 @robot_task("campaigns.dispatch", 60, expires=settings.DISPATCH_INTERVAL_SECONDS * 5)
 def dispatch() -> int:
     """Release due contacts as attempts (beat runs this every DISPATCH_INTERVAL_SECONDS; start kicks it)."""
@@ -58,7 +70,7 @@ def dispatch() -> int:
 def recover_abandoned() -> int:
     recovered = dispatcher.recover_abandoned()
     for attempt_id in recovered:
-        post_call_chain(attempt_id).apply_async()
+        _follow_up(lambda a=attempt_id: finalize_call.delay(a), f"finalize of attempt {attempt_id}")
     return len(recovered)
 
 
@@ -69,26 +81,34 @@ def sweep() -> dict:
     for attempt_id in stranded.queued:
         place_call.delay(attempt_id)
     for attempt_id in stranded.ended:
-        post_call_chain(attempt_id).apply_async()
+        finalize_call.delay(attempt_id)
+    for attempt_id in stranded.unanalysed:
+        analyze_call.delay(attempt_id)
     for delivery_id in stranded.webhooks:
         deliver_webhook.delay(delivery_id)
-    return {"queued": len(stranded.queued), "ended": len(stranded.ended), "webhooks": len(stranded.webhooks)}
+    return {name: len(ids) for name, ids in vars(stranded).items()}
 
 
 @robot_task("campaigns.place_call", CALL_TIME_LIMIT)
 def place_call(attempt_id: int) -> str:
     outcome = calls.place_call(attempt_id)
     if outcome == "ended":
-        post_call_chain(attempt_id).apply_async()
+        _follow_up(lambda: finalize_call.delay(attempt_id), f"finalize of attempt {attempt_id}")
     elif outcome == calls.THROTTLED:
         # All channels or this second's dials are taken: try again shortly (jitter spreads the retries).
-        place_call.apply_async((attempt_id,), countdown=0.2 + random.random() * 0.6)  # noqa: S311
+        countdown = 0.2 + random.random() * 0.6  # noqa: S311
+        _follow_up(lambda: place_call.apply_async((attempt_id,), countdown=countdown), f"retry of {attempt_id}")
     return outcome
 
 
 @robot_task("campaigns.finalize_call", 120)
 def finalize_call(attempt_id: int) -> bool:
-    return calls.finalize_call(attempt_id)
+    """Disposition, retry and campaign completion, once; the one finalize that did it asks for the analysis, so a
+    finalize sent twice never analyses twice."""
+    finalized = calls.finalize_call(attempt_id)
+    if finalized:
+        _follow_up(lambda: analyze_call.delay(attempt_id), f"analysis of attempt {attempt_id}")
+    return finalized
 
 
 @robot_task("campaigns.analyze_call", 600)
@@ -115,7 +135,3 @@ def presynthesize_prompts(campaign_id: int) -> dict:
 def import_contacts_file(import_id: int) -> str:
     """A large call list, imported off the request (see campaigns.services.imports.upload_contacts)."""
     return imports.run_queued_import(import_id)
-
-
-def post_call_chain(attempt_id: int):
-    return chain(finalize_call.si(attempt_id), analyze_call.si(attempt_id))

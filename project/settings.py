@@ -157,6 +157,8 @@ TELEPHONY_PROVIDER = env("TELEPHONY_PROVIDER", default="sip")
 RTP_PORT_RANGE = tuple(env.list("RTP_PORT_RANGE", cast=int, default=[20000, 30000]))
 # Pace simulated calls in real time (20 ms per frame); off runs them on a virtual clock.
 SIMULATOR_REALTIME = env.bool("SIMULATOR_REALTIME", default=False)
+# Call detail records of virtual calls (one JSON line per dial start and end), for auditing dry runs.
+SIMULATOR_CDR_PATH = Path(env("SIMULATOR_CDR_PATH")) if env("SIMULATOR_CDR_PATH", default="") else None
 RING_TIMEOUT_SECONDS = env.int("RING_TIMEOUT_SECONDS", default=30)
 
 TTS_ENGINE = env("TTS_ENGINE", default="piper")  # piper | gtts

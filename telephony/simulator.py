@@ -8,10 +8,13 @@ Used by `make demo`, by campaigns in dry-run mode, and by the tests.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -77,8 +80,11 @@ class SimulatedCall:
 
     _ids = itertools.count(1)
 
-    def __init__(self, persona: Persona, voice: Voice, realtime: bool = False) -> None:
+    def __init__(
+        self, persona: Persona, voice: Voice, realtime: bool = False, on_end: Callable[[], None] | None = None
+    ) -> None:
         self.call_id = f"sim-{next(self._ids)}"
+        self._on_end = on_end
         self.persona = persona
         self._voice = voice
         self._realtime = realtime
@@ -131,20 +137,43 @@ class SimulatedCall:
     def hangup(self) -> None:
         if self._ended is None:
             self._ended = EndReason.ROBOT_HANGUP
+        if self._on_end is not None:
+            on_end, self._on_end = self._on_end, None
+            on_end()
 
 
 class SimulatedCarrier:
-    """Dials virtual callees. `voice` renders persona lines (the pipeline passes its TTS)."""
+    """Dials virtual callees. `voice` renders persona lines (the pipeline passes its TTS).
 
-    def __init__(self, voice: Voice, realtime: bool = False) -> None:
+    With `cdr_path`, the virtual switch keeps call detail records as a real one does: a JSON line when a dial
+    starts and one when the call is over (`{"event": "start"|"end", "call", "number", "pid", "t"}`), appended
+    by every process that dials. An audit of a dry run reads them: who was rung, when, and for how long.
+    """
+
+    _dials = itertools.count(1)
+
+    def __init__(self, voice: Voice, realtime: bool = False, cdr_path: Path | None = None) -> None:
         self._voice = voice
         self._realtime = realtime
+        self._cdr_path = cdr_path
 
     def dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
         persona = persona_for(number)
+        record = f"{os.getpid()}-{next(self._dials)}"
+        self._cdr("start", record, number)
         if persona.dial_status is not DialStatus.ANSWERED:
             if self._realtime and persona.dial_status is DialStatus.NO_ANSWER:
                 time.sleep(ring_timeout)
+            self._cdr("end", record, number)
             return DialResult(persona.dial_status, persona.sip_code, detail=persona.name)
-        call = SimulatedCall(persona, self._voice, realtime=self._realtime)
+        call = SimulatedCall(
+            persona, self._voice, realtime=self._realtime, on_end=lambda: self._cdr("end", record, number)
+        )
         return DialResult(DialStatus.ANSWERED, 200, call=call, detail=persona.name)
+
+    def _cdr(self, event: str, record: str, number: str) -> None:
+        if self._cdr_path is None:
+            return
+        line = json.dumps({"event": event, "call": record, "number": number, "pid": os.getpid(), "t": time.time()})
+        with self._cdr_path.open("a") as cdr:  # one short append per line: lines of many processes never mix
+            cdr.write(line + "\n")

@@ -136,9 +136,26 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     if attempt is None:
         status = CallAttempt.objects.filter(id=attempt_id).values_list("status", flat=True).first()
         return "ended" if status == CallAttempt.Status.ENDED else "not-claimed"
-    campaign, contact = attempt.campaign, attempt.contact
-    now = now or timezone.now()
+    # Signs of life from the moment of the claim: building engines or a slow gate must not pass for death.
+    limiter, live = ChannelLimiter(settings.CALL_LEASE_SECONDS), []
+    keeper = call_guard.LeaseKeeper(
+        attempt.id, token, limiter, [], f"attempt:{attempt.id}", on_lost=lambda: [call.hangup() for call in live]
+    )
+    keeper.beat()
+    keeper.start()
+    try:
+        return _claimed(attempt, token, now or timezone.now(), keeper, live)
+    finally:
+        keeper.stop()
+        try:
+            limiter.release(keeper.limits, keeper.call_id)
+            call_guard.client().delete(call_guard.heartbeat_key(attempt.id))
+        except redis.RedisError as exc:  # the lease expires by itself
+            log.warning("attempt %s: channel not released (%s); it frees when its lease runs out", attempt.id, exc)
 
+
+def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_guard.LeaseKeeper, live: list) -> str:
+    campaign, contact = attempt.campaign, attempt.contact
     if campaign.status != Campaign.Status.RUNNING:
         waiting = campaign.status == Campaign.Status.PAUSED
         _release(
@@ -188,35 +205,19 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
         _finish(attempt, token, dial_status=DialStatus.FAILED.value, error=f"not dialled: {exc}"[:2000])
         return "ended"
 
-    limiter, limits, call_id = (
-        ChannelLimiter(settings.CALL_LEASE_SECONDS),
-        limits_for(campaign),
-        f"attempt:{attempt.id}",
-    )
+    limits = limits_for(campaign)
     try:
-        refused = limiter.acquire(limits, call_id, live_calls=live_calls_by_limit)
+        refused = keeper.limiter.acquire(limits, keeper.call_id, live_calls=live_calls_by_limit)
     except redis.RedisError as exc:
         refused = f"Redis unavailable: {exc}"
     if refused:
         return _requeue(attempt, token)
+    keeper.limits = limits  # renewed with the lease from now on, released when the call is over
     # Stamped with the moment Redis gave the dial slot: the calls-per-second limit holds on these stamps.
-    dialing_at = dt.datetime.fromtimestamp(limiter.acquired_at_ms / 1000, tz=dt.UTC)
-    live: list = []  # the answered call, for the keeper to hang up if the attempt is taken from us
-    keeper = call_guard.LeaseKeeper(
-        attempt.id, token, limiter, limits, call_id, on_lost=lambda: [call.hangup() for call in live]
+    dialing_at = dt.datetime.fromtimestamp(keeper.limiter.acquired_at_ms / 1000, tz=dt.UTC)
+    return _dial_and_talk(
+        attempt, token, campaign, contact, now, dialing_at, (carrier, speaker, recognizer_engine), live
     )
-    keeper.beat()
-    keeper.start()
-    try:
-        engines_ready = (carrier, speaker, recognizer_engine)
-        return _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_ready, live)
-    finally:
-        keeper.stop()
-        try:
-            limiter.release(limits, call_id)
-            call_guard.client().delete(call_guard.heartbeat_key(attempt.id))
-        except redis.RedisError as exc:  # the lease expires by itself
-            log.warning("attempt %s: channel not released (%s); it frees when its lease runs out", attempt.id, exc)
 
 
 def live_calls_by_limit() -> dict[str, list[str]]:
@@ -235,12 +236,16 @@ def live_calls_by_limit() -> dict[str, list[str]]:
 def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_ready, live) -> str:
     carrier, speaker, recognizer_engine = engines_ready
 
-    def started() -> None:
+    def started() -> bool:
         with transaction.atomic():
-            if _ours(attempt, token).update(dialed_at=dialing_at):
-                Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
+            if not _ours(attempt, token).update(dialed_at=dialing_at):
+                return False
+            Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
+            return True
 
-    call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start")
+    if not call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start"):
+        log.error("attempt %s: taken from this worker before dialling; not dialled", attempt.id)
+        return "ended"
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         _finish(

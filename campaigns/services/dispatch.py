@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 BACKLOG_PER_CHANNEL = 2  # attempts queued ahead of each free channel, so workers never wait on the dispatcher
+ANALYSIS_GRACE = dt.timedelta(minutes=10)  # a recorded call not analysed by then lost its analysis message
 
 
 def dispatch_due(now: dt.datetime | None = None) -> list[int]:
@@ -170,11 +171,9 @@ class Stranded:
     """Work whose message is gone (its worker was killed holding it, Redis restarted): ids to send again."""
 
     queued: list[int] = field(default_factory=list)  # dial tasks (the claim makes a second message harmless)
-    ended: list[int] = field(default_factory=list)  # post-call chains (finalize runs once per attempt)
+    ended: list[int] = field(default_factory=list)  # finalize (runs once per attempt; it asks for the analysis)
+    unanalysed: list[int] = field(default_factory=list)  # analyses of finalized, recorded calls
     webhooks: list[int] = field(default_factory=list)  # deliveries still pending long after their backoff
-
-    def __bool__(self) -> bool:
-        return bool(self.queued or self.ended or self.webhooks)
 
 
 def find_stranded(now: dt.datetime | None = None) -> Stranded:
@@ -187,11 +186,26 @@ def find_stranded(now: dt.datetime | None = None) -> Stranded:
     webhooks = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, created_at__lt=now - dt.timedelta(minutes=15)
     )
-    stranded = Stranded(
-        queued=list(queued.values_list("id", flat=True)[:BATCH]),
-        ended=list(ended.values_list("id", flat=True)[:BATCH]),
-        webhooks=list(webhooks.values_list("id", flat=True)[:BATCH]),
+    unanalysed = (
+        CallAttempt.objects.filter(status=CallAttempt.Status.FINALIZED, ended_at__lt=now - ANALYSIS_GRACE)
+        .exclude(recording="")
+        .exclude(analysis__has_key="duration_ms")
     )
+    stranded = Stranded(queued=list(queued.values_list("id", flat=True)[:BATCH]))
     if stranded.queued:  # not stranded again for another QUEUED_RESEND_SECONDS
         CallAttempt.objects.filter(id__in=stranded.queued, status=CallAttempt.Status.QUEUED).update(queued_at=now)
+    # The others have no timestamp of their last message: a mark in Redis keeps one re-send per period.
+    stranded.ended = _not_resent_lately("ended", ended, settings.QUEUED_RESEND_SECONDS)
+    stranded.unanalysed = _not_resent_lately("analysis", unanalysed, ANALYSIS_GRACE.total_seconds())
+    stranded.webhooks = _not_resent_lately("webhook", webhooks, 15 * 60)
     return stranded
+
+
+def _not_resent_lately(kind: str, rows, period_seconds: float) -> list[int]:
+    ids = list(rows.values_list("id", flat=True)[:BATCH])
+    if not ids:
+        return []
+    pipe = call_guard.client().pipeline()
+    for row_id in ids:
+        pipe.set(f"robocall:resent:{kind}:{row_id}", 1, nx=True, ex=max(int(period_seconds), 1))
+    return [row_id for row_id, fresh in zip(ids, pipe.execute(), strict=True) if fresh]

@@ -209,9 +209,20 @@ def test_the_sweeper_finds_work_whose_message_was_lost(campaign, settings):
     lost_chain = CallAttemptFactory(
         campaign=campaign, contact=ContactFactory(campaign=campaign), status="ended", ended_at=old
     )
+    unanalysed = CallAttemptFactory(
+        campaign=campaign,
+        contact=ContactFactory(campaign=campaign),
+        status="finalized",
+        ended_at=timezone.now() - dt.timedelta(hours=1),
+        recording="tenant_1/recordings/x.wav",
+    )
+    for key in redis_client().scan_iter("robocall:resent:*"):
+        redis_client().delete(key)
     stranded = find_stranded()
     assert stranded.queued == [lost_dial.id] and stranded.ended == [lost_chain.id]
-    assert find_stranded().queued == []  # sent again now; not again before another QUEUED_RESEND_SECONDS
+    assert stranded.unanalysed == [unanalysed.id] and fresh_dial.id not in stranded.queued
+    again = find_stranded()  # sent again just now: not again before another period
+    assert again.queued == again.ended == again.unanalysed == []
 
 
 # -- a slow database never freezes the line ------------------------------------------------------------------
