@@ -298,9 +298,11 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
     outcome.recorder.write_wav(Path(settings.MEDIA_ROOT) / relative)
     if not writer.close():
         log.error("attempt %s: turns still unwritten after %s s", attempt.id, settings.DATABASE_RETRY_SECONDS)
+    lost = f"{len(writer.failed)} turn(s) not stored: {writer.failed[0][1]}"[:2000] if writer.failed else ""
     _finish(
         attempt,
         token,
+        error=lost,
         outcome=outcome.outcome,
         end_reason=outcome.end_reason.value,
         talk_ms=outcome.recorder.duration_ms,

@@ -100,7 +100,12 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def start_sipp(
-    directory: Path, scenario: str, keys: dict[str, str] | None = None, calls: int = 1, tcp: bool = False
+    directory: Path,
+    scenario: str,
+    keys: dict[str, str] | None = None,
+    calls: int = 1,
+    tcp: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Peer, int]:
     """sipp as a UAS running tests/support/sip/<scenario>, echoing RTP; returns (peer, first free RTP port for the
     robot).
@@ -109,14 +114,16 @@ def start_sipp(
     other ports (twice), and the third failure is the test's."""
     for attempt in range(3):
         try:
-            return _start_sipp(directory, scenario, keys, calls, tcp)
+            return _start_sipp(directory, scenario, keys, calls, tcp, extra)
         except AssertionError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_sipp(directory: Path, scenario: str, keys: dict[str, str] | None, calls: int, tcp: bool) -> tuple[Peer, int]:
+def _start_sipp(
+    directory: Path, scenario: str, keys: dict[str, str] | None, calls: int, tcp: bool, extra: tuple[str, ...]
+) -> tuple[Peer, int]:
     base = free_block(12)
     sip_port, media_port, rtp_base = base, base + 2, base + 6  # sipp echoes on media_port and media_port + 2
     # sipp checks status codes and pauses before it expands -key values, so [name] is filled in here.
@@ -127,6 +134,7 @@ def _start_sipp(directory: Path, scenario: str, keys: dict[str, str] | None, cal
     cmd = ["sipp", "-sf", str(directory / scenario), "-i", "127.0.0.1", "-p", str(sip_port)]
     cmd += ["-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin"]
     cmd += ["-timeout", "20s", "-timeout_error", "-trace_msg"]  # messages log: <scenario>_<pid>_messages.log
+    cmd += extra  # later options win (e.g. a longer -timeout, -lost N)
     if tcp:
         cmd += ["-t", "t1"]
     peer = Peer(cmd, directory, sip_port, "sipp", tcp=tcp)
