@@ -221,9 +221,10 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
 
 
 def live_calls_by_limit() -> dict[str, list[str]]:
-    """Limit key -> call ids of the attempts being dialled now: what the limiter rebuilds after Redis lost it."""
+    """Limit key -> call ids of the calls holding a channel now (claimed and dialled, lease alive): what the
+    limiter rebuilds after Redis lost it. Claimed attempts still waiting for a channel hold none."""
     rows = CallAttempt.objects.filter(
-        status=CallAttempt.Status.DIALING, lease_expires_at__gt=timezone.now()
+        status=CallAttempt.Status.DIALING, dialed_at__isnull=False, lease_expires_at__gt=timezone.now()
     ).values_list("id", "campaign_id", "campaign__trunk_id")
     live: dict[str, list[str]] = {}
     for attempt_id, campaign_id, trunk_id in rows:

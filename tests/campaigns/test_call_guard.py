@@ -178,12 +178,14 @@ def test_engines_are_checked_before_anyone_is_rung(campaign):
 def test_limiter_rebuilds_live_calls_after_redis_forgot_them(campaign):
     Campaign.objects.filter(id=campaign.id).update(max_concurrent_calls=1)
     campaign.refresh_from_db()
-    live = dialing(campaign)
+    live = dialing(campaign, dialed_at=timezone.now())
+    waiting = dialing(campaign)  # claimed, not yet given a channel: holds none
     limiter = ChannelLimiter(lease_seconds=30)
     limits = calls.limits_for(campaign)
     # Redis restarted: every limit key is gone, while `live` still talks to someone.
     assert limiter.acquire(limits, "attempt:new", live_calls=calls.live_calls_by_limit) is not None
     assert redis_client().zscore(f"limit:campaign:{campaign.id}:live", f"attempt:{live.id}") is not None
+    assert redis_client().zscore(f"limit:campaign:{campaign.id}:live", f"attempt:{waiting.id}") is None
 
 
 @pytest.mark.django_db

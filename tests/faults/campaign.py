@@ -342,7 +342,7 @@ def main() -> int:
     work = Path(args.keep or tempfile.mkdtemp(prefix="faults-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "logs").mkdir(exist_ok=True)
-    pg, redis = PrivatePostgres(work), PrivateRedis(work)
+    pg, redis = PrivatePostgres(), PrivateRedis(work)
     pg.start()
     pg.create_database()
     redis.start()
@@ -375,7 +375,11 @@ def main() -> int:
         if fleet is not None:
             fleet.stop()
         redis.stop()
-        pg.stop()
+        if args.keep:
+            pg.stop()
+            log(f"PostgreSQL data kept in {pg.directory}")
+        else:
+            pg.remove()
 
 
 if __name__ == "__main__":

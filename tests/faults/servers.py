@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,29 +56,30 @@ def group_pids(leader: int) -> list[int]:
 
 
 class PrivatePostgres:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
         if not versions:
             raise RuntimeError("PostgreSQL server binaries not found (Debian package postgresql)")
         self.bin = Path(versions[-1]).parent
-        self.data = directory / "pgdata"
-        self.log = directory / "postgres.log"
+        # Its own folder right below the temp dir: the `postgres` user must reach it (pytest's are root-only).
+        self.directory = Path(tempfile.mkdtemp(prefix="faults-pg-"))
+        self.data = self.directory / "pgdata"
+        self.log = self.directory / "postgres.log"
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # the server refuses to run as root
             self.as_user = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(directory, "postgres")
+            shutil.chown(self.directory, "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        if self.as_user:
-            self.log.touch()
-            shutil.chown(self.log, "postgres")
 
     @property
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/faults"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
     def start(self) -> None:
         options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
@@ -88,8 +90,12 @@ class PrivatePostgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "faults")
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def restart(self, down_seconds: float = 0) -> None:
         self.stop()
