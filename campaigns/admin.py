@@ -410,8 +410,21 @@ class TrunkForm(forms.ModelForm):
 class TrunkAdmin(TenantScopedAdmin):
     form = TrunkForm
     list_display = ["name", "tenant", "host", "port", "transport", "max_concurrent_calls", "calls_per_second"]
+    readonly_fields = ["password_set"]
 
     write_roles = {Role.OWNER}  # trunks carry credentials: owners only
+
+    def get_fields(self, request, obj=None):
+        # The password is write-only: owners get an empty password input; a read-only page (managers, viewers)
+        # would render the stored value as text, so it shows only whether one is set.
+        fields = [f for f in super().get_fields(request, obj) if f not in ("password", "password_set")]
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return [*fields, "password"]
+        return [*fields, "password_set"]
+
+    @admin.display(description="Password set", boolean=True)
+    def password_set(self, obj):
+        return bool(obj and obj.password)
 
 
 @admin.register(WebhookDelivery)
