@@ -168,6 +168,13 @@ class Campaign(models.Model):
         mapping = self.disposition_map
         if not isinstance(mapping, dict) or any(v not in Disposition.values for v in mapping.values()):
             errors["disposition_map"] = "An object of script outcome -> disposition."
+        if self.webhook_url:
+            from campaigns.netguard import UnsafeURL, validate_url
+
+            try:
+                validate_url(self.webhook_url)
+            except UnsafeURL as exc:
+                errors["webhook_url"] = str(exc)
         if errors:
             raise ValidationError(errors)
 

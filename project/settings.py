@@ -130,6 +130,9 @@ CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)
 CALL_LEASE_SECONDS = env.int("CALL_LEASE_SECONDS", default=30)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
+# Webhook URLs may not point at loopback, link-local (cloud metadata), private, reserved or multicast addresses,
+# on save and on send (campaigns.netguard); true allows them (a receiver on the same private network).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 CELERY_BEAT_SCHEDULE = {
     "dispatch": {"task": "pipeline.tasks.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
     "recover-abandoned": {"task": "pipeline.tasks.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
