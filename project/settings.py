@@ -4,6 +4,7 @@ Local defaults point at PostgreSQL and Redis on 127.0.0.1 so `make test` works o
 production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "campaigns",
 ]
 
@@ -42,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a login lockout into a 429 page
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -94,6 +97,34 @@ CONTACT_UPLOAD_SYNC_BYTES = env.int("CONTACT_UPLOAD_SYNC_BYTES", default=1024 * 
 
 LOGIN_URL = "admin:login"
 
+# --- Shared cache, client addresses, login lockout ----------------------------------------------------------
+# One cache for every web worker and host (API throttles, login-failure counts): Redis, never per-process memory.
+# Give it its own Redis database in production (CACHE_URL=redis://host:6379/1): clearing a cache flushes its db.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "robocall",
+    }
+}
+# How many reverse proxies of ours append to X-Forwarded-For in front of the app; 0: the header is ignored and the
+# client is REMOTE_ADDR. Used for login lockouts and API throttles (campaigns.security.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+AUTHENTICATION_BACKENDS = [
+    "campaigns.security.LoginLockoutBackend",  # django-axes: refuses a locked-out username + address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"  # failure counts in the shared cache above
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# A username from one address: an office behind one NAT is not locked out by one colleague's typos, and nobody
+# can lock an administrator out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "campaigns.security.client_ip"
+
 # Security headers; TLS termination is the reverse proxy's job, so HTTPS redirects are opt-in.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 if env.bool("BEHIND_TLS_PROXY", default=False):
@@ -113,7 +144,6 @@ LOGGING = {
 }
 
 # --- Celery -------------------------------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None  # results live in PostgreSQL rows, not in the broker
 CELERY_TASK_IGNORE_RESULT = True
@@ -172,6 +202,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "campaigns.api.pagination.Pagination",
     "PAGE_SIZE": 50,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # the throttles' client address (campaigns.security.client_ip)
     "DEFAULT_THROTTLE_CLASSES": [
         "campaigns.api.permissions.AnonThrottle",
         "campaigns.api.permissions.UserThrottle",

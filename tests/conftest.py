@@ -1,6 +1,7 @@
 """Personas per role plus an outsider tenant (healthchecks style), shared by every test module."""
 
 import pytest
+from django.core.cache import cache
 
 from campaigns.models import Role
 from pipeline.asr import WhisperASR
@@ -11,6 +12,8 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 @pytest.fixture(autouse=True)
 def _media_and_cache(settings, tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    # The cache is the real Redis (throttle history, login-failure counts): each test starts with an empty one.
+    cache.clear()
 
 
 @pytest.fixture
