@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
@@ -32,7 +33,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.selectors import campaign_progress, role_in, tenants_for_user
-from campaigns.services.imports import ImportFileError, upload_contacts
+from campaigns.services.imports import ImportFileError, too_large, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
     cancel_campaign,
@@ -275,6 +276,8 @@ class CampaignAdmin(TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
+                if upload.size > settings.CONTACT_UPLOAD_MAX_BYTES:  # refuse before reading it into memory
+                    raise ImportFileError(too_large(upload.size))
                 report = upload_contacts(campaign, upload.read(), upload.name, request.user)
             except ImportFileError as exc:
                 error = str(exc)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "campaigns.security.RequestSizeLimitMiddleware",  # first: an oversized body is refused before anything reads it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/dashboard static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,6 +93,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Any request declaring a larger body is refused (413) before it is read; unset: CONTACT_UPLOAD_MAX_BYTES + 1 MB
+# (a call list plus its form's other fields).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=None)
 # Call lists up to this size (about 25,000 rows) are imported inside the request; larger ones in the background.
 CONTACT_UPLOAD_SYNC_BYTES = env.int("CONTACT_UPLOAD_SYNC_BYTES", default=1024 * 1024)
 

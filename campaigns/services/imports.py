@@ -45,8 +45,14 @@ class ImportReport:
     import_id: int | None = None
 
 
-def _size(n: int) -> str:
+def readable_size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def too_large(size: int) -> str:
+    """What an upload over CONTACT_UPLOAD_MAX_BYTES is told (admin, API, and the request-size middleware)."""
+    limit = settings.CONTACT_UPLOAD_MAX_BYTES
+    return f"The file is {readable_size(size)}; the limit is {readable_size(limit)}. Split it into parts."
 
 
 def _decode(data: bytes) -> str:
@@ -82,7 +88,7 @@ def import_contacts(
     """Import now and return the report (`record`: a queued import to complete instead of a new one)."""
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
     if len(data) > limit:
-        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
+        raise ImportFileError(too_large(len(data)))
     reader = _reader(_decode(data))
     try:
         header = _header(next(reader))
@@ -217,7 +223,7 @@ def upload_contacts(campaign: Campaign, data: bytes, filename: str, user=None) -
         return import_contacts(campaign, data, filename, user)
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
     if len(data) > limit:
-        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
+        raise ImportFileError(too_large(len(data)))
     if b"\x00" in data[:4096]:
         raise ImportFileError("This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8.")
     relative = f"tenant_{campaign.tenant_id}/imports/{uuid.uuid4().hex}.csv"
