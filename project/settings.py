@@ -98,6 +98,8 @@ CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=20 * 1024
 REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=None)
 # Call lists up to this size (about 25,000 rows) are imported inside the request; larger ones in the background.
 CONTACT_UPLOAD_SYNC_BYTES = env.int("CONTACT_UPLOAD_SYNC_BYTES", default=1024 * 1024)
+# An XLSX export is built whole before it is sent: larger campaigns are pointed to the CSV, which is streamed.
+XLSX_EXPORT_MAX_ROWS = env.int("XLSX_EXPORT_MAX_ROWS", default=10_000)  # about 15 s of openpyxl on one core
 
 LOGIN_URL = "admin:login"
 
