@@ -1,7 +1,8 @@
 """Call-list import: validate every row of a CSV, store the valid ones, report each rejected row.
 
-A bad file (not text, wrong encoding, no header, no phone column, no rows) raises ImportFileError and stores
-nothing. A good file with bad rows stores the good rows and lists each bad one with its line and reason.
+A bad file (not text, wrong encoding, no header, no phone column, no rows, an unterminated quote) raises
+ImportFileError and stores nothing. A good file with bad rows stores the good rows and lists each bad one with its
+line and reason.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel"
 KNOWN_COLUMNS = {"first_name", "last_name", "timezone"}
 MAX_FIELD = 100
 BATCH = 2000
+# A row whose quoted value runs over more physical lines than this is an unterminated quote (a spreadsheet's
+# multi-line cell is an address or a note: a few lines): otherwise the rows after it silently become one value.
+MAX_ROW_LINES = 5
 
 
 class ImportFileError(ValueError):
@@ -146,9 +150,17 @@ class _RowImporter:
     def run(self, reader) -> ImportReport:
         campaign, header, phone_column, report = self.campaign, self.header, self.phone_column, self.report
         existing, blocked, seen, batch, region = self.existing, self.blocked, self.seen, self.batch, self.region
+        previous = reader.line_num  # the header's last line
         try:
             for row in reader:
                 line = reader.line_num
+                first, previous = previous + 1, line
+                if line - first + 1 > MAX_ROW_LINES:
+                    raise ImportFileError(
+                        f"A quoted value starting on line {first} runs over {line - first + 1} lines (to line "
+                        f'{line}), so those lines would be read as one value: a closing quote (") is probably '
+                        "missing. Fix the quote and upload again."
+                    )
                 if not any(cell.strip() for cell in row):
                     continue  # blank lines are not rows
                 report.rows += 1
