@@ -18,6 +18,7 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -30,6 +31,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLSX_MAX_TEXT = 32767  # characters a spreadsheet cell holds
 
 
+@never_cache
 @login_required
 @require_safe
 def export_csv(request, campaign_id: int):
@@ -61,6 +63,7 @@ def write_xlsx(rows, target) -> None:
     workbook.save(target)
 
 
+@never_cache
 @login_required
 @require_safe
 def export_xlsx(request, campaign_id: int):
