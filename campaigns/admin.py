@@ -16,9 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenProxy
 
 from campaigns.models import (
     WRITE_ROLES,
+    ApiToken,
     CallAttempt,
     Campaign,
     CampaignEvent,
@@ -473,3 +475,34 @@ class WebhookDeliveryAdmin(ReadOnlyTenantAdmin):
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2))
+
+
+# API keys: DRF's own token admin would make plain keys that no longer authenticate; ours lists digests (superusers
+# may revoke a key; nobody can read one back).
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["user", "digest_start", "created_at"]
+    fields = ["user", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Digest")
+    def digest_start(self, obj):
+        return f"{obj.digest[:8]}..."
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -419,3 +421,33 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.url} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """An API key, stored only as its SHA-256 digest: a copy of the database holds no key that works. The key is
+    random (160 bits), so a plain digest is enough (no password hashing needed); it is shown once, when issued."""
+
+    MAX_PER_USER = 20  # issuing more revokes the oldest
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"token {self.digest[:8]}... of {self.user}"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user) -> tuple[ApiToken, str]:
+        """A new token for `user` and its key (the only time the key exists outside the client)."""
+        key = secrets.token_hex(20)
+        token = cls.objects.create(user=user, digest=cls.digest_of(key))
+        older = cls.objects.filter(user=user).order_by("-created_at", "-id").values_list("id", flat=True)
+        cls.objects.filter(id__in=list(older[cls.MAX_PER_USER :])).delete()
+        return token, key

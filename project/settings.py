@@ -28,7 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # only for its migrations: keys now live as digests (campaigns.ApiToken)
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -210,7 +210,7 @@ DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers 
 # --- REST API (campaigns.api) ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # first: a 401 names the Token scheme
+        "campaigns.api.authentication.HashedTokenAuthentication",  # first: a 401 names the Token scheme
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

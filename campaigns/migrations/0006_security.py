@@ -1,0 +1,45 @@
+"""Security: API tokens stored as digests (existing DRF tokens are carried over, then their plain keys deleted)."""
+
+import hashlib
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+def digest_existing_tokens(apps, schema_editor):
+    Token = apps.get_model("authtoken", "Token")
+    ApiToken = apps.get_model("campaigns", "ApiToken")
+    for token in Token.objects.all():
+        ApiToken.objects.create(user_id=token.user_id, digest=hashlib.sha256(token.key.encode()).hexdigest())
+    Token.objects.all().delete()  # no plain key stays in the database
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("campaigns", "0005_background_imports"),
+        ("authtoken", "0004_alter_tokenproxy_options"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="ApiToken",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("digest", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={"verbose_name": "API token"},
+        ),
+        migrations.RunPython(digest_existing_tokens, migrations.RunPython.noop),
+    ]
