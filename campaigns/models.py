@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from campaigns.fields import EncryptedTextField
+
 
 class TenantQuerySet(models.QuerySet):
     def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
@@ -77,7 +79,7 @@ class Trunk(models.Model):
     port = models.PositiveIntegerField(default=5060)
     transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
     username = models.CharField(max_length=100, blank=True)
-    password = models.CharField(max_length=200, blank=True, help_text="Write-only: never shown back.")
+    password = EncryptedTextField(blank=True, help_text="Write-only: never shown back. Encrypted at rest.")
     caller_id = models.CharField(max_length=32, blank=True, help_text="Default caller id (E.164).")
     register = models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it).")
     max_concurrent_calls = models.PositiveIntegerField(default=10)
@@ -135,7 +137,7 @@ class Campaign(models.Model):
         default=dict, blank=True, help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.'
     )
     webhook_url = models.URLField(blank=True, help_text="POSTed on call and campaign completion (HMAC-signed).")
-    webhook_secret = models.CharField(max_length=64, blank=True, help_text="Signs webhook bodies; set on save.")
+    webhook_secret = EncryptedTextField(blank=True, help_text="Signs webhook bodies; set on save. Encrypted at rest.")
     dry_run = models.BooleanField(default=False, help_text="Dial virtual callees instead of the carrier.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

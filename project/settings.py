@@ -176,6 +176,10 @@ CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)
 CALL_LEASE_SECONDS = env.int("CALL_LEASE_SECONDS", default=30)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
+# Trunk passwords and webhook secrets are encrypted at rest (campaigns.fields): Fernet keys, newest first; generate
+# one with `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`. Unset, a key
+# derived from SECRET_KEY is used (it is always tried last, so `manage.py rotate_field_keys` can move off it).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Webhook URLs may not point at loopback, link-local (cloud metadata), private, reserved or multicast addresses,
 # on save and on send (campaigns.netguard); true allows them (a receiver on the same private network).
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)

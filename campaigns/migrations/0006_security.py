@@ -1,10 +1,13 @@
-"""Security: API tokens stored as digests (existing DRF tokens are carried over, then their plain keys deleted)."""
+"""Security: API tokens stored as digests (existing DRF tokens are carried over, then their plain keys deleted);
+trunk passwords and webhook secrets encrypted at rest (existing plain values are encrypted)."""
 
 import hashlib
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+import campaigns.fields
 
 
 def digest_existing_tokens(apps, schema_editor):
@@ -13,6 +16,13 @@ def digest_existing_tokens(apps, schema_editor):
     for token in Token.objects.all():
         ApiToken.objects.create(user_id=token.user_id, digest=hashlib.sha256(token.key.encode()).hexdigest())
     Token.objects.all().delete()  # no plain key stays in the database
+
+
+def encrypt_existing_secrets(apps, schema_editor):
+    for model_name, field in (("Trunk", "password"), ("Campaign", "webhook_secret")):
+        model = apps.get_model("campaigns", model_name)
+        for row_id, value in model.objects.exclude(**{field: ""}).values_list("id", field):
+            model.objects.filter(id=row_id).update(**{field: value})  # the field encrypts on write
 
 
 class Migration(migrations.Migration):
@@ -42,4 +52,19 @@ class Migration(migrations.Migration):
             options={"verbose_name": "API token"},
         ),
         migrations.RunPython(digest_existing_tokens, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="trunk",
+            name="password",
+            field=campaigns.fields.EncryptedTextField(
+                blank=True, help_text="Write-only: never shown back. Encrypted at rest."
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="webhook_secret",
+            field=campaigns.fields.EncryptedTextField(
+                blank=True, help_text="Signs webhook bodies; set on save. Encrypted at rest."
+            ),
+        ),
+        migrations.RunPython(encrypt_existing_secrets, migrations.RunPython.noop),
     ]
