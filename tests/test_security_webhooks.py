@@ -246,3 +246,19 @@ def test_public_or_not_yet_resolvable_urls_are_accepted_on_save(url):
 def test_private_urls_are_accepted_on_save_when_allowed(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
     validate_url("http://127.0.0.1:9000/hook")
+
+
+def test_the_migration_removes_bodies_stored_before(tenant):
+    import importlib
+
+    from django.apps import apps
+
+    answered = queued(tenant, "https://hooks.example.test/a")
+    WebhookDelivery.objects.filter(id=answered.id).update(last_status_code=500, last_error=INTERNAL)
+    unreachable = queued(tenant, "https://hooks.example.test/b")
+    WebhookDelivery.objects.filter(id=unreachable.id).update(last_error="ConnectionError: 10.0.0.7:6379 refused")
+    importlib.import_module("campaigns.migrations.0006_security").scrub_delivery_errors(apps, None)
+    answered.refresh_from_db()
+    unreachable.refresh_from_db()
+    assert answered.last_error == "HTTP 500 Internal Server Error"
+    assert unreachable.last_error == "connection failed (details removed)"

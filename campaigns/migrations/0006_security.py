@@ -1,7 +1,9 @@
 """Security: API tokens stored as digests (existing DRF tokens are carried over, then their plain keys deleted);
-trunk passwords and webhook secrets encrypted at rest (existing plain values are encrypted)."""
+trunk passwords and webhook secrets encrypted at rest (existing plain values are encrypted); webhook deliveries'
+errors that held the receiver's response body (or a connection error's text) reduced to a status line."""
 
 import hashlib
+from http import HTTPStatus
 
 import django.db.models.deletion
 from django.conf import settings
@@ -23,6 +25,20 @@ def encrypt_existing_secrets(apps, schema_editor):
         model = apps.get_model("campaigns", model_name)
         for row_id, value in model.objects.exclude(**{field: ""}).values_list("id", field):
             model.objects.filter(id=row_id).update(**{field: value})  # the field encrypts on write
+
+
+def scrub_delivery_errors(apps, schema_editor):
+    WebhookDelivery = apps.get_model("campaigns", "WebhookDelivery")
+    for delivery in WebhookDelivery.objects.exclude(last_error="").only("id", "last_status_code"):
+        code = delivery.last_status_code
+        if code is None:
+            error = "connection failed (details removed)"
+        else:
+            try:
+                error = f"HTTP {code} {HTTPStatus(code).phrase}"
+            except ValueError:
+                error = f"HTTP {code}"
+        WebhookDelivery.objects.filter(id=delivery.id).update(last_error=error)
 
 
 class Migration(migrations.Migration):
@@ -67,4 +83,5 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(encrypt_existing_secrets, migrations.RunPython.noop),
+        migrations.RunPython(scrub_delivery_errors, migrations.RunPython.noop),
     ]

@@ -18,11 +18,10 @@ def encrypted_fields():
                 yield model, field.name
 
 
-def reencrypt(get_model=None) -> int:
+def reencrypt() -> int:
     """Decrypt and encrypt again every non-empty value; returns how many values were rewritten."""
     count = 0
     for model, name in encrypted_fields():
-        model = get_model(model) if get_model else model
         with transaction.atomic():
             for row_id, value in model.objects.exclude(**{name: ""}).values_list("id", name).iterator():
                 model.objects.filter(id=row_id).update(**{name: value})
