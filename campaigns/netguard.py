@@ -38,7 +38,8 @@ def private_allowed() -> bool:
 
 
 def blocked_reason(address: str) -> str | None:
-    """Why an IP address may not be contacted, or None for a public unicast address."""
+    """Why an IP address may not be contacted ("a loopback address"), or None for a public unicast address. The
+    address itself is left out: a tenant reads this, and should not learn what an internal name resolves to."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is no part of the address
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
@@ -51,9 +52,9 @@ def blocked_reason(address: str) -> str | None:
         ("is_private", "a private"),
     ):
         if getattr(ip, attribute):
-            return f"{ip} is {kind} address"
+            return f"{kind} address"
     if not ip.is_global:
-        return f"{ip} is not a public address"
+        return "not a public address"
     return None
 
 
@@ -80,7 +81,8 @@ def checked_addresses(host: str, port: int) -> list[str]:
         for address in addresses:
             reason = blocked_reason(address)
             if reason:
-                raise UnsafeURL(f"{host} is refused: {reason}.")
+                verb = "is" if _literal(host.strip("[]")) else "resolves to"
+                raise UnsafeURL(f"{host} is refused: it {verb} {reason}.")
     return addresses
 
 

@@ -104,6 +104,14 @@ def test_send_refuses_loopback_in_any_spelling(tenant, make_receiver, host):
     assert "loopback" in delivery.last_error and delivery.last_status_code is None
 
 
+def test_a_refusal_does_not_tell_what_a_name_resolves_to(tenant):
+    delivery = queued(tenant, "http://localhost:9/hook")
+    deliver(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.last_error == "Refused: localhost is refused: it resolves to a loopback address."
+    assert "127.0.0.1" not in delivery.last_error
+
+
 def test_send_to_private_address_works_when_allowed(tenant, make_receiver, settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
     receiver = make_receiver(status=204)
