@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 # Tests use the real local servers; CI exports the same values.
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/robocall
 export REDIS_URL ?= redis://127.0.0.1:6379/0
+export CACHE_URL ?= redis://127.0.0.1:6379/1
 export SECRET_KEY ?= insecure-key-for-local-tests-only
 
 .PHONY: install install-dev system-deps demo serve test test-faults lint format

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -14,9 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenProxy
 
 from campaigns.models import (
     WRITE_ROLES,
+    ApiToken,
     CallAttempt,
     Campaign,
     CampaignEvent,
@@ -31,7 +35,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.selectors import campaign_progress, role_in, tenants_for_user
-from campaigns.services.imports import ImportFileError, upload_contacts
+from campaigns.services.imports import ImportFileError, too_large, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
     cancel_campaign,
@@ -42,8 +46,41 @@ from campaigns.services.lifecycle import (
 )
 from pipeline.script import ScriptError, validate_script
 
+# The query-string lookups a list filter of each kind writes (Django's field list filters), and nothing else.
+FILTER_LOOKUPS = ("", "__exact", "__isnull", "__in")
+RELATED_FILTER_LOOKUPS = ("__id__exact", "__id__in", "__isnull")
+DATE_FILTER_LOOKUPS = ("__gte", "__lt", "__isnull")
 
-class TenantScopedAdmin(admin.ModelAdmin):
+
+class AllowListedLookups:
+    """Admin changelists accept only the lookups their list filters write. Django's default also lets any lookup
+    on a model's own fields through (`?webhook_secret__regex=^a` answers whether a secret starts with "a"): here
+    anything else, and any value with a NUL byte, is refused; Django answers DisallowedModelAdminLookup with 400."""
+
+    def allowed_lookups(self, request) -> set[str]:
+        allowed: set[str] = set()
+        for item in self.get_list_filter(request):
+            if isinstance(item, type):  # a SimpleListFilter: its one parameter
+                allowed.add(item.parameter_name)
+                continue
+            path = item[0] if isinstance(item, list | tuple) else item
+            field = get_fields_from_path(self.model, path)[-1]
+            if field.is_relation:
+                suffixes = RELATED_FILTER_LOOKUPS
+            elif field.get_internal_type() in ("DateField", "DateTimeField"):
+                suffixes = DATE_FILTER_LOOKUPS
+            else:
+                suffixes = FILTER_LOOKUPS
+            allowed.update(path + suffix for suffix in suffixes)
+        return allowed
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if "\x00" in str(value):  # PostgreSQL cannot take it: a 500 otherwise
+            return False
+        return lookup in self.allowed_lookups(request)
+
+
+class TenantScopedAdmin(AllowListedLookups, admin.ModelAdmin):
     """Every queryset, choice list and permission check goes through the user's memberships."""
 
     write_roles = WRITE_ROLES  # roles that may add, change and delete
@@ -241,6 +278,8 @@ class CampaignAdmin(TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
+                if upload.size > settings.CONTACT_UPLOAD_MAX_BYTES:  # refuse before reading it into memory
+                    raise ImportFileError(too_large(upload.size))
                 report = upload_contacts(campaign, upload.read(), upload.name, request.user)
             except ImportFileError as exc:
                 error = str(exc)
@@ -350,7 +389,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AllowListedLookups, admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
 
     def has_module_permission(self, request):
@@ -410,8 +449,21 @@ class TrunkForm(forms.ModelForm):
 class TrunkAdmin(TenantScopedAdmin):
     form = TrunkForm
     list_display = ["name", "tenant", "host", "port", "transport", "max_concurrent_calls", "calls_per_second"]
+    readonly_fields = ["password_set"]
 
     write_roles = {Role.OWNER}  # trunks carry credentials: owners only
+
+    def get_fields(self, request, obj=None):
+        # The password is write-only: owners get an empty password input; a read-only page (managers, viewers)
+        # would render the stored value as text, so it shows only whether one is set.
+        fields = [f for f in super().get_fields(request, obj) if f not in ("password", "password_set")]
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return [*fields, "password"]
+        return [*fields, "password_set"]
+
+    @admin.display(description="Password set", boolean=True)
+    def password_set(self, obj):
+        return bool(obj and obj.password)
 
 
 @admin.register(WebhookDelivery)
@@ -423,3 +475,34 @@ class WebhookDeliveryAdmin(ReadOnlyTenantAdmin):
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2))
+
+
+# API keys: DRF's own token admin would make plain keys that no longer authenticate; ours lists digests (superusers
+# may revoke a key; nobody can read one back).
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["user", "digest_start", "created_at"]
+    fields = ["user", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Digest")
+    def digest_start(self, obj):
+        return f"{obj.digest[:8]}..."
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

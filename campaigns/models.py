@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from campaigns.fields import EncryptedTextField
 from pipeline.script import DEFAULT_SCRIPT
 
 
@@ -77,7 +80,7 @@ class Trunk(models.Model):
     port = models.PositiveIntegerField(default=5060)
     transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
     username = models.CharField(max_length=100, blank=True)
-    password = models.CharField(max_length=200, blank=True, help_text="Write-only: never shown back.")
+    password = EncryptedTextField(blank=True, help_text="Write-only: never shown back. Encrypted at rest.")
     caller_id = models.CharField(max_length=32, blank=True, help_text="Default caller id (E.164).")
     register = models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it).")
     max_concurrent_calls = models.PositiveIntegerField(default=10)
@@ -133,7 +136,7 @@ class Campaign(models.Model):
         default=dict, blank=True, help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.'
     )
     webhook_url = models.URLField(blank=True, help_text="POSTed on call and campaign completion (HMAC-signed).")
-    webhook_secret = models.CharField(max_length=64, blank=True, help_text="Signs webhook bodies; set on save.")
+    webhook_secret = EncryptedTextField(blank=True, help_text="Signs webhook bodies; set on save. Encrypted at rest.")
     dry_run = models.BooleanField(default=False, help_text="Dial virtual callees instead of the carrier.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -168,6 +171,13 @@ class Campaign(models.Model):
         mapping = self.disposition_map
         if not isinstance(mapping, dict) or any(v not in Disposition.values for v in mapping.values()):
             errors["disposition_map"] = "An object of script outcome -> disposition."
+        if self.webhook_url:
+            from campaigns.netguard import UnsafeURL, validate_url
+
+            try:
+                validate_url(self.webhook_url)
+            except UnsafeURL as exc:
+                errors["webhook_url"] = str(exc)
         if errors:
             raise ValidationError(errors)
 
@@ -415,3 +425,33 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.url} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """An API key, stored only as its SHA-256 digest: a copy of the database holds no key that works. The key is
+    random (160 bits), so a plain digest is enough (no password hashing needed); it is shown once, when issued."""
+
+    MAX_PER_USER = 20  # issuing more revokes the oldest
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"token {self.digest[:8]}... of {self.user}"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user) -> tuple[ApiToken, str]:
+        """A new token for `user` and its key (the only time the key exists outside the client)."""
+        key = secrets.token_hex(20)
+        token = cls.objects.create(user=user, digest=cls.digest_of(key))
+        older = cls.objects.filter(user=user).order_by("-created_at", "-id").values_list("id", flat=True)
+        cls.objects.filter(id__in=list(older[cls.MAX_PER_USER :])).delete()
+        return token, key

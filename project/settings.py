@@ -4,6 +4,7 @@ Local defaults point at PostgreSQL and Redis on 127.0.0.1 so `make test` works o
 production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -27,21 +28,25 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # only for its migrations: keys now live as digests (campaigns.ApiToken)
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "campaigns",
 ]
 
 MIDDLEWARE = [
+    "campaigns.security.RequestSizeLimitMiddleware",  # first: an oversized body is refused before anything reads it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/dashboard static files under gunicorn
+    "campaigns.security.SecurityHeadersMiddleware",  # CSP everywhere; /api/: private, no-store, Vary: Authorization
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a login lockout into a 429 page
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -89,10 +94,43 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Any request declaring a larger body is refused (413) before it is read; unset: CONTACT_UPLOAD_MAX_BYTES + 1 MB
+# (a call list plus its form's other fields).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=None)
 # Call lists up to this size (about 25,000 rows) are imported inside the request; larger ones in the background.
 CONTACT_UPLOAD_SYNC_BYTES = env.int("CONTACT_UPLOAD_SYNC_BYTES", default=1024 * 1024)
+# An XLSX export is built whole before it is sent: larger campaigns are pointed to the CSV, which is streamed.
+XLSX_EXPORT_MAX_ROWS = env.int("XLSX_EXPORT_MAX_ROWS", default=10_000)  # about 15 s of openpyxl on one core
 
 LOGIN_URL = "admin:login"
+
+# --- Shared cache, client addresses, login lockout ----------------------------------------------------------
+# One cache for every web worker and host (API throttles, login-failure counts): Redis, never per-process memory.
+# Give it its own Redis database in production (CACHE_URL=redis://host:6379/1): clearing a cache flushes its db.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "robocall",
+    }
+}
+# How many reverse proxies of ours append to X-Forwarded-For in front of the app; 0: the header is ignored and the
+# client is REMOTE_ADDR. Used for login lockouts and API throttles (campaigns.security.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+AUTHENTICATION_BACKENDS = [
+    "campaigns.security.LoginLockoutBackend",  # django-axes: refuses a locked-out username + address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"  # failure counts in the shared cache above
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# A username from one address: an office behind one NAT is not locked out by one colleague's typos, and nobody
+# can lock an administrator out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "campaigns.security.client_ip"
 
 # Security headers; TLS termination is the reverse proxy's job, so HTTPS redirects are opt-in.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -103,6 +141,14 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Our pages load only our own static files: no inline script or style (the dashboard sets bar widths from data-
+# attributes in dashboard.js; the API docs load Swagger UI's init script from its own URL). img data: for icons.
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 
 LOGGING = {
     "version": 1,
@@ -110,10 +156,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},  # failed logins and lockouts; not every successful login
 }
 
 # --- Celery -------------------------------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None  # results live in PostgreSQL rows, not in the broker
 CELERY_TASK_IGNORE_RESULT = True
@@ -136,6 +182,13 @@ DATABASE_RETRY_SECONDS = env.float("DATABASE_RETRY_SECONDS", default=300.0)
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
 QUEUED_RESEND_SECONDS = env.float("QUEUED_RESEND_SECONDS", default=60.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=2.0)
+# Trunk passwords and webhook secrets are encrypted at rest (campaigns.fields): Fernet keys, newest first; generate
+# one with `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`. Unset, a key
+# derived from SECRET_KEY is used (it is always tried last, so `manage.py rotate_field_keys` can move off it).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Webhook URLs may not point at loopback, link-local (cloud metadata), private, reserved or multicast addresses,
+# on save and on send (campaigns.netguard); true allows them (a receiver on the same private network).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 CELERY_BEAT_SCHEDULE = {
     "dispatch": {"task": "campaigns.dispatch", "schedule": DISPATCH_INTERVAL_SECONDS},
     "recover-abandoned": {"task": "campaigns.recover_abandoned", "schedule": max(CALL_LEASE_SECONDS / 3, 1)},
@@ -177,14 +230,15 @@ TTS_PRESYNTH_CONTACTS = env.int("TTS_PRESYNTH_CONTACTS", default=50)
 # --- REST API (campaigns.api) ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # first: a 401 names the Token scheme
+        "campaigns.api.authentication.HashedTokenAuthentication",  # first: a 401 names the Token scheme
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["campaigns.api.parsers.JSONParser"],  # bounded size and nesting
     "DEFAULT_PAGINATION_CLASS": "campaigns.api.pagination.Pagination",
     "PAGE_SIZE": 50,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # the throttles' client address (campaigns.security.client_ip)
     "DEFAULT_THROTTLE_CLASSES": [
         "campaigns.api.permissions.AnonThrottle",
         "campaigns.api.permissions.UserThrottle",

@@ -22,3 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("campaigns.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
 ]
+
+# /api/ paths answer Django-level failures in the API's error body (campaigns.api.errors); others get HTML.
+handler400 = "campaigns.api.errors.bad_request"
+handler500 = "campaigns.api.errors.server_error"

@@ -29,22 +29,17 @@ def _own_prompt_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path_factory):
+def _media_and_cache(settings, tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    # The cache is the real Redis (throttle history, login-failure counts; its own database, CACHE_URL in the
+    # Makefile): each test starts with an empty one.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Personas are made with a password; the production hasher's 1M PBKDF2 rounds cost ~0.5 s a user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def fresh_throttles():
-    """Throttle history lives in the cache: a test that counts requests starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

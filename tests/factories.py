@@ -1,8 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant, Trunk, Turn
+from campaigns.models import ApiToken, CallAttempt, Campaign, Contact, DoNotCall, Membership, Role, Tenant, Trunk, Turn
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -83,12 +82,18 @@ class TurnFactory(factory.django.DjangoModelFactory):
 
 
 class TokenFactory(factory.django.DjangoModelFactory):
-    """An API token (rest_framework.authtoken) for a user: `Authorization: Token <key>`."""
+    """An API token for a user: `Authorization: Token <token.key>` (the database keeps only its digest)."""
 
     class Meta:
-        model = Token
+        model = ApiToken
 
     user = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, user):
+        token, key = model_class.issue(user)
+        token.key = key
+        return token
 
 
 class TrunkFactory(factory.django.DjangoModelFactory):

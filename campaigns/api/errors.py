@@ -8,7 +8,9 @@ messages and is empty unless the request body or query string had invalid fields
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,6 +29,14 @@ class BadFile(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "The file cannot be read as a call list."
     default_code = "bad_file"
+
+
+class TooLarge(exceptions.APIException):
+    """A request body over the limit; nothing was read past it."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -74,3 +84,30 @@ def exception_handler(exc, context):
         return None  # an unexpected error: Django logs it and answers 500
     response.data = {"error": error_body(exc)}
     return response
+
+
+# --- Django's own error pages (project/urls.py handler400 and handler500) ----------------------------------------
+# Failures outside DRF's views (a disallowed Host, a request Django itself refuses, an unexpected exception) answer
+# /api/ clients in the same error body; every other path keeps Django's HTML pages.
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message, "fields": {}}}
+
+
+def bad_request(request, exception, template_name="400.html"):
+    if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(_body("too_large", "The request body is too large."), status=413)
+        return JsonResponse(_body("bad_request", "The request cannot be processed."), status=400)
+    return defaults.bad_request(request, exception, template_name)
+
+
+def server_error(request, template_name="500.html"):
+    if _is_api(request):
+        return JsonResponse(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+    return defaults.server_error(request, template_name)

@@ -9,13 +9,16 @@ includes E.164 phone numbers, which start with "+".
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Iterator
 
-from django.db.models import F, Func, Prefetch
+from django.db.models import F, Func
 
 from campaigns.models import CallAttempt, Campaign, Contact
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 2000  # contacts read per query
+CHUNK_CHARS = 64 * 1024  # CSV text sent per write
 
 CONTACT_COLUMNS = ["contact_id", "phone", "first_name", "last_name", "timezone", "contact_status", "skip_reason"]
 CALL_COLUMNS = [
@@ -57,45 +60,57 @@ def _iso(moment) -> str:
     return moment.isoformat() if moment else ""
 
 
-def result_rows(campaign: Campaign) -> Iterator[list]:
+def _plain(value) -> object:
+    """A custom field's value as one cell: lists and objects (from the API or a script) as JSON text."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+CONTACT_FIELDS = ["id", "phone", "first_name", "last_name", "timezone", "status", "skip_reason", "custom_fields"]
+CALL_FIELDS = [
+    "contact_id",
+    "attempt_number",
+    "status",
+    "disposition",
+    "outcome",
+    "dial_status",
+    "sip_code",
+    "answered_at",
+    "ended_at",
+    "talk_ms",
+    "error",
+    "full_transcript",
+]
+
+
+def result_rows(campaign: Campaign, batch: int = BATCH) -> Iterator[list]:
+    """The header, then the rows, read in batches of `batch` contacts by id (keyset: no cursor held open between
+    batches, no model instances), each batch's calls in one query."""
     custom = custom_columns(campaign)
     yield [safe_cell(name) for name in [*CONTACT_COLUMNS, *CALL_COLUMNS, *custom]]
-    attempts = CallAttempt.objects.for_tenant(campaign.tenant_id).order_by("attempt_number")
-    contacts = (
-        Contact.objects.for_tenant(campaign.tenant_id)
-        .filter(campaign=campaign)
-        .order_by("id")
-        .prefetch_related(Prefetch("attempts", queryset=attempts))
-    )
-    for contact in contacts.iterator(chunk_size=1000):
-        head = [
-            contact.id,
-            contact.phone,
-            contact.first_name,
-            contact.last_name,
-            contact.timezone,
-            contact.status,
-            contact.skip_reason,
-        ]
-        tail = [contact.custom_fields.get(name, "") for name in custom]
-        calls: Iterable[list] = [
-            [
-                a.attempt_number,
-                a.status,
-                a.disposition,
-                a.outcome,
-                a.dial_status,
-                a.sip_code,
-                _iso(a.answered_at),
-                _iso(a.ended_at),
-                a.talk_ms,
-                a.error,
-                a.full_transcript,
-            ]
-            for a in contact.attempts.all()
-        ] or [[""] * len(CALL_COLUMNS)]
-        for call in calls:
-            yield [safe_cell(value) for value in [*head, *call, *tail]]
+    contacts = Contact.objects.for_tenant(campaign.tenant_id).filter(campaign=campaign).order_by("id")
+    calls = CallAttempt.objects.for_tenant(campaign.tenant_id).order_by("contact_id", "attempt_number")
+    no_call = [""] * len(CALL_COLUMNS)
+    after = 0
+    while True:
+        page = list(contacts.filter(id__gt=after).values_list(*CONTACT_FIELDS)[:batch])
+        if not page:
+            return
+        after = page[-1][0]
+        by_contact: dict[int, list[list]] = {}
+        for contact_id, *call in calls.filter(contact_id__in=[c[0] for c in page]).values_list(*CALL_FIELDS):
+            call[6], call[7] = _iso(call[6]), _iso(call[7])  # answered_at, ended_at
+            by_contact.setdefault(contact_id, []).append(call)
+        for *head, custom_fields in page:
+            tail = [_plain(custom_fields.get(name, "")) for name in custom]
+            for call in by_contact.get(head[0]) or [no_call]:
+                yield [safe_cell(value) for value in [*head, *call, *tail]]
+
+
+def result_row_count(campaign: Campaign) -> int:
+    """How many rows result_rows yields after its header: every call, plus one per contact never called."""
+    contacts = Contact.objects.for_tenant(campaign.tenant_id).filter(campaign=campaign)
+    calls = CallAttempt.objects.for_tenant(campaign.tenant_id).filter(contact__in=contacts).count()
+    return calls + contacts.filter(attempts__isnull=True).count()
 
 
 class _Echo:
@@ -103,7 +118,17 @@ class _Echo:
         return value
 
 
-def csv_lines(rows: Iterable[list]) -> Iterator[str]:
+def csv_lines(rows: Iterable[list], chunk: int = CHUNK_CHARS) -> Iterator[str]:
+    """CSV text in pieces of about `chunk` characters: one write to the client per piece, not per row."""
     writer = csv.writer(_Echo())
+    pending: list[str] = []
+    size = 0
     for row in rows:
-        yield writer.writerow(row)
+        line = writer.writerow(row)
+        pending.append(line)
+        size += len(line)
+        if size >= chunk:
+            yield "".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield "".join(pending)

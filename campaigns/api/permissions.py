@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
 
 from campaigns.models import WRITE_ROLES, Membership, Role, Tenant
+from campaigns.security import client_ip
 
 TENANT_KWARG = "tenant_slug"
 
@@ -48,10 +49,16 @@ class TenantRolePermission(permissions.BasePermission):
 
 # --- throttles ------------------------------------------------------------------------------------------
 # DRF's throttles copy DEFAULT_THROTTLE_RATES when the class is imported; these read the settings on each
-# request, so a deployment (or a test with override_settings) can change a rate without a restart hack.
+# request, so a deployment (or a test with override_settings) can change a rate without a restart hack. Their
+# history lives in the default cache (Redis, shared by every web worker: see CACHES).
 
 
 class _LiveRates:
+    """Also: the client address is campaigns.security.client_ip (X-Forwarded-For only from trusted proxies)."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
     def get_rate(self):
         try:
             return api_settings.DEFAULT_THROTTLE_RATES[self.scope]

@@ -32,7 +32,16 @@ from campaigns.api import serializers as s
 from campaigns.api.errors import BadFile, Conflict
 from campaigns.api.export import csv_lines, result_rows
 from campaigns.api.permissions import AnonThrottle, ScopedThrottle, TenantRolePermission
-from campaigns.models import CallAttempt, Campaign, Contact, ContactImport, DoNotCall, Membership, Turn
+from campaigns.models import (
+    ApiToken,
+    CallAttempt,
+    Campaign,
+    Contact,
+    ContactImport,
+    DoNotCall,
+    Membership,
+    Turn,
+)
 from campaigns.services import lifecycle
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
@@ -370,8 +379,17 @@ def not_found(request, *args, **kwargs):
     responses={200: inline_serializer("Token", {"token": serializers.CharField()}), 400: s.ErrorSerializer},
 )
 class TokenView(ObtainAuthToken):
+    """Each exchange issues a new key (stored only as its digest, so an earlier key cannot be shown again); a user
+    keeps up to ApiToken.MAX_PER_USER keys, the oldest are revoked beyond that."""
+
     throttle_classes = [AnonThrottle, ScopedThrottle]
     throttle_scope = "token"
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _, key = ApiToken.issue(serializer.validated_data["user"])
+        return Response({"token": key})
 
 
 @extend_schema_view(

@@ -1,7 +1,8 @@
 """Call-list import: validate every row of a CSV, store the valid ones, report each rejected row.
 
-A bad file (not text, wrong encoding, no header, no phone column, no rows) raises ImportFileError and stores
-nothing. A good file with bad rows stores the good rows and lists each bad one with its line and reason.
+A bad file (not text, wrong encoding, no header, no phone column, no rows, an unterminated quote) raises
+ImportFileError and stores nothing. A good file with bad rows stores the good rows and lists each bad one with its
+line and reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel"
 KNOWN_COLUMNS = {"first_name", "last_name", "timezone"}
 MAX_FIELD = 100
 BATCH = 2000
+# A row whose quoted value runs over more physical lines than this is an unterminated quote (a spreadsheet's
+# multi-line cell is an address or a note: a few lines): otherwise the rows after it silently become one value.
+MAX_ROW_LINES = 5
 
 
 class ImportFileError(ValueError):
@@ -46,8 +50,14 @@ class ImportReport:
     import_id: int | None = None
 
 
-def _size(n: int) -> str:
+def readable_size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def too_large(size: int) -> str:
+    """What an upload over CONTACT_UPLOAD_MAX_BYTES is told (admin, API, and the request-size middleware)."""
+    limit = settings.CONTACT_UPLOAD_MAX_BYTES
+    return f"The file is {readable_size(size)}; the limit is {readable_size(limit)}. Split it into parts."
 
 
 def _decode(data: bytes) -> str:
@@ -83,7 +93,7 @@ def import_contacts(
     """Import now and return the report (`record`: a queued import to complete instead of a new one)."""
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
     if len(data) > limit:
-        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
+        raise ImportFileError(too_large(len(data)))
     reader = _reader(_decode(data))
     try:
         header = _header(next(reader))
@@ -141,9 +151,17 @@ class _RowImporter:
     def run(self, reader) -> ImportReport:
         campaign, header, phone_column, report = self.campaign, self.header, self.phone_column, self.report
         existing, blocked, seen, batch, region = self.existing, self.blocked, self.seen, self.batch, self.region
+        previous = reader.line_num  # the header's last line
         try:
             for row in reader:
                 line = reader.line_num
+                first, previous = previous + 1, line
+                if line - first + 1 > MAX_ROW_LINES:
+                    raise ImportFileError(
+                        f"A quoted value starting on line {first} runs over {line - first + 1} lines (to line "
+                        f'{line}), so those lines would be read as one value: a closing quote (") is probably '
+                        "missing. Fix the quote and upload again."
+                    )
                 if not any(cell.strip() for cell in row):
                     continue  # blank lines are not rows
                 report.rows += 1
@@ -218,7 +236,7 @@ def upload_contacts(campaign: Campaign, data: bytes, filename: str, user=None) -
         return import_contacts(campaign, data, filename, user)
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
     if len(data) > limit:
-        raise ImportFileError(f"The file is {_size(len(data))}; the limit is {_size(limit)}. Split it into parts.")
+        raise ImportFileError(too_large(len(data)))
     if b"\x00" in data[:4096]:
         raise ImportFileError("This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8.")
     relative = f"tenant_{campaign.tenant_id}/imports/{uuid.uuid4().hex}.csv"

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+from http import HTTPStatus
 
 import requests
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, WebhookDelivery
+from campaigns.netguard import UnsafeURL, guarded_session, split_url
 from campaigns.selectors import campaign_progress
 
 TIMEOUT_SECONDS = 5
@@ -110,12 +112,19 @@ def deliver(delivery_id: int) -> str:
         "X-Robocall-Signature": sign(delivery.campaign.webhook_secret, body, int(time.time())),
     }
     WebhookDelivery.objects.filter(id=delivery.id).update(tries=delivery.tries + 1)
+    # The receiver's address is checked on connect (campaigns.netguard); redirects are not followed, and the
+    # response body is never read: only its status is kept (a body could be an internal service's answer).
     try:
-        response = requests.post(
-            delivery.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
-        )
+        split_url(delivery.url)
+        with guarded_session() as session:
+            response = session.post(
+                delivery.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False, stream=True
+            )
+            response.close()
+    except UnsafeURL as exc:
+        return _failed(delivery, None, f"Refused: {exc}", transient=False)
     except requests.RequestException as exc:
-        return _failed(delivery, None, f"{type(exc).__name__}: {exc}", transient=True)
+        return _failed(delivery, None, _describe(exc), transient=True)
     if 200 <= response.status_code < 300:
         WebhookDelivery.objects.filter(id=delivery.id).update(
             status=WebhookDelivery.Status.DELIVERED,
@@ -125,7 +134,26 @@ def deliver(delivery_id: int) -> str:
         )
         return WebhookDelivery.Status.DELIVERED
     transient = response.status_code in (408, 429) or response.status_code >= 500
-    return _failed(delivery, response.status_code, response.text[:500], transient=transient)
+    return _failed(delivery, response.status_code, _status_line(response.status_code), transient=transient)
+
+
+def _status_line(code: int) -> str:
+    """'HTTP 404 Not Found': the standard phrase, not the receiver's own reason text."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """A short, fixed description of a failed connection (no receiver-controlled text)."""
+    kinds = [
+        (requests.exceptions.ConnectTimeout, "connection timed out"),
+        (requests.exceptions.ReadTimeout, "no answer in time"),
+        (requests.exceptions.SSLError, "TLS error"),
+        (requests.exceptions.ConnectionError, "connection failed"),
+    ]
+    return next((text for kind, text in kinds if isinstance(exc, kind)), "request failed") + f" ({type(exc).__name__})"
 
 
 def _failed(delivery: WebhookDelivery, code: int | None, error: str, transient: bool) -> str:

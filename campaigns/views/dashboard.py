@@ -56,6 +56,7 @@ def _user_campaigns(request):
     return list(selectors.campaigns_for(tenants).select_related("tenant").order_by("-created_at", "-id"))
 
 
+@never_cache  # tenant data: private, never stored by a browser or proxy
 @login_required
 @require_safe
 def home(request):
@@ -83,6 +84,7 @@ def campaign_progress_json(request, campaign_id: int):
     return JsonResponse({"campaigns": [_progress_json(campaign, selectors.campaign_progress(campaign))]})
 
 
+@never_cache
 @login_required
 @require_safe
 def campaign_detail(request, campaign_id: int):
@@ -140,6 +142,7 @@ class CallFilter(forms.Form):
         self.fields["intent"].choices = [("", "any"), *((i, i) for i in intents)]
 
 
+@never_cache
 @login_required
 @require_safe
 def call_list(request, campaign_id: int):
@@ -163,6 +166,7 @@ def call_list(request, campaign_id: int):
     )
 
 
+@never_cache
 @login_required
 @require_safe
 def call_detail(request, attempt_id: int):
@@ -174,6 +178,7 @@ def call_detail(request, attempt_id: int):
     return render(request, "dashboard/call.html", {"attempt": attempt, "turns": turns})
 
 
+@never_cache
 @login_required
 @require_safe
 def recording(request, attempt_id: int):

@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import tempfile
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from campaigns.api.export import FORMULA_PREFIXES, csv_lines, result_rows
+from campaigns.api.export import FORMULA_PREFIXES, csv_lines, result_row_count, result_rows
 from campaigns.views.access import member_campaign
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLSX_MAX_TEXT = 32767  # characters a spreadsheet cell holds
 
 
+@never_cache
 @login_required
 @require_safe
 def export_csv(request, campaign_id: int):
@@ -56,10 +63,26 @@ def write_xlsx(rows, target) -> None:
     workbook.save(target)
 
 
+@never_cache
 @login_required
 @require_safe
 def export_xlsx(request, campaign_id: int):
     campaign, _ = member_campaign(request, campaign_id)
+    # A workbook is built whole before the first byte goes out: bounded, so it cannot outgrow the request.
+    rows, cap = result_row_count(campaign), settings.XLSX_EXPORT_MAX_ROWS
+    if rows > cap:
+        messages.error(
+            request,
+            format_html(
+                "{} has {} rows of results; an XLSX export holds at most {}. "
+                '<a href="{}">Download the CSV</a> instead (any size).',
+                campaign.name,
+                rows,
+                cap,
+                reverse("export-csv", args=[campaign.id]),
+            ),
+        )
+        return redirect("campaign", campaign_id=campaign.id)
     # openpyxl streams rows to a temporary file (flat memory); FileResponse sends it and closes it.
     target = tempfile.TemporaryFile()  # noqa: SIM115 - closed by FileResponse
     write_xlsx(result_rows(campaign), target)

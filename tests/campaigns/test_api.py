@@ -29,8 +29,6 @@ from tests.factories import (
     TurnFactory,
 )
 
-pytestmark = pytest.mark.usefixtures("fresh_throttles")
-
 
 def client_for(user) -> APIClient:
     client = APIClient()

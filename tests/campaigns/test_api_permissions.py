@@ -27,8 +27,6 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.usefixtures("fresh_throttles")
-
 
 @dataclass(frozen=True)
 class Endpoint:

@@ -333,7 +333,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=1200)
-    parser.add_argument("--keep", help="keep the servers' files and worker logs in this folder")
+    parser.add_argument("--keep", help="worker logs and call records in this folder, and keep PostgreSQL's data")
     args = parser.parse_args()
 
     def log(message: str) -> None:

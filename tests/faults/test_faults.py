@@ -16,11 +16,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory):
+def figures():
     contacts = int(os.environ.get("FAULT_CONTACTS", "300"))
-    work = tmp_path_factory.mktemp("faults")
     result = subprocess.run(
-        [sys.executable, "-m", "tests.faults.campaign", "--contacts", str(contacts), "--keep", str(work)],
+        [sys.executable, "-m", "tests.faults.campaign", "--contacts", str(contacts)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -38,6 +38,7 @@ def start_worker(settings, log_path, name: str = "test", concurrency: int = 2, *
         "CONN_MAX_AGE": "0",
         "DISPATCH_INTERVAL_SECONDS": "0.5",
         "WEBHOOK_BACKOFF_SECONDS": "0.2",
+        "WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' webhook receivers listen on 127.0.0.1
     }
     worker = Worker({**base, **{k: str(v) for k, v in env.items()}}, log_path, concurrency=concurrency, name=name)
     worker.wait_ready()

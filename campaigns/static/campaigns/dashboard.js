@@ -3,6 +3,11 @@
 // data-campaign. Polls every 2 s while a campaign is active, every 15 s otherwise.
 (function () {
   "use strict";
+  // Bar sizes and colours come as data- attributes (the Content-Security-Policy allows no inline style).
+  document.querySelectorAll("[data-width]").forEach(function (el) {
+    el.style.width = el.getAttribute("data-width") + "%";
+    if (el.hasAttribute("data-colour")) el.style.background = el.getAttribute("data-colour");
+  });
   // Buttons that change a campaign for good ask first.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) {
