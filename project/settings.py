@@ -201,6 +201,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CALL_MAX_SECONDS * 3}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "project.broker:Transport"  # a worker that outlives a Redis restart (see there)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Telephony and speech --------------------------------------------------------------------------------
