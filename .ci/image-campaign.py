@@ -6,7 +6,9 @@ import time
 import uuid
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 
+from campaigns.api.export import result_rows
 from campaigns.models import CallAttempt, Campaign, Contact, Membership, Role, Tenant
 from campaigns.services.imports import import_contacts
 from campaigns.services.lifecycle import start_campaign
@@ -49,5 +51,10 @@ for contact in Contact.objects.filter(campaign=campaign).order_by("phone"):
     ok &= got == expected
     recorded = bool(attempt and attempt.recording)
     print(f"{contact.phone}: expected {expected:<15} got {got:<15} recording={recorded} heard={heard}")
+# The export walks contacts with .iterator(): a server-side cursor unless DISABLE_SERVER_SIDE_CURSORS (PgBouncer).
+rows = list(result_rows(campaign))
+ok &= len(rows) == len(digits) + 1
+no_cursors = connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+print(f"export: {len(rows) - 1} rows (port {connection.settings_dict['PORT']}, no server-side cursors: {no_cursors})")
 print("CAMPAIGN SMOKE", "PASSED" if ok else "FAILED", flush=True)
 sys.exit(0 if ok else 1)

@@ -58,8 +58,89 @@ SMOKE_PORT=${SMOKE_PORT:-18000}
 SMOKE_FLOWER_PORT=${SMOKE_FLOWER_PORT:-15555}
 SMOKE_ROLES=(web ops dial post_call beat flower)
 
+# PgBouncer in transaction mode in front of the host's PostgreSQL, as compose.yaml puts it in front of its own
+# (Debian's pgbouncer; it refuses to run as root, so as the postgres user).
+SMOKE_PGBOUNCER_PORT=${SMOKE_PGBOUNCER_PORT:-16432}
+start_pgbouncer() {
+  need pgbouncer
+  local dir="$WORK/pgbouncer"
+  mkdir -p "$dir" && chown postgres "$dir"
+  printf '"postgres" ""\n' > "$dir/userlist.txt"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+$SMOKE_DB = host=127.0.0.1 port=5432 dbname=$SMOKE_DB
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $SMOKE_PGBOUNCER_PORT
+auth_type = trust
+auth_file = $dir/userlist.txt
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 200
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini"
+  for _ in $(seq 20); do pg_isready -q -h 127.0.0.1 -p "$SMOKE_PGBOUNCER_PORT" && break; sleep 0.5; done
+}
+stop_pgbouncer() {
+  local pidfile="$WORK/pgbouncer/pgbouncer.pid"
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+}
+
+# deploy/Caddyfile in front of the web and flower containers (Debian's caddy; compose.yaml uses the caddy image):
+# the upstreams become the containers' host ports, and it listens on high ports without touching the host's
+# trust store.
+SMOKE_HTTP_PORT=${SMOKE_HTTP_PORT:-18080}
+SMOKE_HTTPS_PORT=${SMOKE_HTTPS_PORT:-18443}
+start_caddy() {
+  need caddy
+  local dir="$WORK/caddy"
+  mkdir -p "$dir"
+  { printf '{\n\thttp_port %s\n\thttps_port %s\n\tskip_install_trust\n\tadmin off\n}\n\n' "$SMOKE_HTTP_PORT" "$SMOKE_HTTPS_PORT"
+    sed -e "s/web:8000/127.0.0.1:$SMOKE_PORT/; s/flower:5555/127.0.0.1:$SMOKE_FLOWER_PORT/; s/grafana:3000/127.0.0.1:9/" deploy/Caddyfile
+  } > "$dir/Caddyfile"
+  ROBOT_DOMAIN=robot.example.com CADDY_TLS=internal XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" \
+    caddy run --adapter caddyfile --config "$dir/Caddyfile" > "$dir/caddy.log" 2>&1 &
+  echo $! > "$dir/caddy.pid"
+  for _ in $(seq 40); do
+    curl -sk -o /dev/null --resolve "robot.example.com:$SMOKE_HTTPS_PORT:127.0.0.1" \
+      "https://robot.example.com:$SMOKE_HTTPS_PORT/healthz" && break
+    sleep 0.5
+  done
+}
+stop_caddy() {
+  local pidfile="$WORK/caddy/caddy.pid"
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+}
+
+proxy_checks() {
+  local host=robot.example.com url="https://robot.example.com:$SMOKE_HTTPS_PORT"
+  local curl=(curl -sk --resolve "$host:$SMOKE_HTTPS_PORT:127.0.0.1" --resolve "$host:$SMOKE_HTTP_PORT:127.0.0.1")
+  echo "== Caddy: TLS versions offered to a client (1.0 and 1.1 must be refused)"
+  local out
+  for v in tls1 tls1_1 tls1_2 tls1_3; do
+    out=$(openssl s_client -connect "127.0.0.1:$SMOKE_HTTPS_PORT" -servername "$host" "-$v" -cipher 'DEFAULT:@SECLEVEL=0' \
+      </dev/null 2>&1) && echo "$v: accepted ($(grep -m1 -oE 'Protocol *: *TLSv[0-9.]+' <<<"$out"))" ||
+      echo "$v: refused ($(grep -m1 -oE 'alert [a-z ]+|no protocols available|unsupported protocol' <<<"$out"))"
+  done
+  echo "== Caddy: GET /healthz over HTTPS (status, HSTS)"
+  "${curl[@]}" -D - -o /dev/null "$url/healthz" | grep -iE '^(HTTP|strict-transport-security)'
+  echo "== Caddy: plain HTTP is redirected"
+  "${curl[@]}" -o /dev/null -w '%{http_code} -> %{redirect_url}\n' "http://$host:$SMOKE_HTTP_PORT/healthz"
+  echo "== Caddy: /metrics is not served to the outside"
+  "${curl[@]}" -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer smoke-metrics-token' "$url/metrics"
+  echo "== Caddy: /flower/ without and with its basic auth; the admin login page"
+  "${curl[@]}" -o /dev/null -w '%{http_code}\n' "$url/flower/"
+  "${curl[@]}" -o /dev/null -w '%{http_code}\n' -u admin:smoke-password "$url/flower/"
+  "${curl[@]}" -o /dev/null -w '%{http_code}\n' "$url/admin/login/"
+}
+
 stop_smoke() {
+  stop_caddy
   for role in "${SMOKE_ROLES[@]}"; do podman rm -f -t 10 "robot-smoke-$role" >/dev/null 2>&1 || true; done
+  stop_pgbouncer
   podman volume rm -f robot-smoke-media robot-smoke-tts >/dev/null 2>&1 || true
 }
 
@@ -75,7 +156,8 @@ CSRF_TRUSTED_ORIGINS=https://robot.example.com
 BEHIND_TLS_PROXY=true
 SECURE_SSL_REDIRECT=false
 SECURE_HSTS_SECONDS=0
-DATABASE_URL=postgres://postgres@127.0.0.1:5432/$SMOKE_DB
+DATABASE_URL=postgres://postgres@127.0.0.1:$SMOKE_PGBOUNCER_PORT/$SMOKE_DB?disable_server_side_cursors=True
+MIGRATE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$SMOKE_DB
 REDIS_URL=redis://127.0.0.1:6379/5
 METRICS_TOKEN=smoke-metrics-token
 TELEPHONY_PROVIDER=simulated
@@ -90,6 +172,9 @@ ENV
   # Django itself redirecting and sending HSTS (no proxy doing it).
   { grep -vE '^(SECURE_SSL_REDIRECT|SECURE_HSTS_SECONDS)=' "$env"; printf 'SECURE_SSL_REDIRECT=true\nSECURE_HSTS_SECONDS=31536000\n'; } > "$tls_env"
   run=(podman run --rm --network host --env-file "$env" "$IMAGE")
+  trap stop_smoke EXIT
+  stop_smoke
+  start_pgbouncer
 
   echo "== manage check --deploy (compose settings: the proxy redirects and sends HSTS)"
   "${run[@]}" manage check --deploy
@@ -98,8 +183,6 @@ ENV
   echo "== migrate"
   "${run[@]}" migrate
 
-  trap stop_smoke EXIT
-  stop_smoke
   for role in "${SMOKE_ROLES[@]}"; do
     podman run -d --name "robot-smoke-$role" --network host --env-file "$env" \
       -v robot-smoke-media:/var/lib/robot/media -v robot-smoke-tts:/var/lib/robot/tts-cache "$IMAGE" "$role" >/dev/null
@@ -118,6 +201,12 @@ ENV
   for role in "${SMOKE_ROLES[@]}"; do podman exec "robot-smoke-$role" python /app/deploy/healthcheck.py; done
   echo "== a dry-run campaign to virtual callees through the dial/post_call/ops/beat containers"
   podman run --rm -i --network host --env-file "$env" "$IMAGE" manage shell < .ci/image-campaign.py
+  echo "== PgBouncer pools (the robot's connections went through it, in transaction mode)"
+  psql -h 127.0.0.1 -p "$SMOKE_PGBOUNCER_PORT" -U postgres pgbouncer -At -c 'SHOW CONFIG' | grep '^pool_mode|'
+  psql -h 127.0.0.1 -p "$SMOKE_PGBOUNCER_PORT" -U postgres pgbouncer -x -c 'SHOW STATS' |
+    grep -E "^(database|total_xact_count|total_query_count) " | grep -A2 "$SMOKE_DB"
+  start_caddy
+  proxy_checks
 }
 
 "${1:-build}"
