@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/robocall
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export SECRET_KEY ?= insecure-key-for-local-tests-only
 
-.PHONY: install install-dev system-deps demo serve test lint format
+.PHONY: install install-dev system-deps demo serve test lint format image
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,9 @@ lint: install-dev  ## ruff, and the import contracts in pyproject.toml (layers p
 format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The production image (Dockerfile; docs/DEPLOY.md). Without a Docker daemon: `bash .ci/image.sh build` (podman).
+IMAGE ?= campaign-robot:latest
+BASE_IMAGE ?= python:3.11-slim-bookworm
+image:  ## docker build of the one image every role runs
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .

@@ -34,6 +34,7 @@ base() {
   need mmdebstrap
   local hook=':' pip_cert=()
   if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    # shellcheck disable=SC2016  # $1 is mmdebstrap's root directory, expanded by its hook shell
     hook='mkdir -p "$1/usr/local/share/ca-certificates" && cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" && chroot "$1" update-ca-certificates'
     pip_cert=(--change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt')
   fi
@@ -86,7 +87,7 @@ INI
 }
 stop_pgbouncer() {
   local pidfile="$WORK/pgbouncer/pgbouncer.pid"
-  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
 }
 
 # deploy/Caddyfile in front of the web and flower containers (Debian's caddy; compose.yaml uses the caddy image):
@@ -112,7 +113,7 @@ start_caddy() {
 }
 stop_caddy() {
   local pidfile="$WORK/caddy/caddy.pid"
-  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
 }
 
 proxy_checks() {
