@@ -194,12 +194,22 @@ ENV
   done
   echo "== GET /healthz"
   curl -sS -H 'Host: robot.example.com' "http://127.0.0.1:$SMOKE_PORT/healthz"; echo
+  echo "== a static file (collected into the image, served by whitenoise)"
+  curl -sS -o /dev/null -w '%{http_code} %{content_type}\n' -H 'Host: robot.example.com' \
+    "http://127.0.0.1:$SMOKE_PORT/static/admin/css/base.css"
   echo "== GET /metrics (bearer token): robocall_* samples"
   curl -sS -H 'Host: web' -H 'Authorization: Bearer smoke-metrics-token' "http://127.0.0.1:$SMOKE_PORT/metrics" |
     grep -c '^robocall_'
   sleep 10  # workers connect to the broker
   echo "== HEALTHCHECK of every role"
   for role in "${SMOKE_ROLES[@]}"; do podman exec "robot-smoke-$role" python /app/deploy/healthcheck.py; done
+  echo "== HEALTHCHECK fails when it should (exit 1): a node that does not answer, a stale beat, a refused Host"
+  podman exec robot-smoke-ops sh -c 'printf "ops\nnobody@nowhere\n" > /tmp/r && ROBOT_HEALTH_FILE=/tmp/r python /app/deploy/healthcheck.py' && exit 1
+  podman exec robot-smoke-beat sh -c 'touch -d "10 minutes ago" /tmp/celerybeat-schedule* && python /app/deploy/healthcheck.py' && exit 1
+  podman exec -e ALLOWED_HOSTS=elsewhere.example.com robot-smoke-web python /app/deploy/healthcheck.py | head -1 && exit 1
+  echo "== Flower lists the workers"
+  curl -sS -u admin:smoke-password "http://127.0.0.1:$SMOKE_FLOWER_PORT/flower/api/workers" |
+    python3 -c 'import json, sys; print(sorted(json.load(sys.stdin)))'
   echo "== a dry-run campaign to virtual callees through the dial/post_call/ops/beat containers"
   podman run --rm -i --network host --env-file "$env" "$IMAGE" manage shell < .ci/image-campaign.py
   echo "== PgBouncer pools (the robot's connections went through it, in transaction mode)"
