@@ -54,7 +54,7 @@ for contact in Contact.objects.filter(campaign=campaign).order_by("phone"):
 # The export walks contacts with .iterator(): a server-side cursor unless DISABLE_SERVER_SIDE_CURSORS (PgBouncer).
 rows = list(result_rows(campaign))
 ok &= len(rows) == len(digits) + 1
-no_cursors = connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+no_cursors = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
 print(f"export: {len(rows) - 1} rows (port {connection.settings_dict['PORT']}, no server-side cursors: {no_cursors})")
 print("CAMPAIGN SMOKE", "PASSED" if ok else "FAILED", flush=True)
 sys.exit(0 if ok else 1)

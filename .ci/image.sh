@@ -3,7 +3,7 @@
 # (so no python:3.11-slim-bookworm), crun unusable. Not part of `make test`; users build with `make image`.
 #
 #   bash .ci/image.sh build   # base image from Debian packages (mmdebstrap), then the Dockerfile FROM it
-#   bash .ci/image.sh smoke   # run the image: check --deploy, speech models, web role + /healthz, a worker's ping
+#   bash .ci/image.sh smoke   # every role against PostgreSQL (through PgBouncer) and Redis, a campaign, Caddy
 #
 # What this works around (docs/DEPLOY.md, "Verified on"):
 # - crun cannot set RLIMIT_NOFILE/NPROC here and does not support the hybrid cgroups: runc + a containers.conf;
@@ -53,11 +53,27 @@ build() {
   podman image ls "$IMAGE"
 }
 
-# The image against the host's PostgreSQL and Redis on 127.0.0.1 (host network), as compose would run it.
+# The image against the host's PostgreSQL (own database, through PgBouncer) and a Redis of its own, on 127.0.0.1
+# (host network), as compose would run it.
 SMOKE_DB=${SMOKE_DB:-robocall_image_smoke}
 SMOKE_PORT=${SMOKE_PORT:-18000}
 SMOKE_FLOWER_PORT=${SMOKE_FLOWER_PORT:-15555}
 SMOKE_ROLES=(web ops dial post_call beat flower)
+
+# A Redis of the smoke's own (with a password, like compose's): the host's Redis on 6379 is shared with the test
+# suites of other worktrees, whose workers would take this smoke's tasks from the same queues, and it theirs.
+SMOKE_REDIS_PORT=${SMOKE_REDIS_PORT:-16379}
+start_redis() {
+  need redis-server
+  mkdir -p "$WORK/redis"
+  redis-server --bind 127.0.0.1 --port "$SMOKE_REDIS_PORT" --requirepass smoke-redis --save "" --appendonly no \
+    --daemonize yes --pidfile "$WORK/redis/redis.pid" --logfile "$WORK/redis/redis.log"
+  for _ in $(seq 20); do REDISCLI_AUTH=smoke-redis redis-cli -p "$SMOKE_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.5; done
+}
+stop_redis() {
+  local pidfile="$WORK/redis/redis.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+}
 
 # PgBouncer in transaction mode in front of the host's PostgreSQL, as compose.yaml puts it in front of its own
 # (Debian's pgbouncer; it refuses to run as root, so as the postgres user).
@@ -124,7 +140,7 @@ proxy_checks() {
   for v in tls1 tls1_1 tls1_2 tls1_3; do
     out=$(openssl s_client -connect "127.0.0.1:$SMOKE_HTTPS_PORT" -servername "$host" "-$v" -cipher 'DEFAULT:@SECLEVEL=0' \
       </dev/null 2>&1) && echo "$v: accepted ($(grep -m1 -oE 'Protocol *: *TLSv[0-9.]+' <<<"$out"))" ||
-      echo "$v: refused ($(grep -m1 -oE 'alert [a-z ]+|no protocols available|unsupported protocol' <<<"$out"))"
+      echo "$v: refused ($(grep -m1 -oE 'alert protocol version|alert handshake failure|no protocols available|unsupported protocol' <<<"$out"))"
   done
   echo "== Caddy: GET /healthz over HTTPS (status, HSTS)"
   "${curl[@]}" -D - -o /dev/null "$url/healthz" | grep -iE '^(HTTP|strict-transport-security)'
@@ -142,6 +158,7 @@ stop_smoke() {
   stop_caddy
   for role in "${SMOKE_ROLES[@]}"; do podman rm -f -t 10 "robot-smoke-$role" >/dev/null 2>&1 || true; done
   stop_pgbouncer
+  stop_redis
   podman volume rm -f robot-smoke-media robot-smoke-tts >/dev/null 2>&1 || true
 }
 
@@ -159,7 +176,7 @@ SECURE_SSL_REDIRECT=false
 SECURE_HSTS_SECONDS=0
 DATABASE_URL=postgres://postgres@127.0.0.1:$SMOKE_PGBOUNCER_PORT/$SMOKE_DB?disable_server_side_cursors=True
 MIGRATE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$SMOKE_DB
-REDIS_URL=redis://127.0.0.1:6379/5
+REDIS_URL=redis://:smoke-redis@127.0.0.1:$SMOKE_REDIS_PORT/0
 METRICS_TOKEN=smoke-metrics-token
 TELEPHONY_PROVIDER=simulated
 PORT=$SMOKE_PORT
@@ -176,6 +193,7 @@ ENV
   trap stop_smoke EXIT
   stop_smoke
   start_pgbouncer
+  start_redis
 
   echo "== manage check --deploy (compose settings: the proxy redirects and sends HSTS)"
   "${run[@]}" manage check --deploy
@@ -208,7 +226,7 @@ ENV
   podman exec robot-smoke-beat sh -c 'touch -d "10 minutes ago" /tmp/celerybeat-schedule* && python /app/deploy/healthcheck.py' && exit 1
   podman exec -e ALLOWED_HOSTS=elsewhere.example.com robot-smoke-web python /app/deploy/healthcheck.py | head -1 && exit 1
   echo "== Flower lists the workers"
-  curl -sS -u admin:smoke-password "http://127.0.0.1:$SMOKE_FLOWER_PORT/flower/api/workers" |
+  curl -sS -u admin:smoke-password "http://127.0.0.1:$SMOKE_FLOWER_PORT/flower/api/workers?refresh=1" |
     python3 -c 'import json, sys; print(sorted(json.load(sys.stdin)))'
   echo "== a dry-run campaign to virtual callees through the dial/post_call/ops/beat containers"
   podman run --rm -i --network host --env-file "$env" "$IMAGE" manage shell < .ci/image-campaign.py
