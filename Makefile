@@ -9,7 +9,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 export CACHE_URL ?= redis://127.0.0.1:6379/1
 export SECRET_KEY ?= insecure-key-for-local-tests-only
 
-.PHONY: install install-dev system-deps demo serve test test-faults lint format
+.PHONY: install install-dev system-deps demo serve test test-faults lint format image
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,9 @@ lint: install-dev  ## ruff, and the import contracts in pyproject.toml (layers p
 format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The production image (Dockerfile; docs/DEPLOY.md). Without a Docker daemon: `bash .ci/image.sh build` (podman).
+IMAGE ?= campaign-robot:latest
+BASE_IMAGE ?= python:3.11-slim-bookworm
+image:  ## docker build of the one image every role runs
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
