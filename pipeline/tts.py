@@ -13,6 +13,7 @@ import io
 import logging
 import re
 import subprocess
+import os
 import threading
 import time
 import wave
@@ -225,7 +226,8 @@ class PromptCache:
     def put(self, engine: str, voice: str, language: str, text: str, audio: np.ndarray) -> None:
         path = self.path_for(engine, voice, language, text)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{threading.get_ident()}.part")
+        # Unique per process and thread: workers on several hosts or processes may share one cache folder.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
