@@ -11,9 +11,9 @@ import concurrent.futures
 import hashlib
 import io
 import logging
+import os
 import re
 import subprocess
-import os
 import threading
 import time
 import wave
