@@ -92,7 +92,7 @@ def test_the_migration_encrypts_plain_values_left_from_before(secrets_saved):
     raw_set("campaigns_trunk", "password", trunk.id, PASSWORD)  # as stored before this change
     raw_set("campaigns_campaign", "webhook_secret", campaign.id, SECRET)
     assert Trunk.objects.get().password == PASSWORD  # plain values still read during the upgrade
-    importlib.import_module("campaigns.migrations.0006_security").encrypt_existing_secrets(apps, None)
+    importlib.import_module("campaigns.migrations.0007_security").encrypt_existing_secrets(apps, None)
     password, secret = stored(trunk, campaign)
     assert password.startswith("fernet:") and secret.startswith("fernet:")
     assert Trunk.objects.get().password == PASSWORD and Campaign.objects.get().webhook_secret == SECRET

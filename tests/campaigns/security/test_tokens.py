@@ -77,7 +77,7 @@ def test_the_migration_turns_existing_plain_keys_into_digests(client, tenant, me
     from django.apps import apps
     from rest_framework.authtoken.models import Token
 
-    migration = importlib.import_module("campaigns.migrations.0006_security")
+    migration = importlib.import_module("campaigns.migrations.0007_security")
     old = Token.objects.create(user=member)  # a key issued before the migration
     migration.digest_existing_tokens(apps, None)
     assert not Token.objects.exists()

@@ -265,7 +265,7 @@ def test_the_migration_removes_bodies_stored_before(tenant):
     WebhookDelivery.objects.filter(id=answered.id).update(last_status_code=500, last_error=INTERNAL)
     unreachable = queued(tenant, "https://hooks.example.test/b")
     WebhookDelivery.objects.filter(id=unreachable.id).update(last_error="ConnectionError: 10.0.0.7:6379 refused")
-    importlib.import_module("campaigns.migrations.0006_security").scrub_delivery_errors(apps, None)
+    importlib.import_module("campaigns.migrations.0007_security").scrub_delivery_errors(apps, None)
     answered.refresh_from_db()
     unreachable.refresh_from_db()
     assert answered.last_error == "HTTP 500 Internal Server Error"
