@@ -13,7 +13,7 @@ from tests.integration.test_trunk_calls import trunk_attempt
 from tests.support.sip.peers import start_sipp
 
 ATTEMPTS = 6
-LOST_PERCENT = "20"
+LOST_PERCENT = "30"
 
 # The call writes from its own threads, as in production: the rows must be committed, not in a test transaction.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -50,7 +50,16 @@ def test_calls_through_a_lossy_trunk_end_once_each(tenant, settings, tmp_path, p
     assert set(Contact.objects.filter(campaign=campaign).values_list("status", flat=True)) == {Contact.Status.DONE}
 
     log = next(tmp_path.glob("callee_bye_*_messages.log")).read_text(errors="replace")
-    invites = re.findall(r"^INVITE sip:.*?^Call-ID:\s*(\S+)", log, flags=re.M | re.S)
+    requests = [
+        (m.group(1), m.group(2), m.group(3))
+        for m in re.finditer(
+            r"^([A-Z]+) sip:[^\n]*\n(?:[^\n]+\n)*?Call-ID:\s*(\S+)\n(?:[^\n]+\n)*?CSeq:\s*([^\n]+)", log, re.M
+        )
+    ]
+    invites = {call_id for method, call_id, _ in requests if method == "INVITE"}
     # At the callee: one dialog per attempt that reached it; retransmissions repeat a Call-ID, never add one.
-    assert len(set(invites)) <= ATTEMPTS
-    assert len(invites) > len(set(invites)) or "retrans" in log.lower(), "no message was lost: the test tested nothing"
+    assert len(invites) <= ATTEMPTS
+    # Losses show as a request sent again (same Call-ID and CSeq) or as a call that could not be completed.
+    retransmitted = len(requests) - len(set(requests))
+    incomplete = sum(row.dial_status != "answered" for row in rows)
+    assert retransmitted or incomplete, "no message was lost: the test tested nothing"
