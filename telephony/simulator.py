@@ -2,7 +2,11 @@
 
 A virtual number's last digit picks a persona. A persona listens to the robot's audio, waits for the robot to
 finish speaking, then answers with speech synthesised by the `voice` it was given, passed through G.711.
-Used by `make demo`, by campaigns in dry-run mode, and by the tests.
+Used by `make demo`, by campaigns in dry-run mode, by rehearsals, and by the tests.
+
+Rehearsals (campaigns.services.rehearsals) dial `persona:<name>:<seed>` instead of a phone number: the persona
+comes from LIBRARY by name and its wording (one of several phrasings) from a random generator seeded with
+`seed`, so a rehearsal is reproducible call for call. No SIP carrier can dial such a number.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +26,7 @@ import numpy as np
 from telephony.audio import frames, rms_dbfs, through_g711
 from telephony.interface import (
     FRAME_MS,
+    SAMPLE_RATE,
     SILENCE_FRAME,
     CallEnded,
     DialResult,
@@ -45,6 +51,20 @@ class Persona:
     sip_code: int = 200
     # What the robot's stored transcript should show this callee said (for demo and tests).
     expected_disposition: str = ""
+    # Rehearsal personas: other wordings of `lines` (one sequence is picked per call), the intent each line
+    # means (so a report can tell when the robot understood something else), and how the callee behaves.
+    phrasings: tuple[tuple[str, ...], ...] = ()
+    means: tuple[str, ...] = ()
+    description: str = ""
+    greeting: tuple[str, ...] = ()  # an answering machine: spoken at once on answer, without waiting
+    beep: bool = False  # after the greeting, a 1 kHz tone (the machine starts recording)
+    noise_dbfs: float | None = None  # white noise on the line under everything the callee sends
+    reply_after_ms: int = REPLY_AFTER_MS
+    phrase_gap_ms: int = 0  # a slow talker: this much silence between the comma-separated parts of a line
+    hangs_up_after_robot_ms: int | None = None  # hangs up once it has heard this much of the robot's speech
+
+    def wordings(self) -> tuple[tuple[str, ...], ...]:
+        return self.phrasings or (self.lines,)
 
 
 PERSONAS: dict[str, Persona] = {
@@ -71,8 +91,172 @@ PERSONAS: dict[str, Persona] = {
 }
 
 
+# The rehearsal library: the digit personas plus machines, bad lines and awkward callees, by name.
+LIBRARY: dict[str, Persona] = {
+    "agree": Persona(
+        "agree",
+        phrasings=(
+            ("Yes, I will be there.",),
+            ("Yes, that works for me.",),
+            ("Sure, I can come.",),
+            ("Yes, absolutely.",),
+        ),
+        means=("affirm",),
+        expected_disposition="interested",
+        description="agrees at once",
+    ),
+    "decline": Persona(
+        "decline",
+        phrasings=(("No, I can't make it.",), ("No thank you.",), ("I won't be able to come.",)),
+        means=("deny",),
+        expected_disposition="not_interested",
+        description="declines",
+    ),
+    "callback": Persona(
+        "callback",
+        phrasings=(
+            ("I'm busy right now, please call me back tomorrow afternoon.",),
+            ("Can you call me back later please?",),
+            ("Please call me back tomorrow morning.",),
+        ),
+        means=("callback_request",),
+        expected_disposition="callback_requested",
+        description="asks to be called back",
+    ),
+    "opt_out": Persona(
+        "opt_out",
+        phrasings=(
+            ("Stop calling me and remove me from your list.",),
+            ("Do not call me again.",),
+            ("Please remove me from your list.",),
+        ),
+        means=("opt_out",),
+        expected_disposition="opted_out",
+        description="asks not to be called again",
+    ),
+    "wrong_person": Persona(
+        "wrong_person",
+        phrasings=(
+            ("Sorry, you have the wrong number.",),
+            ("There is nobody here by that name.",),
+            ("Wrong person, sorry.",),
+        ),
+        means=("wrong_person",),
+        expected_disposition="wrong_person",
+        description="is not the person called",
+    ),
+    "voicemail": Persona(
+        "voicemail",
+        greeting=(
+            "Hi, you've reached my voicemail. I can't take your call right now. Please leave a message "
+            "after the tone and I will get back to you.",
+        ),
+        beep=True,
+        expected_disposition="voicemail_left",
+        description="an answering machine with a beep",
+    ),
+    "voicemail_no_beep": Persona(
+        "voicemail_no_beep",
+        greeting=(
+            "The person you are calling is not available. Please leave your name and number and they will "
+            "call you back as soon as possible.",
+        ),
+        expected_disposition="voicemail_left",
+        description="an answering machine without a beep",
+    ),
+    "silent": Persona("silent", expected_disposition="unclear", description="answers and says nothing"),
+    "repeat": Persona(
+        "repeat",
+        phrasings=(
+            ("Sorry, could you repeat that?", "Yes, that works for me."),
+            ("Sorry, what did you say?", "Yes, I will be there."),
+            ("Pardon? Say that again please.", "Okay, sounds good."),
+        ),
+        means=("ask_repeat", "affirm"),
+        expected_disposition="interested",
+        description="asks to repeat, then agrees",
+    ),
+    "noisy": Persona(
+        "noisy",
+        phrasings=(("Yes, I will be there.",), ("Yes, that works for me.",), ("Sure, I can come.",)),
+        means=("affirm",),
+        noise_dbfs=-38.0,
+        expected_disposition="interested",
+        description="agrees on a noisy line",
+    ),
+    "hang_up": Persona(
+        "hang_up",
+        hangs_up_after_robot_ms=1500,
+        expected_disposition="unclear",
+        description="hangs up in the middle of the first prompt",
+    ),
+    "slow": Persona(
+        "slow",
+        phrasings=(
+            ("Well, yes, I think, I will be there.",),
+            ("Let me see, yes, that works, for me.",),
+            ("Hmm, okay, yes, I can come.",),
+        ),
+        means=("affirm",),
+        reply_after_ms=1800,
+        phrase_gap_ms=450,
+        expected_disposition="interested",
+        description="a slow talker: waits, then speaks with pauses",
+    ),
+    "question": Persona(
+        "question",
+        phrasings=(
+            ("Who is this?", "Oh, okay. Yes, I will be there."),
+            ("What is this about?", "Right. Yes, that works for me."),
+            ("Where are you calling from?", "I see. Yes, sure."),
+        ),
+        means=("question", "affirm"),
+        expected_disposition="interested",
+        description="answers with a question, then agrees",
+    ),
+    "ask_person": Persona(
+        "ask_person",
+        phrasings=(
+            ("Can I speak to a real person?", "I want to talk to someone."),
+            ("Could you put me through to a human?", "Let me talk to a person please."),
+            ("Is there someone I can talk to?", "I would like to speak to somebody."),
+        ),
+        means=("question", "question"),
+        expected_disposition="unclear",
+        description="asks for a person",
+    ),
+    "busy": Persona("busy", dial_status=DialStatus.BUSY, sip_code=486, expected_disposition="busy"),
+    "no_answer": Persona("no_answer", dial_status=DialStatus.NO_ANSWER, sip_code=487, expected_disposition="no_answer"),
+}
+REHEARSAL_SCHEME = "persona:"
+
+
+def rehearsal_number(persona: str, seed: int) -> str:
+    """The virtual number a rehearsal dials for one call: the persona by name and the seed of its wording."""
+    if persona not in LIBRARY:
+        raise KeyError(f"unknown persona {persona!r}; known: {', '.join(sorted(LIBRARY))}")
+    return f"{REHEARSAL_SCHEME}{persona}:{seed}"
+
+
 def persona_for(number: str) -> Persona:
+    if number.startswith(REHEARSAL_SCHEME):
+        return LIBRARY[number.split(":")[1]]
     return PERSONAS[number[-1]]
+
+
+def _seed_of(number: str) -> int:
+    if number.startswith(REHEARSAL_SCHEME):
+        return int(number.split(":")[2])
+    return 0
+
+
+BEEP_HZ, BEEP_MS, BEEP_AMPLITUDE = 1000.0, 400, 8000
+
+
+def _beep() -> np.ndarray:
+    t = np.arange(int(SAMPLE_RATE * BEEP_MS / 1000)) / SAMPLE_RATE
+    ramp = np.minimum(1, np.minimum(t, t[::-1]) / 0.005)
+    return (BEEP_AMPLITUDE * ramp * np.sin(2 * np.pi * BEEP_HZ * t)).astype(np.int16)
 
 
 class SimulatedCall:
@@ -81,15 +265,29 @@ class SimulatedCall:
     _ids = itertools.count(1)
 
     def __init__(
-        self, persona: Persona, voice: Voice, realtime: bool = False, on_end: Callable[[], None] | None = None
+        self,
+        persona: Persona,
+        voice: Voice,
+        realtime: bool = False,
+        on_end: Callable[[], None] | None = None,
+        seed: int = 0,
     ) -> None:
         self.call_id = f"sim-{next(self._ids)}"
         self._on_end = on_end
         self.persona = persona
         self._voice = voice
         self._realtime = realtime
-        self._lines = deque(persona.lines)
+        rng = random.Random(seed)  # noqa: S311 (reproducible wording, not secrecy)
+        self.lines: tuple[str, ...] = rng.choice(persona.wordings())  # what this callee will say, in order
+        self._lines = deque(self.lines)
+        self._noise = np.random.default_rng(seed) if persona.noise_dbfs is not None else None
         self._speaking: deque[bytes] = deque()
+        if persona.greeting:  # a machine answers by talking, whatever the robot does
+            for line in persona.greeting:
+                self._speaking.extend(frames(through_g711(self._voice(line))))
+            if persona.beep:
+                self._speaking.extend(frames(np.zeros(SAMPLE_RATE // 2, np.int16)))
+                self._speaking.extend(frames(through_g711(_beep())))
         self._frames_exchanged = 0
         self._robot_spoke = False
         self._robot_quiet_ms = 0
@@ -112,13 +310,25 @@ class SimulatedCall:
                 time.sleep(delay)
         self._frames_exchanged += 1
         self._listen(outgoing)
+        hangs_up = self.persona.hangs_up_after_robot_ms
+        if hangs_up is not None and self.heard_robot_ms >= hangs_up:
+            self._ended = EndReason.CALLEE_HANGUP  # the next exchange finds the line dead
+            self._speaking.clear()
         if self._speaking:
             self._idle_ms = 0
-            return Frame(self._speaking.popleft())
+            return Frame(self._noisy(self._speaking.popleft()))
         self._idle_ms += FRAME_MS
         if self._idle_ms >= GIVE_UP_SILENCE_MS:
             self._ended = EndReason.CALLEE_HANGUP
-        return Frame(SILENCE_FRAME)
+        return Frame(self._noisy(SILENCE_FRAME))
+
+    def _noisy(self, pcm: bytes) -> bytes:
+        if self._noise is None:
+            return pcm
+        amplitude = 32768 * 10 ** (self.persona.noise_dbfs / 20)
+        noise = self._noise.normal(0, amplitude, len(pcm) // 2)
+        mixed = np.frombuffer(pcm, np.int16).astype(np.float64) + noise
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
 
     def _listen(self, outgoing: bytes) -> None:
         if rms_dbfs(outgoing) > ROBOT_SPEECH_DBFS:
@@ -128,11 +338,21 @@ class SimulatedCall:
             self.heard_robot_ms += FRAME_MS
             return
         self._robot_quiet_ms += FRAME_MS
-        if self._robot_spoke and self._robot_quiet_ms >= REPLY_AFTER_MS and not self._speaking:
+        if self._robot_spoke and self._robot_quiet_ms >= self.persona.reply_after_ms and not self._speaking:
             self._robot_spoke = False
             if self._lines:
-                line = self._lines.popleft()
-                self._speaking.extend(frames(through_g711(self._voice(line))))
+                self._speaking.extend(frames(through_g711(self._utter(self._lines.popleft()))))
+
+    def _utter(self, line: str) -> np.ndarray:
+        gap = self.persona.phrase_gap_ms
+        if not gap:
+            return self._voice(line)
+        pause = np.zeros(SAMPLE_RATE * gap // 1000, np.int16)
+        parts = [self._voice(part.strip()) for part in line.split(",") if part.strip()]
+        out: list[np.ndarray] = []
+        for part in parts:
+            out.extend([part, pause])
+        return np.concatenate(out[:-1])
 
     def hangup(self) -> None:
         if self._ended is None:
@@ -158,6 +378,8 @@ class SimulatedCarrier:
         self._cdr_path = cdr_path
 
     def dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
+        """`number` is a virtual number (its last digit picks the persona) or a rehearsal's
+        `persona:<name>:<seed>` (see rehearsal_number)."""
         persona = persona_for(number)
         record = f"{os.getpid()}-{next(self._dials)}"
         self._cdr("start", record, number)
@@ -167,7 +389,11 @@ class SimulatedCarrier:
             self._cdr("end", record, number)
             return DialResult(persona.dial_status, persona.sip_code, detail=persona.name)
         call = SimulatedCall(
-            persona, self._voice, realtime=self._realtime, on_end=lambda: self._cdr("end", record, number)
+            persona,
+            self._voice,
+            realtime=self._realtime,
+            on_end=lambda: self._cdr("end", record, number),
+            seed=_seed_of(number),
         )
         return DialResult(DialStatus.ANSWERED, 200, call=call, detail=persona.name)
 
