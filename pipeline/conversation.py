@@ -62,6 +62,7 @@ class ConversationResult:
     recorder: CallRecorder
     slots: dict = field(default_factory=dict)
     amd: dict | None = None  # answering-machine detection's verdict (pipeline.amd.Verdict), when it ran
+    stuck_at: str = ""  # the node the robot gave up on: the script kept sending the call back to it
 
 
 @dataclass
@@ -244,6 +245,13 @@ class Conversation:
             while True:
                 node = nodes[name]
                 visits[name] = visits.get(name, 0) + 1
+                if visits[name] > MAX_VISITS_PER_NODE + 1:
+                    # The script loops back here whatever is said (an `otherwise` into a cycle): without this
+                    # the robot would go round it until the task's time limit. Give up, politely silent.
+                    self.call.hangup()
+                    result = self._result("unclear", EndReason.ROBOT_HANGUP)
+                    result.stuck_at = name
+                    return result
                 prompt = render(node.get("say", ""), self.context)
                 if node["type"] == "end":
                     if prompt:
