@@ -314,12 +314,17 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
 
 
 def disposition_for(attempt: CallAttempt) -> str:
-    if attempt.dial_status in DIAL_DISPOSITIONS:
-        return DIAL_DISPOSITIONS[attempt.dial_status]
-    if attempt.end_reason in ("error", "worker_lost"):
+    return disposition_of(attempt.dial_status, attempt.end_reason, attempt.outcome, attempt.campaign.disposition_map)
+
+
+def disposition_of(dial_status: str, end_reason: str, outcome: str, disposition_map: dict | None) -> str:
+    """A call's disposition from how it ended (live calls and rehearsal calls alike)."""
+    if dial_status in DIAL_DISPOSITIONS:
+        return DIAL_DISPOSITIONS[dial_status]
+    if end_reason in ("error", "worker_lost"):
         return Disposition.FAILED
-    default = OUTCOME_DISPOSITIONS.get(attempt.outcome, attempt.outcome)
-    mapped = (attempt.campaign.disposition_map or {}).get(attempt.outcome, default)
+    default = OUTCOME_DISPOSITIONS.get(outcome, outcome)
+    mapped = (disposition_map or {}).get(outcome, default)
     return mapped if mapped in Disposition.values else Disposition.COMPLETED
 
 
