@@ -214,6 +214,7 @@ SIMULATOR_REALTIME = env.bool("SIMULATOR_REALTIME", default=False)
 SIMULATOR_CDR_PATH = Path(env("SIMULATOR_CDR_PATH")) if env("SIMULATOR_CDR_PATH", default="") else None
 # Most calls one rehearsal may place (each holds a dial worker for the length of its call, on a virtual clock).
 REHEARSAL_MAX_CALLS = env.int("REHEARSAL_MAX_CALLS", default=500)
+REHEARSAL_ADMIN_CALLS = env.int("REHEARSAL_ADMIN_CALLS", default=20)  # the admin action's rehearsal size
 RING_TIMEOUT_SECONDS = env.int("RING_TIMEOUT_SECONDS", default=30)
 
 TTS_ENGINE = env("TTS_ENGINE", default="piper")  # piper | gtts

@@ -40,9 +40,10 @@ from campaigns.models import (
     ContactImport,
     DoNotCall,
     Membership,
+    Rehearsal,
     Turn,
 )
-from campaigns.services import lifecycle
+from campaigns.services import lifecycle, rehearsals
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
 from pipeline.script import ScriptError
@@ -209,6 +210,59 @@ class CampaignViewSet(
         secret = secrets.token_hex(32)
         Campaign.objects.filter(id=campaign.id).update(webhook_secret=secret)
         return Response({"webhook_secret": secret})
+
+    # --- rehearsals ---------------------------------------------------------------------------------------
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The campaign's rehearsals, newest first, with their reports",
+        request=None,
+        responses={200: s.RehearsalSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Rehearse the campaign: N calls to virtual callees in a mix of personas (no one is called)",
+        description="The callees use the campaign's own contacts' fields (never their numbers) and the calls go "
+        "through the same queues, speech engines and script as live calls, faster than real time. Nothing is "
+        "counted in the campaign's figures or sent to its webhook. 400: the mix does not add up to 100, an "
+        "unknown persona, too many calls, or a script that fails validation; 409: a rehearsal of this campaign "
+        "is still running. GET the rehearsal's URL (Location) for its report.",
+        request=s.RehearsalRequestSerializer,
+        responses={202: s.RehearsalSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="rehearsals")
+    def rehearsals(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        if request.method == "GET":
+            rows = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-id")[:20]
+            return Response(s.RehearsalSerializer(rows, many=True).data)
+        form = s.RehearsalRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            rehearsal = rehearsals.start_rehearsal(
+                campaign, data["calls"], data.get("mix"), actor=request.user, seed=data.get("seed")
+            )
+        except rehearsals.RehearsalError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        except rehearsals.RehearsalBusy as exc:
+            raise Conflict(str(exc)) from None
+        location = reverse("api:campaign-rehearsal", args=[self.tenant.slug, campaign.id, rehearsal.id])
+        body = s.RehearsalSerializer(rehearsal).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        summary="One rehearsal: progress, and its report once every call is over",
+        request=None,
+        responses={200: s.RehearsalSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path=r"rehearsals/(?P<rehearsal_id>[0-9]{1,18})", url_name="rehearsal")
+    def rehearsal(self, request, *args, rehearsal_id=None, **kwargs):
+        campaign = self.get_object()
+        row = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign, id=rehearsal_id).first()
+        if row is None:
+            raise NotFound()
+        return Response(s.RehearsalSerializer(row).data)
 
     # --- call list and results ---------------------------------------------------------------------------
 
