@@ -234,8 +234,9 @@ class CampaignViewSet(
     def rehearsals(self, request, *args, **kwargs):
         campaign = self.get_object()
         if request.method == "GET":
-            rows = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-id")[:20]
-            return Response(s.RehearsalSerializer(rows, many=True).data)
+            rows = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-id")
+            page = self.paginate_queryset(rows)
+            return self.get_paginated_response(s.RehearsalSerializer(page, many=True).data)
         form = s.RehearsalRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data

@@ -44,7 +44,7 @@ def test_a_manager_starts_a_rehearsal_and_a_viewer_reads_its_report(campaign, ma
     reader = client_for(viewer)
     detail = reader.get(response["Location"])
     assert detail.status_code == 200 and detail.json()["report"]["never_reached"] == ["x"]
-    assert [r["id"] for r in reader.get(url(campaign)).json()] == [rehearsal.id]
+    assert [r["id"] for r in reader.get(url(campaign)).json()["results"]] == [rehearsal.id]
     refused = reader.post(url(campaign), GOOD, format="json")
     assert refused.status_code == 403 and Rehearsal.objects.count() == 1
 
