@@ -458,7 +458,7 @@ class ApiToken(models.Model):
 
 
 class Rehearsal(models.Model):
-    """A campaign rehearsed against virtual callees (telephony.simulator.LIBRARY personas, in a chosen mix) that
+    """A campaign rehearsed against virtual callees (telephony.personas.LIBRARY personas, in a chosen mix) that
     speak with the campaign's own contacts' fields but are never dialled at their numbers. Its calls are
     RehearsalCalls, never CallAttempts: no campaign figure, metric, webhook or do-not-call entry comes of them."""
 

@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 
 from campaigns import queues
-from campaigns.services import analysis, calls, imports, presynthesis, rehearsals, webhooks
+from campaigns.services import analysis, calls, imports, presynthesis, rehearsal_calls, webhooks
 from campaigns.services import dispatch as dispatcher
 from campaigns.services.call_guard import DATABASE_DOWN
 
@@ -104,7 +104,7 @@ def place_call(attempt_id: int) -> str:
 @robot_task("campaigns.rehearse_call", CALL_TIME_LIMIT)
 def rehearse_call(call_id: int) -> str:
     """One call of a rehearsal, to a virtual callee (never a CallAttempt: see campaigns.services.rehearsals)."""
-    return rehearsals.place_rehearsal_call(call_id)
+    return rehearsal_calls.place_rehearsal_call(call_id)
 
 
 @robot_task("campaigns.finalize_call", 120)

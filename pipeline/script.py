@@ -39,6 +39,7 @@ OUTCOMES = {
     "unclear",
 }
 NODE_TYPES = {"say", "ask", "end"}
+REPROMPT_PREFIX = "Sorry, I didn't catch that. "  # what the robot says before asking again
 
 
 class ScriptError(ValueError):

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections import Counter
 
 from campaigns.models import Rehearsal, RehearsalCall
-from pipeline.conversation import REPROMPT_PREFIX
-from pipeline.script import check_structure, edges
-from telephony.simulator import LIBRARY
+from pipeline.script import REPROMPT_PREFIX, check_structure, edges
+from telephony.personas import LIBRARY
 
 MAX_LISTED = 50  # misunderstood and re-asked turns listed (all are counted)
 

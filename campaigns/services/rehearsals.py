@@ -2,7 +2,7 @@
 
 start_rehearsal checks the request (mix, persona names, number of calls, the script), picks a persona and a
 contact's fields for each call with a seeded generator, stores a Rehearsal with its RehearsalCalls and sends one
-`campaigns.rehearse_call` task per call on the dial queue. place_rehearsal_call runs one of them the way
+`campaigns.rehearse_call` task per call on the dial queue. campaigns.services.rehearsal_calls runs one of them the way
 place_call runs a live call (the same engines, carrier seam, Conversation and script) with these differences:
 
 - the carrier is always the simulated one (engines.carrier_for(rehearsal=True)), on a virtual clock, and the
@@ -18,20 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-import zoneinfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns import engines, enqueue
+from campaigns import enqueue
 from campaigns.models import Campaign, Contact, Rehearsal, RehearsalCall
-from campaigns.services.calls import disposition_of
-from pipeline.asr import ASRError
-from pipeline.conversation import Conversation, TurnRecord
 from pipeline.script import ScriptError, validate_script
-from pipeline.tts import TTSError
-from telephony.simulator import LIBRARY, rehearsal_number
+from telephony.personas import LIBRARY
 
 log = logging.getLogger(__name__)
 
@@ -167,86 +162,6 @@ def _abandon_stale(campaign: Campaign) -> None:
     Rehearsal.objects.filter(campaign=campaign, status=Rehearsal.Status.RUNNING, updated_at__lt=stale).update(
         status=Rehearsal.Status.FAILED, error="abandoned: no call finished for too long", finished_at=timezone.now()
     )
-
-
-def _turn_dict(turn: TurnRecord) -> dict:
-    return {
-        "speaker": turn.speaker,
-        "node": turn.node,
-        "text": turn.text,
-        "intent": turn.intent,
-        "confidence": turn.confidence,
-        "slots": turn.slots,
-        "start_ms": turn.start_ms,
-        "end_ms": turn.end_ms,
-        "interrupted": turn.interrupted,
-    }
-
-
-def place_rehearsal_call(call_id: int) -> str:
-    """Run one rehearsal call once. Returns 'ended' or 'not-claimed'."""
-    claimed = RehearsalCall.objects.filter(id=call_id, status=RehearsalCall.Status.QUEUED).update(
-        status=RehearsalCall.Status.DIALING, started_at=timezone.now()
-    )
-    if not claimed:
-        return "not-claimed"
-    row = RehearsalCall.objects.select_related("rehearsal__campaign").get(id=call_id)
-    rehearsal, campaign = row.rehearsal, row.rehearsal.campaign
-    fields = _run(row, rehearsal, campaign)
-    fields["disposition"] = disposition_of(
-        fields.get("dial_status", ""), fields.get("end_reason", ""), fields.get("outcome", ""), campaign.disposition_map
-    )
-    RehearsalCall.objects.filter(id=call_id).update(
-        status=RehearsalCall.Status.ENDED, ended_at=timezone.now(), **fields
-    )
-    finish_if_done(rehearsal.id)
-    return "ended"
-
-
-def _run(row: RehearsalCall, rehearsal: Rehearsal, campaign: Campaign) -> dict:
-    try:
-        carrier = engines.carrier_for(campaign, rehearsal=True)
-        # No on_lookup: the campaign's prompt-cache figures count live calls only.
-        speaker = engines.speaker(campaign.tts_engine, campaign.voice, campaign.language)
-        recognizer_engine = engines.asr_engine(campaign.language)
-    except (engines.CarrierConfigError, ASRError, TTSError) as exc:
-        return {"dial_status": "failed", "end_reason": "error", "error": f"not dialled: {exc}"[:2000]}
-    result = carrier.dial(rehearsal_number(row.persona, row.seed), campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
-    if result.call is None:
-        return {"dial_status": result.status.value}
-    turns: list[dict] = []
-    lines = list(getattr(result.call, "lines", ()))
-    conversation = Conversation(
-        result.call,
-        rehearsal.script,
-        row.context,
-        speaker,
-        recognizer_engine,
-        now_local=timezone.now().astimezone(zoneinfo.ZoneInfo(row.timezone)),
-        on_turn=lambda turn: turns.append(_turn_dict(turn)),
-    )
-    try:
-        outcome = conversation.run()
-    except Exception as exc:
-        log.exception("rehearsal call %s failed mid-conversation", row.id)
-        return {
-            "dial_status": "answered",
-            "end_reason": "error",
-            "error": f"{type(exc).__name__}: {exc}"[:2000],
-            "turns": turns,
-            "lines": lines,
-        }
-    finally:
-        result.call.hangup()
-    return {
-        "dial_status": result.status.value,
-        "end_reason": outcome.end_reason.value,
-        "outcome": outcome.outcome,
-        "stuck_at": outcome.stuck_at,
-        "talk_ms": outcome.recorder.duration_ms,
-        "turns": turns,
-        "lines": lines,
-    }
 
 
 def finish_if_done(rehearsal_id: int) -> bool:

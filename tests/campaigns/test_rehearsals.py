@@ -5,7 +5,7 @@ import pytest
 
 from campaigns import queues
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Rehearsal, RehearsalCall, Turn, WebhookDelivery
-from campaigns.services import rehearsals
+from campaigns.services import rehearsal_calls, rehearsals
 from campaigns.services.rehearsals import RehearsalBusy, RehearsalError, apportion, parse_mix, start_rehearsal
 from pipeline.script import DEFAULT_SCRIPT
 from tests.factories import CampaignFactory, ContactFactory
@@ -47,8 +47,8 @@ def campaign(tenant):
 
 def run_all(rehearsal) -> Rehearsal:
     for call_id in rehearsal.rehearsal_calls.values_list("id", flat=True):
-        assert rehearsals.place_rehearsal_call(call_id) == "ended"
-        assert rehearsals.place_rehearsal_call(call_id) == "not-claimed"  # a task delivered twice runs once
+        assert rehearsal_calls.place_rehearsal_call(call_id) == "ended"
+        assert rehearsal_calls.place_rehearsal_call(call_id) == "not-claimed"  # a task delivered twice runs once
     rehearsal.refresh_from_db()
     return rehearsal
 
