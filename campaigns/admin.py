@@ -46,6 +46,7 @@ from campaigns.services.lifecycle import (
     schedule_campaign,
     start_campaign,
 )
+from campaigns.services.script_versions import record_edit
 from pipeline.script import ScriptError, validate_script
 
 # The query-string lookups a list filter of each kind writes (Django's field list filters), and nothing else.
@@ -238,6 +239,10 @@ class CampaignAdmin(TenantScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change and "script" in form.changed_data:
+            version = record_edit(obj, request.user)
+            if version is not None:
+                self.message_user(request, f"The script is now version {version.number}; calls from now on use it.")
 
     def _apply(self, request, queryset, verb: str, action) -> None:
         for campaign in queryset:
@@ -361,7 +366,17 @@ class TurnInline(admin.TabularInline):
 
 @admin.register(CallAttempt)
 class CallAttemptAdmin(ReadOnlyTenantAdmin):
-    list_display = ["contact", "campaign", "status", "disposition", "dial_status", "sip_code", "talk_ms", "ended_at"]
+    list_display = [
+        "contact",
+        "campaign",
+        "status",
+        "disposition",
+        "dial_status",
+        "sip_code",
+        "talk_ms",
+        "script_version",
+        "ended_at",
+    ]
     list_filter = ["status", "disposition"]
     search_fields = ["contact__phone"]
     inlines = [TurnInline]

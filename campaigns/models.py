@@ -290,6 +290,14 @@ class CallAttempt(models.Model):
     recording = models.CharField(max_length=300, blank=True, help_text="Path below MEDIA_ROOT.")
     full_transcript = models.TextField(blank=True)
     analysis = models.JSONField(default=dict, blank=True)
+    script_version = models.ForeignKey(
+        "ScriptVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The version of the campaign's script this call ran (set when dialled).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -533,3 +541,24 @@ class RehearsalCall(models.Model):
 
     def __str__(self) -> str:
         return f"rehearsal call {self.index} ({self.persona})"
+
+
+class ScriptVersion(models.Model):
+    """A campaign's script as it was from a moment on: recorded when the campaign starts and whenever its script
+    is edited after that, numbered 1, 2, ... per campaign. Each dialled attempt points at the version it ran."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="script_versions")
+    number = models.PositiveIntegerField()
+    script = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["campaign", "-number"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="one_script_version_per_number")]
+
+    def __str__(self) -> str:
+        return f"script v{self.number} of campaign {self.campaign_id}"

@@ -300,6 +300,12 @@ class CallSerializer(serializers.ModelSerializer):
         choices=Disposition.choices, allow_blank=True, read_only=True, help_text="Empty until the call is finalised."
     )
     has_recording = serializers.SerializerMethodField()
+    script_version = serializers.IntegerField(
+        source="script_version.number",
+        read_only=True,
+        allow_null=True,
+        help_text="Which version of the campaign's script the call ran (null: not dialled).",
+    )
 
     class Meta:
         model = CallAttempt
@@ -319,6 +325,7 @@ class CallSerializer(serializers.ModelSerializer):
             "ended_at",
             "talk_ms",
             "has_recording",
+            "script_version",
             "created_at",
         ]
         read_only_fields = fields

@@ -46,6 +46,7 @@ from campaigns.models import (
 from campaigns.services import lifecycle, rehearsals
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
+from campaigns.services.script_versions import record_edit
 from pipeline.script import ScriptError
 
 CAMPAIGN_EXAMPLE = OpenApiExample(
@@ -125,6 +126,14 @@ class CampaignViewSet(
 
     def perform_create(self, serializer):
         serializer.save(tenant=self.tenant, created_by=self.request.user)
+
+    def perform_update(self, serializer):
+        edited = (
+            "script" in serializer.validated_data and serializer.validated_data["script"] != serializer.instance.script
+        )
+        campaign = serializer.save()
+        if edited:
+            record_edit(campaign, self.request.user)  # a started campaign's script gets a new version
 
     def perform_destroy(self, instance):
         # Guarded: a campaign whose calls are being dialled is paused or cancelled first, never yanked away.
@@ -345,7 +354,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     filter_serializer_class = s.CallFilterSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("contact")
+        queryset = super().get_queryset().select_related("contact", "script_version")
         if self.action == "retrieve":
             turns = Turn.objects.for_tenant(self.tenant).order_by("index")
             queryset = queryset.prefetch_related(Prefetch("turns", queryset=turns))
