@@ -18,6 +18,7 @@ TASKS = {
     "campaigns.sweep": DEFAULT,
     "campaigns.import_contacts_file": DEFAULT,
     "campaigns.place_call": DIAL,
+    "campaigns.rehearse_call": DIAL,  # a rehearsal's call: same workers, engines and script as live calls
     "campaigns.finalize_call": DEFAULT,
     "campaigns.analyze_call": POST_CALL,
     "campaigns.presynthesize_prompts": TTS,
@@ -26,7 +27,9 @@ TASKS = {
 # Names used before the dialler moved out of pipeline/: still consumed for one release so messages queued by
 # the previous version are not stranded (see README "Upgrading").
 LEGACY_NAMES = {
-    f"pipeline.tasks.{name.removeprefix('campaigns.')}": name for name in TASKS if name != "campaigns.sweep"
+    f"pipeline.tasks.{name.removeprefix('campaigns.')}": name
+    for name in TASKS
+    if name not in ("campaigns.sweep", "campaigns.rehearse_call")  # newer than the old names
 }
 
 
