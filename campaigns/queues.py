@@ -26,11 +26,17 @@ TASKS = {
 }
 # Names used before the dialler moved out of pipeline/: still consumed for one release so messages queued by
 # the previous version are not stranded (see README "Upgrading").
-LEGACY_NAMES = {
-    f"pipeline.tasks.{name.removeprefix('campaigns.')}": name
-    for name in TASKS
-    if name not in ("campaigns.sweep", "campaigns.rehearse_call")  # newer than the old names
-}
+_PREVIOUS_RELEASE = (  # the tasks that existed under pipeline.tasks.*
+    "dispatch",
+    "recover_abandoned",
+    "import_contacts_file",
+    "place_call",
+    "finalize_call",
+    "analyze_call",
+    "presynthesize_prompts",
+    "deliver_webhook",
+)
+LEGACY_NAMES = {f"pipeline.tasks.{name}": f"campaigns.{name}" for name in _PREVIOUS_RELEASE}
 
 
 def queue_of(task_name: str) -> str | None:
