@@ -28,6 +28,7 @@ from campaigns.models import (
     ContactImport,
     DoNotCall,
     Membership,
+    Rehearsal,
     Role,
     Tenant,
     Trunk,
@@ -35,6 +36,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.selectors import campaign_progress, role_in, tenants_for_user
+from campaigns.services import rehearsals
 from campaigns.services.imports import ImportFileError, too_large, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
@@ -44,6 +46,7 @@ from campaigns.services.lifecycle import (
     schedule_campaign,
     start_campaign,
 )
+from campaigns.services.script_versions import record_edit
 from pipeline.script import ScriptError, validate_script
 
 # The query-string lookups a list filter of each kind writes (Django's field list filters), and nothing else.
@@ -195,7 +198,14 @@ class CampaignAdmin(TenantScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name"]
     readonly_fields = ["status", "started_at", "completed_at", "created_by", "upload_link"]
-    actions = ["schedule_selected", "start_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    actions = [
+        "schedule_selected",
+        "start_selected",
+        "pause_selected",
+        "resume_selected",
+        "cancel_selected",
+        "rehearse",
+    ]
     inlines = []
 
     def get_urls(self):
@@ -229,6 +239,10 @@ class CampaignAdmin(TenantScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change and "script" in form.changed_data:
+            version = record_edit(obj, request.user)
+            if version is not None:
+                self.message_user(request, f"The script is now version {version.number}; calls from now on use it.")
 
     def _apply(self, request, queryset, verb: str, action) -> None:
         for campaign in queryset:
@@ -266,6 +280,28 @@ class CampaignAdmin(TenantScopedAdmin):
     @admin.action(description="Cancel selected campaigns")
     def cancel_selected(self, request, queryset):
         self._apply(request, queryset, "cancelled; attempts cancelled", cancel_campaign)
+
+    @admin.action(description="Rehearse selected campaigns (virtual callees in the default mix; nobody is called)")
+    def rehearse(self, request, queryset):
+        for campaign in queryset:
+            if not self._can_write(request, campaign):
+                raise PermissionDenied
+            try:
+                rehearsal = rehearsals.start_rehearsal(campaign, settings.REHEARSAL_ADMIN_CALLS, actor=request.user)
+            except (rehearsals.RehearsalError, rehearsals.RehearsalBusy) as exc:
+                self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+                continue
+            report = reverse("campaign-rehearsal", args=[campaign.id, rehearsal.id])
+            self.message_user(
+                request,
+                format_html(
+                    '{}: Rehearsal of {} calls started; <a href="{}">its report</a> fills in as they end.',
+                    campaign.name,
+                    rehearsal.calls,
+                    report,
+                ),
+                messages.SUCCESS,
+            )
 
     def upload_view(self, request, campaign_id: int):
         campaign = self.get_queryset(request).filter(id=campaign_id).first()
@@ -330,7 +366,17 @@ class TurnInline(admin.TabularInline):
 
 @admin.register(CallAttempt)
 class CallAttemptAdmin(ReadOnlyTenantAdmin):
-    list_display = ["contact", "campaign", "status", "disposition", "dial_status", "sip_code", "talk_ms", "ended_at"]
+    list_display = [
+        "contact",
+        "campaign",
+        "status",
+        "disposition",
+        "dial_status",
+        "sip_code",
+        "talk_ms",
+        "script_version",
+        "ended_at",
+    ]
     list_filter = ["status", "disposition"]
     search_fields = ["contact__phone"]
     inlines = [TurnInline]
@@ -339,6 +385,24 @@ class CallAttemptAdmin(ReadOnlyTenantAdmin):
     @admin.display(description="Analysis")
     def analysis_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.analysis, indent=2))
+
+
+@admin.register(Rehearsal)
+class RehearsalAdmin(ReadOnlyTenantAdmin):
+    """Rehearsals are started from the campaign list (action), the API or `manage.py rehearse`; read here."""
+
+    list_display = ["id", "campaign", "status", "calls", "requested_by", "created_at", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = ["report_link", "report_pretty"]
+    exclude = ["report", "script"]
+
+    @admin.display(description="Report page")
+    def report_link(self, obj):
+        return format_html('<a href="{}">open</a>', reverse("campaign-rehearsal", args=[obj.campaign_id, obj.id]))
+
+    @admin.display(description="Report")
+    def report_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.report, indent=2))
 
 
 @admin.register(DoNotCall)

@@ -54,9 +54,11 @@ def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
     raise ASRError(f"Unknown ASR engine {engine!r}; use one of {', '.join(ASR_ENGINES)}.")
 
 
-def carrier_for(campaign: Campaign) -> Carrier:
+def carrier_for(campaign: Campaign, rehearsal: bool = False) -> Carrier:
     """Dry-run campaigns (and TELEPHONY_PROVIDER=simulated deployments) dial virtual callees; others dial
-    through the campaign's SIP trunk."""
+    through the campaign's SIP trunk. A rehearsal always dials virtual callees, faster than real time."""
+    if rehearsal:
+        return SimulatedCarrier(speaker("piper"), realtime=False, cdr_path=settings.SIMULATOR_CDR_PATH)
     if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
         # Virtual callees speak with the offline voice, whatever the campaign uses.
         return SimulatedCarrier(

@@ -50,3 +50,7 @@ def webhook(delivery_id: int) -> None:
 
 def contact_import(import_id: int) -> None:
     after_commit(("campaigns.import_contacts_file", import_id))
+
+
+def rehearsal_calls(call_ids: list[int]) -> None:
+    after_commit(*(("campaigns.rehearse_call", call_id) for call_id in call_ids))

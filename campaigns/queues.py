@@ -18,6 +18,7 @@ TASKS = {
     "campaigns.sweep": DEFAULT,
     "campaigns.import_contacts_file": DEFAULT,
     "campaigns.place_call": DIAL,
+    "campaigns.rehearse_call": DIAL,  # a rehearsal's call: same workers, engines and script as live calls
     "campaigns.finalize_call": DEFAULT,
     "campaigns.analyze_call": POST_CALL,
     "campaigns.presynthesize_prompts": TTS,
@@ -25,9 +26,17 @@ TASKS = {
 }
 # Names used before the dialler moved out of pipeline/: still consumed for one release so messages queued by
 # the previous version are not stranded (see README "Upgrading").
-LEGACY_NAMES = {
-    f"pipeline.tasks.{name.removeprefix('campaigns.')}": name for name in TASKS if name != "campaigns.sweep"
-}
+_PREVIOUS_RELEASE = (  # the tasks that existed under pipeline.tasks.*
+    "dispatch",
+    "recover_abandoned",
+    "import_contacts_file",
+    "place_call",
+    "finalize_call",
+    "analyze_call",
+    "presynthesize_prompts",
+    "deliver_webhook",
+)
+LEGACY_NAMES = {f"pipeline.tasks.{name}": f"campaigns.{name}" for name in _PREVIOUS_RELEASE}
 
 
 def queue_of(task_name: str) -> str | None:

@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 
 from campaigns import queues
-from campaigns.services import analysis, calls, imports, presynthesis, webhooks
+from campaigns.services import analysis, calls, imports, presynthesis, rehearsal_calls, webhooks
 from campaigns.services import dispatch as dispatcher
 from campaigns.services.call_guard import DATABASE_DOWN
 
@@ -99,6 +99,12 @@ def place_call(attempt_id: int) -> str:
         countdown = 0.2 + random.random() * 0.6  # noqa: S311
         _follow_up(lambda: place_call.apply_async((attempt_id,), countdown=countdown), f"retry of {attempt_id}")
     return outcome
+
+
+@robot_task("campaigns.rehearse_call", CALL_TIME_LIMIT)
+def rehearse_call(call_id: int) -> str:
+    """One call of a rehearsal, to a virtual callee (never a CallAttempt: see campaigns.services.rehearsals)."""
+    return rehearsal_calls.place_rehearsal_call(call_id)
 
 
 @robot_task("campaigns.finalize_call", 120)

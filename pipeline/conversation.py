@@ -23,7 +23,7 @@ import numpy as np
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
-from pipeline.script import render
+from pipeline.script import REPROMPT_PREFIX, render
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 PRE_ROLL_FRAMES = 10  # audio kept from before the detected speech start, so the first syllable is not cut
 NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
-REPROMPT_PREFIX = "Sorry, I didn't catch that. "
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
 EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
@@ -62,6 +61,7 @@ class ConversationResult:
     recorder: CallRecorder
     slots: dict = field(default_factory=dict)
     amd: dict | None = None  # answering-machine detection's verdict (pipeline.amd.Verdict), when it ran
+    stuck_at: str = ""  # the node the robot gave up on: the script kept sending the call back to it
 
 
 @dataclass
@@ -244,6 +244,13 @@ class Conversation:
             while True:
                 node = nodes[name]
                 visits[name] = visits.get(name, 0) + 1
+                if visits[name] > MAX_VISITS_PER_NODE + 1:
+                    # The script loops back here whatever is said (an `otherwise` into a cycle): without this
+                    # the robot would go round it until the task's time limit. Give up, politely silent.
+                    self.call.hangup()
+                    result = self._result("unclear", EndReason.ROBOT_HANGUP)
+                    result.stuck_at = name
+                    return result
                 prompt = render(node.get("say", ""), self.context)
                 if node["type"] == "end":
                     if prompt:

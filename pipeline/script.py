@@ -39,6 +39,7 @@ OUTCOMES = {
     "unclear",
 }
 NODE_TYPES = {"say", "ask", "end"}
+REPROMPT_PREFIX = "Sorry, I didn't catch that. "  # what the robot says before asking again
 
 
 class ScriptError(ValueError):
@@ -266,3 +267,58 @@ def _check_ask_options(name: str, node: dict, intents: set[str]) -> None:
         raise ScriptError(f'Node {name!r}: "capture" names a slot (lower case letters, digits and _).')
     if not isinstance(node.get("barge_in", True), bool):
         raise ScriptError(f'Node {name!r}: "barge_in" must be true or false.')
+
+
+def edges(script: dict) -> list[tuple[str, str, str]]:
+    """(from, label, to) for every transition: the intent, "otherwise" or "next"."""
+    out = []
+    for name, node in script["nodes"].items():
+        if node["type"] == "say":
+            out.append((name, "next", node["next"]))
+        elif node["type"] == "ask":
+            out.extend((name, intent, target) for intent, target in node["on"].items())
+            out.append((name, "otherwise", node["otherwise"]))
+    return out
+
+
+def check_structure(script: dict) -> dict:
+    """What a rehearsal report says about the script's shape, without raising (validate_script refuses the worst):
+
+    - `unreachable`: nodes no path from the start reaches;
+    - `dead_ends`: nodes from which no end node can be reached at all, and nodes a callee who gives no usable
+      answer can never leave (following only `otherwise` and `next` goes round forever: the robot keeps asking);
+    - `loops`: transitions that lead back to where they came from (directly or through other nodes), as
+      "from -intent-> to" (asking again on `ask_repeat` is one, on purpose or not).
+    """
+    nodes = script["nodes"]
+    graph = edges(script)
+    successors: dict[str, set[str]] = {name: set() for name in nodes}
+    for src, _, dst in graph:
+        if dst in nodes:
+            successors[src].add(dst)
+
+    def reach(start: str, follow) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name not in seen and name in nodes:
+                seen.add(name)
+                todo.extend(follow(name))
+        return seen
+
+    reachable = reach(script.get("start", ""), lambda n: successors[n])
+    ends = {name for name, node in nodes.items() if node.get("type") == "end"}
+
+    def fallback(name: str) -> list[str]:
+        node = nodes[name]
+        return [node.get("next") or node.get("otherwise") or ""] if node.get("type") in ("say", "ask") else []
+
+    dead = [name for name in nodes if not reach(name, lambda n: successors[n]) & ends]
+    traps = [name for name in nodes if name not in dead and not reach(name, fallback) & ends]
+    onward = {name: reach(name, lambda n: successors[n]) for name in nodes}
+    loops = [f"{src} -{label}-> {dst}" for src, label, dst in graph if dst in nodes and src in onward[dst]]
+    return {
+        "unreachable": sorted(set(nodes) - reachable),
+        "dead_ends": sorted(dead) + sorted(traps),
+        "loops": loops,
+    }

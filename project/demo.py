@@ -172,6 +172,26 @@ def report(campaign) -> bool:
     return all_match
 
 
+def rehearse(campaign, timeout: float, calls: int = 10) -> bool:
+    """First a small rehearsal (virtual callees in the default persona mix, nobody on the list is called), as a
+    manager would before starting: the report's summary, without the worst calls' transcripts."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    print(f"\nRehearsing the campaign first: {calls} virtual calls in the default persona mix ...")
+    out = io.StringIO()
+    try:
+        call_command(
+            "rehearse", str(campaign.id), "--calls", str(calls), "--seed", "1", "--timeout", str(timeout), stdout=out
+        )
+    except CommandError as exc:
+        print(f"The rehearsal did not finish: {exc}")
+        return False
+    print(out.getvalue().split("\nWorst calls:")[0].rstrip() + "\n")
+    return True
+
+
 def run(timeout: float) -> int:
     started = time.monotonic()
     print("Starting embedded PostgreSQL and Redis in .demo/ ...")
@@ -183,6 +203,8 @@ def run(timeout: float) -> int:
     try:
         worker.wait_ready()
         print("Celery worker ready (dial, post_call, tts, webhooks and default queues; beat dispatches)")
+        if not rehearse(campaign, timeout):
+            return 1
         from campaigns.services.lifecycle import start_campaign
 
         start_campaign(campaign, actor=campaign.created_by)

@@ -214,6 +214,9 @@ RTP_PORT_RANGE = tuple(env.list("RTP_PORT_RANGE", cast=int, default=[20000, 3000
 SIMULATOR_REALTIME = env.bool("SIMULATOR_REALTIME", default=False)
 # Call detail records of virtual calls (one JSON line per dial start and end), for auditing dry runs.
 SIMULATOR_CDR_PATH = Path(env("SIMULATOR_CDR_PATH")) if env("SIMULATOR_CDR_PATH", default="") else None
+# Most calls one rehearsal may place (each holds a dial worker for the length of its call, on a virtual clock).
+REHEARSAL_MAX_CALLS = env.int("REHEARSAL_MAX_CALLS", default=500)
+REHEARSAL_ADMIN_CALLS = env.int("REHEARSAL_ADMIN_CALLS", default=20)  # the admin action's rehearsal size
 RING_TIMEOUT_SECONDS = env.int("RING_TIMEOUT_SECONDS", default=30)
 
 TTS_ENGINE = env("TTS_ENGINE", default="piper")  # piper | gtts

@@ -14,6 +14,12 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/calls/", views.call_list, name="calls"),
     path("campaigns/<int:campaign_id>/export.csv", views.export_csv, name="export-csv"),
     path("campaigns/<int:campaign_id>/export.xlsx", views.export_xlsx, name="export-xlsx"),
+    path("campaigns/<int:campaign_id>/rehearsals/", views.rehearse, name="campaign-rehearse"),
+    path(
+        "campaigns/<int:campaign_id>/rehearsals/<int:rehearsal_id>/",
+        views.rehearsal_report,
+        name="campaign-rehearsal",
+    ),
     path("campaigns/<int:campaign_id>/<slug:action>/", views.campaign_lifecycle, name="campaign-lifecycle"),
     path("calls/<int:attempt_id>/", views.call_detail, name="call"),
     path("calls/<int:attempt_id>/recording.wav", views.recording, name="recording"),

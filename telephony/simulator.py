@@ -2,7 +2,11 @@
 
 A virtual number's last digit picks a persona. A persona listens to the robot's audio, waits for the robot to
 finish speaking, then answers with speech synthesised by the `voice` it was given, passed through G.711.
-Used by `make demo`, by campaigns in dry-run mode, and by the tests.
+Used by `make demo`, by campaigns in dry-run mode, by rehearsals, and by the tests.
+
+Rehearsals (campaigns.services.rehearsals) dial `persona:<name>:<seed>` instead of a phone number: the persona
+comes from LIBRARY by name and its wording (one of several phrasings) from a random generator seeded with
+`seed`, so a rehearsal is reproducible call for call. No SIP carrier can dial such a number.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,7 @@ import numpy as np
 from telephony.audio import frames, rms_dbfs, through_g711
 from telephony.interface import (
     FRAME_MS,
+    SAMPLE_RATE,
     SILENCE_FRAME,
     CallEnded,
     DialResult,
@@ -28,51 +33,31 @@ from telephony.interface import (
     EndReason,
     Frame,
 )
+from telephony.personas import (  # noqa: F401 (re-exported: the simulator's callees)
+    LIBRARY,
+    PERSONAS,
+    REHEARSAL_SCHEME,
+    REPLY_AFTER_MS,
+    Persona,
+    persona_for,
+    rehearsal_number,
+    seed_of,
+)
 
 # Synthesises a line of speech to int16 8 kHz mono PCM.
 Voice = Callable[[str], np.ndarray]
 
 ROBOT_SPEECH_DBFS = -45.0  # robot frames louder than this count as the robot talking
-REPLY_AFTER_MS = 600  # a persona answers after this much silence following the robot's speech
 GIVE_UP_SILENCE_MS = 20_000  # a persona hangs up when nothing happens for this long
 
 
-@dataclass(frozen=True)
-class Persona:
-    name: str
-    lines: tuple[str, ...] = ()
-    dial_status: DialStatus = DialStatus.ANSWERED
-    sip_code: int = 200
-    # What the robot's stored transcript should show this callee said (for demo and tests).
-    expected_disposition: str = ""
+BEEP_HZ, BEEP_MS, BEEP_AMPLITUDE = 1000.0, 400, 8000
 
 
-PERSONAS: dict[str, Persona] = {
-    "1": Persona("agrees", ("Yes, I will be there.",), expected_disposition="interested"),
-    "2": Persona("declines", ("No, I can't make it.",), expected_disposition="not_interested"),
-    "3": Persona(
-        "asks for a callback",
-        ("I'm busy right now, please call me back tomorrow afternoon.",),
-        expected_disposition="callback_requested",
-    ),
-    "4": Persona("opts out", ("Stop calling me and remove me from your list.",), expected_disposition="opted_out"),
-    "5": Persona("wrong person", ("Sorry, you have the wrong number.",), expected_disposition="wrong_person"),
-    "6": Persona("busy", dial_status=DialStatus.BUSY, sip_code=486, expected_disposition="busy"),
-    "7": Persona("no answer", dial_status=DialStatus.NO_ANSWER, sip_code=487, expected_disposition="no_answer"),
-    "8": Persona("stays silent", (), expected_disposition="unclear"),
-    "9": Persona(
-        "asks to repeat, then agrees",
-        ("Sorry, could you repeat that?", "Yes, that works for me."),
-        expected_disposition="interested",
-    ),
-    "0": Persona(
-        "unallocated number", dial_status=DialStatus.INVALID_NUMBER, sip_code=404, expected_disposition="invalid_number"
-    ),
-}
-
-
-def persona_for(number: str) -> Persona:
-    return PERSONAS[number[-1]]
+def _beep() -> np.ndarray:
+    t = np.arange(int(SAMPLE_RATE * BEEP_MS / 1000)) / SAMPLE_RATE
+    ramp = np.minimum(1, np.minimum(t, t[::-1]) / 0.005)
+    return (BEEP_AMPLITUDE * ramp * np.sin(2 * np.pi * BEEP_HZ * t)).astype(np.int16)
 
 
 class SimulatedCall:
@@ -81,15 +66,29 @@ class SimulatedCall:
     _ids = itertools.count(1)
 
     def __init__(
-        self, persona: Persona, voice: Voice, realtime: bool = False, on_end: Callable[[], None] | None = None
+        self,
+        persona: Persona,
+        voice: Voice,
+        realtime: bool = False,
+        on_end: Callable[[], None] | None = None,
+        seed: int = 0,
     ) -> None:
         self.call_id = f"sim-{next(self._ids)}"
         self._on_end = on_end
         self.persona = persona
         self._voice = voice
         self._realtime = realtime
-        self._lines = deque(persona.lines)
+        rng = random.Random(seed)  # noqa: S311 (reproducible wording, not secrecy)
+        self.lines: tuple[str, ...] = rng.choice(persona.wordings())  # what this callee will say, in order
+        self._lines = deque(self.lines)
+        self._noise = np.random.default_rng(seed) if persona.noise_dbfs is not None else None
         self._speaking: deque[bytes] = deque()
+        if persona.greeting:  # a machine answers by talking, whatever the robot does
+            for line in persona.greeting:
+                self._speaking.extend(frames(through_g711(self._voice(line))))
+            if persona.beep:
+                self._speaking.extend(frames(np.zeros(SAMPLE_RATE // 2, np.int16)))
+                self._speaking.extend(frames(through_g711(_beep())))
         self._frames_exchanged = 0
         self._robot_spoke = False
         self._robot_quiet_ms = 0
@@ -112,13 +111,25 @@ class SimulatedCall:
                 time.sleep(delay)
         self._frames_exchanged += 1
         self._listen(outgoing)
+        hangs_up = self.persona.hangs_up_after_robot_ms
+        if hangs_up is not None and self.heard_robot_ms >= hangs_up:
+            self._ended = EndReason.CALLEE_HANGUP  # the next exchange finds the line dead
+            self._speaking.clear()
         if self._speaking:
             self._idle_ms = 0
-            return Frame(self._speaking.popleft())
+            return Frame(self._noisy(self._speaking.popleft()))
         self._idle_ms += FRAME_MS
         if self._idle_ms >= GIVE_UP_SILENCE_MS:
             self._ended = EndReason.CALLEE_HANGUP
-        return Frame(SILENCE_FRAME)
+        return Frame(self._noisy(SILENCE_FRAME))
+
+    def _noisy(self, pcm: bytes) -> bytes:
+        if self._noise is None:
+            return pcm
+        amplitude = 32768 * 10 ** (self.persona.noise_dbfs / 20)
+        noise = self._noise.normal(0, amplitude, len(pcm) // 2)
+        mixed = np.frombuffer(pcm, np.int16).astype(np.float64) + noise
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
 
     def _listen(self, outgoing: bytes) -> None:
         if rms_dbfs(outgoing) > ROBOT_SPEECH_DBFS:
@@ -128,11 +139,21 @@ class SimulatedCall:
             self.heard_robot_ms += FRAME_MS
             return
         self._robot_quiet_ms += FRAME_MS
-        if self._robot_spoke and self._robot_quiet_ms >= REPLY_AFTER_MS and not self._speaking:
+        if self._robot_spoke and self._robot_quiet_ms >= self.persona.reply_after_ms and not self._speaking:
             self._robot_spoke = False
             if self._lines:
-                line = self._lines.popleft()
-                self._speaking.extend(frames(through_g711(self._voice(line))))
+                self._speaking.extend(frames(through_g711(self._utter(self._lines.popleft()))))
+
+    def _utter(self, line: str) -> np.ndarray:
+        gap = self.persona.phrase_gap_ms
+        if not gap:
+            return self._voice(line)
+        pause = np.zeros(SAMPLE_RATE * gap // 1000, np.int16)
+        parts = [self._voice(part.strip()) for part in line.split(",") if part.strip()]
+        out: list[np.ndarray] = []
+        for part in parts:
+            out.extend([part, pause])
+        return np.concatenate(out[:-1])
 
     def hangup(self) -> None:
         if self._ended is None:
@@ -158,6 +179,8 @@ class SimulatedCarrier:
         self._cdr_path = cdr_path
 
     def dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
+        """`number` is a virtual number (its last digit picks the persona) or a rehearsal's
+        `persona:<name>:<seed>` (see rehearsal_number)."""
         persona = persona_for(number)
         record = f"{os.getpid()}-{next(self._dials)}"
         self._cdr("start", record, number)
@@ -167,7 +190,11 @@ class SimulatedCarrier:
             self._cdr("end", record, number)
             return DialResult(persona.dial_status, persona.sip_code, detail=persona.name)
         call = SimulatedCall(
-            persona, self._voice, realtime=self._realtime, on_end=lambda: self._cdr("end", record, number)
+            persona,
+            self._voice,
+            realtime=self._realtime,
+            on_end=lambda: self._cdr("end", record, number),
+            seed=seed_of(number),
         )
         return DialResult(DialStatus.ANSWERED, 200, call=call, detail=persona.name)
 

@@ -18,6 +18,7 @@ from campaigns.models import (
     Disposition,
     DoNotCall,
     Membership,
+    Rehearsal,
     Trunk,
     Turn,
 )
@@ -299,6 +300,12 @@ class CallSerializer(serializers.ModelSerializer):
         choices=Disposition.choices, allow_blank=True, read_only=True, help_text="Empty until the call is finalised."
     )
     has_recording = serializers.SerializerMethodField()
+    script_version = serializers.IntegerField(
+        source="script_version.number",
+        read_only=True,
+        allow_null=True,
+        help_text="Which version of the campaign's script the call ran (null: not dialled).",
+    )
 
     class Meta:
         model = CallAttempt
@@ -318,6 +325,7 @@ class CallSerializer(serializers.ModelSerializer):
             "ended_at",
             "talk_ms",
             "has_recording",
+            "script_version",
             "created_at",
         ]
         read_only_fields = fields
@@ -388,3 +396,45 @@ class CallFilterSerializer(serializers.Serializer):
 
 class DoNotCallFilterSerializer(serializers.Serializer):
     phone = serializers.CharField(required=False, max_length=20, help_text="Substring of the E.164 number.")
+
+
+class RehearsalRequestSerializer(serializers.Serializer):
+    calls = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="How many virtual calls (at most REHEARSAL_MAX_CALLS)."
+    )
+    mix = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=100),
+        required=False,
+        help_text="Persona -> percent of the calls, adding up to 100; personas: agree, decline, callback, "
+        "opt_out, wrong_person, voicemail, voicemail_no_beep, silent, repeat, noisy, hang_up, slow, question, "
+        "ask_person, busy, no_answer. Default: agree 40, decline 20, callback 10, opt_out 5, wrong_person 5, "
+        "voicemail 10, silent 5, repeat 5.",
+    )
+    seed = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, help_text="Repeat an earlier rehearsal's picks."
+    )
+
+
+class RehearsalSerializer(serializers.ModelSerializer):
+    finished_calls = serializers.SerializerMethodField(help_text="Calls over so far.")
+    report = serializers.JSONField(read_only=True, help_text="Empty until every call is over.")
+
+    class Meta:
+        model = Rehearsal
+        fields = [
+            "id",
+            "campaign",
+            "status",
+            "calls",
+            "finished_calls",
+            "mix",
+            "seed",
+            "created_at",
+            "finished_at",
+            "error",
+            "report",
+        ]
+        read_only_fields = fields
+
+    def get_finished_calls(self, rehearsal) -> int:
+        return rehearsal.rehearsal_calls.filter(status="ended").count()

@@ -40,11 +40,13 @@ from campaigns.models import (
     ContactImport,
     DoNotCall,
     Membership,
+    Rehearsal,
     Turn,
 )
-from campaigns.services import lifecycle
+from campaigns.services import lifecycle, rehearsals
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
+from campaigns.services.script_versions import record_edit
 from pipeline.script import ScriptError
 
 CAMPAIGN_EXAMPLE = OpenApiExample(
@@ -124,6 +126,14 @@ class CampaignViewSet(
 
     def perform_create(self, serializer):
         serializer.save(tenant=self.tenant, created_by=self.request.user)
+
+    def perform_update(self, serializer):
+        edited = (
+            "script" in serializer.validated_data and serializer.validated_data["script"] != serializer.instance.script
+        )
+        campaign = serializer.save()
+        if edited:
+            record_edit(campaign, self.request.user)  # a started campaign's script gets a new version
 
     def perform_destroy(self, instance):
         # Guarded: a campaign whose calls are being dialled is paused or cancelled first, never yanked away.
@@ -210,6 +220,60 @@ class CampaignViewSet(
         Campaign.objects.filter(id=campaign.id).update(webhook_secret=secret)
         return Response({"webhook_secret": secret})
 
+    # --- rehearsals ---------------------------------------------------------------------------------------
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The campaign's rehearsals, newest first, with their reports",
+        request=None,
+        responses={200: s.RehearsalSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Rehearse the campaign: N calls to virtual callees in a mix of personas (no one is called)",
+        description="The callees use the campaign's own contacts' fields (never their numbers) and the calls go "
+        "through the same queues, speech engines and script as live calls, faster than real time. Nothing is "
+        "counted in the campaign's figures or sent to its webhook. 400: the mix does not add up to 100, an "
+        "unknown persona, too many calls, or a script that fails validation; 409: a rehearsal of this campaign "
+        "is still running. GET the rehearsal's URL (Location) for its report.",
+        request=s.RehearsalRequestSerializer,
+        responses={202: s.RehearsalSerializer, 400: s.ErrorSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="rehearsals")
+    def rehearsals(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        if request.method == "GET":
+            rows = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-id")
+            page = self.paginate_queryset(rows)
+            return self.get_paginated_response(s.RehearsalSerializer(page, many=True).data)
+        form = s.RehearsalRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            rehearsal = rehearsals.start_rehearsal(
+                campaign, data["calls"], data.get("mix"), actor=request.user, seed=data.get("seed")
+            )
+        except rehearsals.RehearsalError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        except rehearsals.RehearsalBusy as exc:
+            raise Conflict(str(exc)) from None
+        location = reverse("api:campaign-rehearsal", args=[self.tenant.slug, campaign.id, rehearsal.id])
+        body = s.RehearsalSerializer(rehearsal).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        summary="One rehearsal: progress, and its report once every call is over",
+        request=None,
+        responses={200: s.RehearsalSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path=r"rehearsals/(?P<rehearsal_id>[0-9]{1,18})", url_name="rehearsal")
+    def rehearsal(self, request, *args, rehearsal_id=None, **kwargs):
+        campaign = self.get_object()
+        row = Rehearsal.objects.for_tenant(self.tenant).filter(campaign=campaign, id=rehearsal_id).first()
+        if row is None:
+            raise NotFound()
+        return Response(s.RehearsalSerializer(row).data)
+
     # --- call list and results ---------------------------------------------------------------------------
 
     @extend_schema(
@@ -290,7 +354,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     filter_serializer_class = s.CallFilterSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("contact")
+        queryset = super().get_queryset().select_related("contact", "script_version")
         if self.action == "retrieve":
             turns = Turn.objects.for_tenant(self.tenant).order_by("index")
             queryset = queryset.prefetch_related(Prefetch("turns", queryset=turns))

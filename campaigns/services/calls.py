@@ -28,6 +28,7 @@ from campaigns.services import call_guard
 from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, calling_window_opens, is_blocked
 from campaigns.services.dispatch import retry_at
 from campaigns.services.lifecycle import complete_if_done
+from campaigns.services.script_versions import current_version
 from campaigns.services.webhooks import queue_call_completed
 from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
@@ -239,7 +240,8 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
 
     def started() -> bool:
         with transaction.atomic():
-            if not _ours(attempt, token).update(dialed_at=dialing_at):
+            version = current_version(campaign)  # the script this call runs (campaign.script, read at the claim)
+            if not _ours(attempt, token).update(dialed_at=dialing_at, script_version=version):
                 return False
             Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
             return True
@@ -314,12 +316,17 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
 
 
 def disposition_for(attempt: CallAttempt) -> str:
-    if attempt.dial_status in DIAL_DISPOSITIONS:
-        return DIAL_DISPOSITIONS[attempt.dial_status]
-    if attempt.end_reason in ("error", "worker_lost"):
+    return disposition_of(attempt.dial_status, attempt.end_reason, attempt.outcome, attempt.campaign.disposition_map)
+
+
+def disposition_of(dial_status: str, end_reason: str, outcome: str, disposition_map: dict | None) -> str:
+    """A call's disposition from how it ended (live calls and rehearsal calls alike)."""
+    if dial_status in DIAL_DISPOSITIONS:
+        return DIAL_DISPOSITIONS[dial_status]
+    if end_reason in ("error", "worker_lost"):
         return Disposition.FAILED
-    default = OUTCOME_DISPOSITIONS.get(attempt.outcome, attempt.outcome)
-    mapped = (attempt.campaign.disposition_map or {}).get(attempt.outcome, default)
+    default = OUTCOME_DISPOSITIONS.get(outcome, outcome)
+    mapped = (disposition_map or {}).get(outcome, default)
     return mapped if mapped in Disposition.values else Disposition.COMPLETED
 
 

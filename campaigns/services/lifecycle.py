@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact
+from campaigns.services.script_versions import current_version
 from campaigns.services.webhooks import queue_campaign_completed
 from pipeline.script import validate_script
 
@@ -77,6 +78,7 @@ def start_campaign(campaign: Campaign, actor=None, note: str = "") -> int:
             note,
             started_at=campaign.started_at or timezone.now(),
         )
+        current_version(campaign, actor)  # the script it starts with is version 1 (or the latest)
         enqueue.campaign_started(campaign.id)
     return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).count()
 

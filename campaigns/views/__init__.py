@@ -12,6 +12,7 @@ from campaigns.views.dashboard import (
 )
 from campaigns.views.exports import export_csv, export_xlsx
 from campaigns.views.ops import healthz, metrics
+from campaigns.views.rehearsals import rehearsal_report, rehearse
 
 __all__ = [
     "call_detail",
@@ -26,4 +27,6 @@ __all__ = [
     "metrics",
     "progress_json",
     "recording",
+    "rehearsal_report",
+    "rehearse",
 ]

@@ -17,12 +17,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from campaigns import recordings, selectors
-from campaigns.models import Campaign, Disposition
+from campaigns.models import Campaign, Disposition, Rehearsal
 from campaigns.services import lifecycle as services
 from campaigns.views.access import can_write, member_attempt, member_campaign
 from campaigns.views.charts import disposition_bars, hourly_bars
 from campaigns.views.report import report_cards
-from pipeline.script import ScriptError
+from campaigns.views.script_map import script_map
+from pipeline.script import ScriptError, validate_script
 
 CALLS_PER_PAGE = 50
 S = Campaign.Status
@@ -94,6 +95,8 @@ def campaign_detail(request, campaign_id: int):
     peak_hour = max((n for _, n in hours), default=0)
     bars = disposition_bars(progress.by_disposition)
     actions = [(name, label) for name, (_, statuses, label, _) in LIFECYCLE.items() if campaign.status in statuses]
+    recent = list(Rehearsal.objects.filter(campaign=campaign).order_by("-id")[:5])
+    last_done = next((r for r in recent if r.status == Rehearsal.Status.DONE), None)
     return render(
         request,
         "dashboard/campaign.html",
@@ -107,8 +110,23 @@ def campaign_detail(request, campaign_id: int):
             "peak_hour": peak_hour,
             "latest_calls": selectors.campaign_calls(campaign)[:10],
             "actions": actions if can_write(role) else [],
+            "can_write": can_write(role),
+            "rehearsals": recent,
+            "map": _map_of(campaign, last_done),
+            "map_rehearsal": last_done,
+            "rehearsal_max": settings.REHEARSAL_MAX_CALLS,
         },
     )
+
+
+def _map_of(campaign: Campaign, rehearsal: Rehearsal | None):
+    """The campaign's script drawn, with the counts of its last finished rehearsal if it is the same script."""
+    try:
+        validate_script(campaign.script)
+    except ScriptError:
+        return None
+    same = rehearsal is not None and rehearsal.script == campaign.script
+    return script_map(campaign.script, rehearsal.report if same else None)
 
 
 @login_required

@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, Contact, ContactImport, DoNotCall, Role
+from campaigns.models import Campaign, Contact, ContactImport, DoNotCall, Rehearsal, Role
 from tests.factories import (
     CallAttemptFactory,
     CampaignFactory,
@@ -61,6 +61,16 @@ ENDPOINTS = [
     Endpoint("campaign-upload", "post", "campaign-upload", "draft", write=True, ok=201, multipart=True),
     Endpoint("campaign-export", "get", "campaign-export", "draft"),
     Endpoint("campaign-webhook-secret", "post", "campaign-webhook-secret", "draft", write=True),
+    Endpoint("campaign-rehearsals", "get", "campaign-rehearsals", "draft"),
+    Endpoint(
+        "campaign-rehearse",
+        "post",
+        "campaign-rehearsals",
+        "draft",
+        write=True,
+        ok=202,
+        data={"calls": 2, "mix": {"agree": 50, "voicemail": 50}},
+    ),
     Endpoint("contacts-list", "get", "contact-list"),
     Endpoint("contact-retrieve", "get", "contact-detail", "contact"),
     Endpoint("calls-list", "get", "call-list"),
@@ -130,6 +140,7 @@ def snapshot() -> tuple:
         sorted(Contact.objects.values_list("id", "status")),
         sorted(DoNotCall.objects.values_list("id", "phone")),
         ContactImport.objects.count(),
+        Rehearsal.objects.count(),
     )
 
 

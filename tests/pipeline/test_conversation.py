@@ -176,3 +176,40 @@ def test_linecall_measures_what_it_says():
         call.exchange(loud)
     assert call.callee_onset_ms(call.done[0]) == 140  # cued after 100 ms of prompt, heard on the next frame
     assert call.robot_last_audio_ms(0) == 400
+
+
+LIBRARY_SCRIPT = {**DEFAULT_SCRIPT, "voicemail": {"action": "leave_message", "say": "Hello {first_name}, call us."}}
+
+
+@pytest.mark.parametrize(
+    "name", ["agree", "decline", "callback", "opt_out", "wrong_person", "repeat", "noisy", "slow", "question"]
+)
+def test_library_personas_mean_what_they_say(name, piper, whisper):
+    from telephony.simulator import LIBRARY, rehearsal_number
+
+    persona = LIBRARY[name]
+    for seed in (1, 2):
+        call = SimulatedCarrier(piper.synthesize).dial(rehearsal_number(name, seed), "+12025550100", 30).call
+        result = Conversation(call, LIBRARY_SCRIPT, {"first_name": "Anna"}, piper.synthesize, whisper, NOW).run()
+        heard = [t.text for t in result.turns]
+        assert result.outcome == persona.expected_disposition, (name, seed, call.lines, heard)
+
+
+@pytest.mark.parametrize("name", ["voicemail", "voicemail_no_beep"])
+def test_library_machines_get_the_message(name, piper, whisper):
+    from telephony.simulator import rehearsal_number
+
+    call = SimulatedCarrier(piper.synthesize).dial(rehearsal_number(name, 1), "+12025550100", 30).call
+    result = Conversation(call, LIBRARY_SCRIPT, {"first_name": "Anna"}, piper.synthesize, whisper, NOW).run()
+    assert result.outcome == "voicemail_left", result.amd
+    assert result.amd["beep_heard"] is (name == "voicemail")
+
+
+def test_a_node_the_script_keeps_sending_the_call_back_to_is_given_up(piper, whisper):
+    from telephony.simulator import rehearsal_number
+    from tests.pipeline.test_script import TRAP_SCRIPT
+
+    call = SimulatedCarrier(piper.synthesize).dial(rehearsal_number("decline", 1), "+12025550100", 30).call
+    result = Conversation(call, TRAP_SCRIPT, {}, piper.synthesize, whisper, NOW).run()
+    assert (result.outcome, result.stuck_at) == ("unclear", "stuck")
+    assert sum(t.node == "stuck" and t.speaker == "robot" for t in result.turns) == 6  # 3 visits, asked twice each

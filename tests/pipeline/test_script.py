@@ -337,3 +337,48 @@ def test_admin_accepts_valid_script(client, manager, tenant):
     campaign = Campaign.objects.get()
     assert (campaign.tenant, campaign.created_by, campaign.status) == (tenant, manager, Campaign.Status.DRAFT)
     assert campaign.script == DEFAULT_SCRIPT
+
+
+# --- the structure a rehearsal report shows ------------------------------------------------------------
+
+from pipeline.script import DEFAULT_SCRIPT, check_structure  # noqa: E402
+
+TRAP_SCRIPT = {
+    "start": "ask",
+    "intents": {"reschedule": ["move my appointment", "another day"]},
+    "nodes": {
+        "ask": {"type": "ask", "say": "Will you come?", "on": {"affirm": "yes", "deny": "stuck"}, "otherwise": "no"},
+        # Leaves only on an answer nobody gives: whatever else is said, the robot asks again.
+        "stuck": {"type": "ask", "say": "Which day instead?", "on": {"reschedule": "yes"}, "otherwise": "stuck"},
+        "yes": {"type": "end", "say": "Thanks.", "outcome": "interested"},
+        "no": {"type": "end", "say": "Bye.", "outcome": "unclear"},
+    },
+}
+
+
+def test_structure_of_the_default_script_has_only_the_repeat_loop():
+    assert check_structure(DEFAULT_SCRIPT) == {
+        "unreachable": [],
+        "dead_ends": [],
+        "loops": ["ask_attend -ask_repeat-> ask_attend"],
+    }
+
+
+def test_a_node_only_a_specific_answer_leaves_is_a_dead_end_that_validation_lets_through():
+    validate_script(TRAP_SCRIPT)
+    found = check_structure(TRAP_SCRIPT)
+    assert found["dead_ends"] == ["stuck"]
+    assert "stuck -otherwise-> stuck" in found["loops"]
+
+
+def test_structure_of_an_invalid_script_names_unreachable_and_hopeless_nodes():
+    script = {
+        "start": "a",
+        "nodes": {
+            "a": {"type": "say", "say": "hi", "next": "b"},
+            "b": {"type": "say", "say": "again", "next": "a"},
+            "orphan": {"type": "end", "say": "", "outcome": "completed"},
+        },
+    }
+    assert check_structure(script)["unreachable"] == ["orphan"]
+    assert check_structure(script)["dead_ends"] == ["a", "b"]

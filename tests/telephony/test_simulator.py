@@ -37,3 +37,76 @@ def test_without_a_cdr_path_nothing_is_written(tmp_path):
     carrier = SimulatedCarrier(quiet_voice)
     carrier.dial("+12025550106", "", 30)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the rehearsal persona library ---------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from telephony.audio import rms_dbfs  # noqa: E402
+from telephony.interface import CallEnded, EndReason  # noqa: E402
+from telephony.simulator import LIBRARY, PERSONAS, persona_for, rehearsal_number  # noqa: E402
+
+
+class RecordingVoice:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str) -> np.ndarray:
+        self.lines.append(text)
+        t = np.arange(1600) / 8000
+        return (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+LOUD = (8000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16).tobytes()
+
+
+def robot_says_then_waits(call, speech_frames=25, silence_frames=150) -> list[bytes]:
+    heard = [call.exchange(LOUD).pcm for _ in range(speech_frames)]
+    return heard + [call.exchange(SILENCE_FRAME).pcm for _ in range(silence_frames)]
+
+
+def test_rehearsal_numbers_name_a_library_persona_and_digits_still_work():
+    assert persona_for(rehearsal_number("slow", 7)) is LIBRARY["slow"]
+    assert persona_for("+12025550101") is PERSONAS["1"]
+    with pytest.raises(KeyError, match="unknown persona 'grumpy'"):
+        rehearsal_number("grumpy", 1)
+
+
+def test_the_wording_is_picked_by_the_seed_reproducibly_and_varies_across_calls():
+    carrier = SimulatedCarrier(quiet_voice)
+    picked = {s: carrier.dial(rehearsal_number("agree", s), "", 30).call.lines for s in range(20)}
+    assert picked == {s: carrier.dial(rehearsal_number("agree", s), "", 30).call.lines for s in range(20)}
+    assert len(set(picked.values())) >= 3
+    assert set(picked.values()) <= set(LIBRARY["agree"].phrasings)
+
+
+def test_an_answering_machine_talks_at_once_and_beeps_or_not():
+    for name, beeps in (("voicemail", True), ("voicemail_no_beep", False)):
+        voice = RecordingVoice()
+        call = SimulatedCarrier(voice).dial(rehearsal_number(name, 1), "", 30).call
+        heard = [call.exchange(SILENCE_FRAME).pcm for _ in range(150)]
+        assert voice.lines == list(LIBRARY[name].greeting)
+        assert rms_dbfs(heard[0]) > -30  # no waiting for the robot
+        tonal = [np.abs(np.fft.rfft(np.frombuffer(p, np.int16))).argmax() for p in heard if rms_dbfs(p) > -30]
+        assert (tonal.count(20) > 10) is beeps  # 1 kHz in 20 ms frames: bin 20
+
+
+def test_a_caller_who_hangs_up_mid_prompt_ends_the_call():
+    call = SimulatedCarrier(quiet_voice).dial(rehearsal_number("hang_up", 1), "", 30).call
+    with pytest.raises(CallEnded) as ended:
+        for _ in range(200):
+            call.exchange(LOUD)
+    assert ended.value.reason is EndReason.CALLEE_HANGUP
+    assert call.heard_robot_ms == LIBRARY["hang_up"].hangs_up_after_robot_ms
+
+
+def test_a_noisy_line_is_never_silent_and_a_slow_talker_waits_and_pauses():
+    noisy = SimulatedCarrier(quiet_voice).dial(rehearsal_number("noisy", 1), "", 30).call
+    assert -48 < rms_dbfs(noisy.exchange(SILENCE_FRAME).pcm) < -30
+    voice = RecordingVoice()
+    slow = SimulatedCarrier(voice).dial(rehearsal_number("slow", 2), "", 30).call
+    heard = robot_says_then_waits(slow, silence_frames=400)
+    first = next(i for i, p in enumerate(heard) if rms_dbfs(p) > -40)
+    assert (first - 25) * 20 >= LIBRARY["slow"].reply_after_ms - 20
+    assert voice.lines == [part.strip() for part in slow.lines[0].split(",")]  # spoken in parts, with pauses
