@@ -133,6 +133,7 @@ EXAMPLES: dict[str, list[str]] = {
         "no I don't want it",
         "I don't need it",
         "I'll pass",
+        "I'll give it a miss",
         "I'm good thanks",
         "we're fine as we are",
         "not for me",

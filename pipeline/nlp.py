@@ -38,6 +38,7 @@ DIGITS = "digits"
 MIN_CONFIDENCE = 0.75  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
 OPT_OUT_CONFIRM = 0.2  # an opt-out this probable, not acted on, is confirmed ("stop calling this number?")
 RULE_BONUS = 0.1  # added to the score of the intent a keyword rule names
+CAMPAIGN_BONUS = 0.1  # added to a campaign's own intents: more specific than the built-in ones they overlap
 NEGATION_PENALTY = 0.1  # taken from affirm when the answer carries a negation that is not a "yes" idiom
 TEMPERATURE = 0.05  # softmax over the intents' scores (cosine similarities)
 NEAREST_WEIGHTS = (0.5, 0.5)  # an intent's score: its closest examples' similarities, weighted
@@ -236,7 +237,7 @@ def classify(
         bank = example_bank()
     except Exception:  # the model is not installed: the rules still answer (logged once)
         return classify_rules(text, now_local, asr_confidence, intents)
-    probabilities = bank.probabilities(norm, custom, _rule_intent(norm), _negated(norm))
+    probabilities = bank.probabilities(norm, custom, _rule_intent(norm, custom), _negated(norm))
     ranked = sorted(probabilities, key=probabilities.get, reverse=True)
     best = ranked[0]
     slots: dict = {}
@@ -258,14 +259,15 @@ def opt_out_probability(intent: Intent) -> float:
     return float(intent.scores.get("opt_out", 0.0))
 
 
-def _rule_intent(norm: str) -> str | None:
+def _rule_intent(norm: str, custom: dict[str, list[str]] | None = None) -> str | None:
     """The intent the keyword rules name for this answer (the first rule that matches), else the one whose
     example it resembles letter by letter (the old fuzzy matching: "yu have the rong numbr"), if any."""
     for intent, patterns in _COMPILED:
         if any(p.search(norm) for p in patterns):
             return intent
     best, score = None, FUZZY_THRESHOLD
-    for intent, examples in FUZZY_EXAMPLES.items():
+    pairs = [*FUZZY_EXAMPLES.items(), *(custom or {}).items()]
+    for intent, examples in pairs:
         for example in examples:
             ratio = similarity(norm, example)
             if ratio >= score:
@@ -320,6 +322,9 @@ class ExampleBank:
         self, norm: str, custom: dict[str, list[str]], rule: str | None, negated: bool
     ) -> dict[str, float]:
         scores = self.scores(norm, custom)
+        for name in custom:
+            if name not in self.builtin:
+                scores[name] += CAMPAIGN_BONUS
         if rule in scores:
             scores[rule] += RULE_BONUS
         if negated and "affirm" in scores:
