@@ -42,7 +42,11 @@ CAMPAIGN_BONUS = 0.1  # added to a campaign's own intents: more specific than th
 NEGATION_PENALTY = 0.1  # taken from affirm when the answer carries a negation that is not a "yes" idiom
 TEMPERATURE = 0.05  # softmax over the intents' scores (cosine similarities)
 NEAREST_WEIGHTS = (0.5, 0.5)  # an intent's score: its closest examples' similarities, weighted
-MAX_SPOKEN_DIGITS = 20  # a longer run of spoken digits is a barrage, not an answer: re-asked
+# The recogniser's confidence (whisper: exp of the mean token log-probability) scales the classifier's only below
+# this: a clear transcript is taken at its word, a doubtful one lowers the confidence in proportion.
+ASR_TRUSTED = 0.5
+MAX_SPOKEN_DIGITS = 20
+MAX_CONFIDENCE = 0.99  # the classifier is never certain: a script's min_confidence of 0.999 always re-asks  # a longer run of spoken digits is a barrage, not an answer: re-asked
 
 # (intent, patterns) in priority order. Patterns match whole words of the normalised text.
 RULES: list[tuple[str, list[str]]] = [
@@ -219,6 +223,7 @@ def classify(
     empty text, noise, other languages, long monologues and digit barrages come back as `unknown` or with a
     confidence below MIN_CONFIDENCE.
     """
+    asr_confidence = min(1.0, asr_confidence / ASR_TRUSTED)
     norm = clean(text)
     if not norm:
         return Intent(UNKNOWN, 0.0)
@@ -247,7 +252,7 @@ def classify(
             slots = {"digits": found, "source": "speech"}
         else:  # the model heard a number answer but there is no number in it: the runner-up decides
             best = ranked[1]
-    confidence = round(probabilities[best] * asr_confidence, 3)
+    confidence = round(min(probabilities[best], MAX_CONFIDENCE) * asr_confidence, 3)
     scores = {name: round(p, 4) for name, p in probabilities.items()}
     return _with_slots(Intent(best, confidence, slots, scores), norm, now_local)
 

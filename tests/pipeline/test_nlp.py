@@ -9,6 +9,7 @@ import zoneinfo
 import pytest
 
 from pipeline.nlp import (
+    ASR_TRUSTED,
     BUILTIN_INTENTS,
     FUZZY_THRESHOLD,
     MIN_CONFIDENCE,
@@ -107,7 +108,8 @@ def test_confidence_scales_with_asr_confidence():
     # Changed from exact 0.95/0.475: the confidence is now the classifier's probability, not a rule constant.
     sure = classify("yes").confidence
     assert sure >= MIN_CONFIDENCE
-    assert classify("yes", asr_confidence=0.5).confidence == pytest.approx(sure / 2, abs=0.001)
+    assert classify("yes", asr_confidence=ASR_TRUSTED).confidence == sure  # a clear transcript: at its word
+    assert classify("yes", asr_confidence=ASR_TRUSTED / 2).confidence == pytest.approx(sure / 2, abs=0.001)
     assert classify_rules("yes").confidence == 0.95
     assert classify_rules("yes", asr_confidence=0.5).confidence == 0.475
 
