@@ -31,10 +31,10 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from pipeline.intents import BUILTIN_INTENTS, DIGITS, UNKNOWN
+
 log = logging.getLogger(__name__)
 
-UNKNOWN = "unknown"
-DIGITS = "digits"
 MIN_CONFIDENCE = 0.75  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
 OPT_OUT_CONFIRM = 0.2  # an opt-out this probable, not acted on, is confirmed ("stop calling this number?")
 RULE_BONUS = 0.1  # added to the score of the intent a keyword rule names
@@ -45,8 +45,8 @@ NEAREST_WEIGHTS = (0.5, 0.5)  # an intent's score: its closest examples' similar
 # The recogniser's confidence (whisper: exp of the mean token log-probability) scales the classifier's only below
 # this: a clear transcript is taken at its word, a doubtful one lowers the confidence in proportion.
 ASR_TRUSTED = 0.5
-MAX_SPOKEN_DIGITS = 20
-MAX_CONFIDENCE = 0.99  # the classifier is never certain: a script's min_confidence of 0.999 always re-asks  # a longer run of spoken digits is a barrage, not an answer: re-asked
+MAX_SPOKEN_DIGITS = 20  # a longer run of spoken digits is a barrage, not an answer: re-asked
+MAX_CONFIDENCE = 0.99  # the classifier is never certain: a script's min_confidence of 0.999 always re-asks
 
 # (intent, patterns) in priority order. Patterns match whole words of the normalised text.
 RULES: list[tuple[str, list[str]]] = [
@@ -174,7 +174,7 @@ FUZZY_EXAMPLES: dict[str, list[str]] = {  # the rules classifier's examples (the
     "wrong_person": ["you have the wrong number", "wrong person", "there is nobody here by that name"],
     "ask_repeat": ["could you repeat that", "sorry what did you say", "say that again please"],
 }
-BUILTIN_INTENTS = frozenset({*(name for name, _ in RULES), DIGITS, UNKNOWN})
+assert {name for name, _ in RULES} | {DIGITS, UNKNOWN} == BUILTIN_INTENTS  # noqa: S101
 FUZZY_THRESHOLD = 0.72
 
 

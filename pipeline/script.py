@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.nlp import BUILTIN_INTENTS
+from pipeline.intents import BUILTIN_INTENTS
 
 OUTCOMES = {
     "completed",
