@@ -162,6 +162,19 @@ _OPT_OUT_RULES = [
             r"call(ing)? my (lawyer|attorney)",
             r"dnc",
             r"actually don't",
+            # From the definition of an opt-out (docs/NLU.md): asking not to be called, removed, reported, sued,
+            # and anger at being called again and again.
+            r"(don't|do not|never) (ever )?(ring|phone|contact)",
+            r"not (to )?(call|ring|phone) (me|us|this number) ?(anymore|any more|again|ever)",
+            r"(sick|tired|fed up) (of|with) (these|your|the|all these|all your|you lot|you people)( \w+)? "
+            r"(calls|phone calls|ringing|calling)",
+            r"(report|reporting) (you|this|your company)",
+            r"sue (you|your company)",
+            r"harass(ment|ing)",
+            r"(call|calling|get|contact|contacting) my (lawyer|attorney|solicitor)",
+            r"my (lawyer|attorney|solicitor) will",
+            r"(you|you people|you lot|y'all) keep (calling|ringing|phoning)",
+            r"(remove|delete|erase) (my|this|our) (number|details|phone number)",
         )
     ),
 ]
@@ -176,6 +189,7 @@ FUZZY_EXAMPLES: dict[str, list[str]] = {  # the rules classifier's examples (the
 }
 assert {name for name, _ in RULES} | {DIGITS, UNKNOWN} == BUILTIN_INTENTS  # noqa: S101
 FUZZY_THRESHOLD = 0.72
+FUZZY_MAX_WORDS = 10  # the semantic classifier's letter-level bonus looks only at answers this short
 
 
 @dataclass(frozen=True)
@@ -270,6 +284,8 @@ def _rule_intent(norm: str, custom: dict[str, list[str]] | None = None) -> str |
     for intent, patterns in _COMPILED:
         if any(p.search(norm) for p in patterns):
             return intent
+    if len(norm.split()) > FUZZY_MAX_WORDS:  # letter matching is for short, garbled answers (and is slow on long)
+        return None
     best, score = None, FUZZY_THRESHOLD
     pairs = [*FUZZY_EXAMPLES.items(), *(custom or {}).items()]
     for intent, examples in pairs:

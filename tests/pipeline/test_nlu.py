@@ -101,6 +101,29 @@ def test_confidence_means_something():
     assert unsure.name == UNKNOWN or unsure.confidence < MIN_CONFIDENCE
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please do not ring me again",
+        "could you not call me anymore",
+        "why do you keep calling me",
+        "I'm fed up with you lot ringing me",
+        "I'll report you to the regulator",
+        "this is harassment",
+        "remove my number",
+    ],
+)
+def test_explicit_opt_outs_are_acted_on_at_once(text):
+    intent = classify(text)
+    assert (intent.name, opt_out_probability(intent)) == ("opt_out", 1.0), text
+    assert acted(intent)
+
+
+@pytest.mark.parametrize("text", ["I am tired of the rain", "I keep ringing the surgery but nobody answers"])
+def test_opt_out_rules_need_the_calls(text):
+    assert opt_out_probability(classify(text)) < 1.0
+
+
 def test_opt_out_probability():
     assert opt_out_probability(classify("remove me from your list")) == 1.0  # explicit phrase: the rule
     assert opt_out_probability(classify("I am so tired of these calls")) >= OPT_OUT_CONFIRM
