@@ -35,7 +35,7 @@ from pipeline.intents import BUILTIN_INTENTS, DIGITS, UNKNOWN
 
 log = logging.getLogger(__name__)
 
-MIN_CONFIDENCE = 0.75  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
+MIN_CONFIDENCE = 0.8  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
 OPT_OUT_CONFIRM = 0.2  # an opt-out this probable, not acted on, is confirmed ("stop calling this number?")
 RULE_BONUS = 0.1  # added to the score of the intent a keyword rule names
 CAMPAIGN_BONUS = 0.1  # added to a campaign's own intents: more specific than the built-in ones they overlap
