@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.nlu errors                      # dev only: the lines the new classifier gets wrong
     .venv/bin/python -m bench.nlu run --split test            # once per finished classifier version (PROTOCOL.md §5)
     .venv/bin/python -m bench.nlu latency                     # classification latency on one core, memory growth
+    .venv/bin/python -m bench.nlu runtimes                    # the embedding: onnxruntime vs the numpy reference
     .venv/bin/python -m bench.nlu doc                         # rewrite the "Answer understanding" section
 
 `run` stores its figures in bench/data/nlu/results/<split>.json (the test run also appends a line to
@@ -241,6 +242,34 @@ def latency(args) -> None:
     print(json.dumps(result, indent=1))
 
 
+def runtimes(args) -> None:
+    """The embedding alone, onnxruntime (the graph pipeline.embeddings writes) against the plain numpy forward
+    pass over the same weights: thread CPU time per dev answer on one core, and the largest vector difference."""
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+    import numpy as np
+
+    from pipeline import embeddings
+    from pipeline.nlp import clean
+
+    encoder = embeddings.encoder()
+    bert = embeddings.Bert.load(embeddings.model_dir())
+    texts = [clean(row["text"]) or "." for row in load("dev")]
+    timings: dict[str, list[float]] = {"onnxruntime": [], "numpy": []}
+    worst = 0.0
+    for text in texts:
+        c0 = time.thread_time()
+        fast = encoder.encode(text)
+        c1 = time.thread_time()
+        slow = embeddings.reference_encode(bert, encoder, text)
+        c2 = time.thread_time()
+        timings["onnxruntime"].append((c1 - c0) * 1000)
+        timings["numpy"].append((c2 - c1) * 1000)
+        worst = max(worst, float(np.abs(fast - slow).max()))
+    for name, values in timings.items():
+        print(f"{name}: CPU P50 {_pct(values, 50):.2f} ms, P99 {_pct(values, 99):.2f} ms")
+    print(f"largest difference between the two vectors: {worst:.1e}")
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))]
@@ -343,6 +372,7 @@ def main() -> None:
     p = sub.add_parser("latency")
     p.add_argument("--rounds", type=int, default=5)
     p.set_defaults(func=latency)
+    sub.add_parser("runtimes").set_defaults(func=runtimes)
     sub.add_parser("doc").set_defaults(func=doc)
     args = parser.parse_args()
     args.func(args)
