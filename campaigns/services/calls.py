@@ -200,6 +200,7 @@ def _dial_and_talk(attempt: CallAttempt, campaign: Campaign, contact: Contact, n
             error=str(exc),
         )
         return "ended"
+    engines.warm_up_classifier()  # the model loads now, not while the callee waits for an answer
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         CallAttempt.objects.filter(id=attempt.id).update(
