@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.nlu errors                      # dev only: the lines the new classifier gets wrong
     .venv/bin/python -m bench.nlu run --split test            # once per finished classifier version (PROTOCOL.md §5)
     .venv/bin/python -m bench.nlu latency                     # classification latency on one core, memory growth
-    .venv/bin/python -m bench.nlu runtimes                    # the embedding: onnxruntime vs the numpy reference
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.nlu runtimes   # the embedding: onnxruntime vs numpy
     .venv/bin/python -m bench.nlu doc                         # rewrite the "Answer understanding" section
 
 `run` stores its figures in bench/data/nlu/results/<split>.json (the test run also appends a line to
@@ -256,14 +256,17 @@ def runtimes(args) -> None:
     texts = [clean(row["text"]) or "." for row in load("dev")]
     timings: dict[str, list[float]] = {"onnxruntime": [], "numpy": []}
     worst = 0.0
-    for text in texts:
-        c0 = time.thread_time()
-        fast = encoder.encode(text)
-        c1 = time.thread_time()
-        slow = embeddings.reference_encode(bert, encoder, text)
-        c2 = time.thread_time()
-        timings["onnxruntime"].append((c1 - c0) * 1000)
-        timings["numpy"].append((c2 - c1) * 1000)
+    runs = {"onnxruntime": encoder.encode, "numpy": lambda text: embeddings.reference_encode(bert, encoder, text)}
+    vectors: dict[str, list] = {}
+    for name, encode in runs.items():  # one runtime after the other, each warmed up first
+        for text in texts[:20]:
+            encode(text)
+        vectors[name] = []
+        for text in texts:
+            c0 = time.thread_time()
+            vectors[name].append(encode(text))
+            timings[name].append((time.thread_time() - c0) * 1000)
+    for fast, slow in zip(vectors["onnxruntime"], vectors["numpy"], strict=True):
         worst = max(worst, float(np.abs(fast - slow).max()))
     for name, values in timings.items():
         print(f"{name}: CPU P50 {_pct(values, 50):.2f} ms, P99 {_pct(values, 99):.2f} ms")
