@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.nlu run --split test            # once per finished classifier version (PROTOCOL.md §5)
     .venv/bin/python -m bench.nlu latency                     # classification latency on one core, memory growth
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.nlu runtimes   # the embedding: onnxruntime vs numpy
+    .venv/bin/python -m bench.nlu spoken --limit 120          # dev only: spoken answers through G.711 and whisper
     .venv/bin/python -m bench.nlu doc                         # rewrite the "Answer understanding" section
 
 `run` stores its figures in bench/data/nlu/results/<split>.json (the test run also appends a line to
@@ -273,6 +274,71 @@ def runtimes(args) -> None:
     print(f"largest difference between the two vectors: {worst:.1e}")
 
 
+def spoken(args) -> None:
+    """Dev only: answers spoken by piper and espeak-ng voices, through G.711 (and pink noise at 10 dB SNR for
+    `noisy`), heard by whisper as a live call does, then classified with whisper's confidence: what the robot
+    does, against the same answers as written."""
+    from bench import speech_data
+    from pipeline.asr import WhisperASR
+
+    if args.split != "dev":
+        sys.exit("spoken: dev only (the test split is run once per version, by `run`)")
+    rows = load("dev")
+    step = max(1, len(rows) // args.limit)
+    rows = rows[::step][: args.limit]
+    voices = [("piper-joe", "piper", "1.0"), ("espeak-en-gb-f3", "espeak", "en-gb+f3")]
+    asr = WhisperASR()
+    outcome: dict[str, list[dict]] = {}
+    for voice, engine, setting in voices:
+        for condition in ("g711", "noisy"):
+            results = []
+            for index, row in enumerate(rows):
+                audio = speech_data.synthesize(engine, setting, row["text"])
+                heard = asr.transcribe_utterance(speech_data.degrade(audio, condition, seed=index))
+                spoken_decision = decide_new_with(heard.text, heard.confidence or 1.0)
+                written = decide_new(row["text"])
+                results.append({"gold": row["intent"], "spoken": spoken_decision, "written": written})
+            outcome[f"{voice} {condition}"] = results
+            print(f"{voice} {condition}: {_summary(results)}", file=sys.stderr)
+    summary = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": ".venv/bin/python -m bench.nlu " + shlex.join(sys.argv[1:]),
+        "version": version(),
+        "answers": len(rows),
+        "rows": {name: _summary(results) for name, results in outcome.items()},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "spoken-dev.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def decide_new_with(text: str, asr_confidence: float) -> dict:
+    from pipeline import nlp
+
+    intent = nlp.classify(text, NOW, asr_confidence)
+    acted = intent.name != nlp.UNKNOWN and intent.confidence >= nlp.MIN_CONFIDENCE
+    confirm = not (acted and intent.name == "opt_out") and nlp.opt_out_probability(intent) >= nlp.OPT_OUT_CONFIRM
+    acted = acted and not confirm
+    return {"label": intent.name, "action": "act" if acted else "re-ask", "confirm": confirm}
+
+
+def _summary(results: list[dict]) -> dict:
+    n = len(results)
+
+    def rates(key: str) -> dict:
+        decisions = [(r[key], r["gold"]) for r in results]
+        effective = [(d["label"] if d["action"] == "act" else "unknown", g) for d, g in decisions]
+        opt = [d for d, g in decisions if g == "opt_out"]
+        return {
+            "accuracy": sum(d["label"] == g for d, g in decisions) / n,
+            "decision": sum(p == g for p, g in effective) / n,
+            "wrong_action": sum(d["action"] == "act" and d["label"] != g for d, g in decisions) / n,
+            "opt_out_caught": sum(d["action"] == "act" and d["label"] == "opt_out" or d["confirm"] for d in opt)
+            / max(1, len(opt)),
+        }
+
+    return {"spoken": rates("spoken"), "written": rates("written")}
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))]
@@ -376,6 +442,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.set_defaults(func=latency)
     sub.add_parser("runtimes").set_defaults(func=runtimes)
+    p = sub.add_parser("spoken")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--limit", type=int, default=120)
+    p.set_defaults(func=spoken)
     sub.add_parser("doc").set_defaults(func=doc)
     args = parser.parse_args()
     args.func(args)
