@@ -237,6 +237,7 @@ def classify(
     empty text, noise, other languages, long monologues and digit barrages come back as `unknown` or with a
     confidence below MIN_CONFIDENCE.
     """
+    heard = asr_confidence
     asr_confidence = min(1.0, asr_confidence / ASR_TRUSTED)
     norm = clean(text)
     if not norm:
@@ -255,7 +256,7 @@ def classify(
     try:
         bank = example_bank()
     except Exception:  # the model is not installed: the rules still answer (logged once)
-        return classify_rules(text, now_local, asr_confidence, intents)
+        return classify_rules(text, now_local, heard, intents)
     probabilities = bank.probabilities(norm, custom, _rule_intent(norm, custom), _negated(norm))
     ranked = sorted(probabilities, key=probabilities.get, reverse=True)
     best = ranked[0]
@@ -554,4 +555,5 @@ def _with_slots(intent: Intent, norm: str, now_local: dt.datetime | None) -> Int
     if intent.name != "callback_request" or now_local is None:
         return intent
     when = resolve_callback_time(norm, now_local)
-    return Intent(intent.name, intent.confidence, {"callback_at": when.isoformat()} if when else {})
+    slots = {"callback_at": when.isoformat()} if when else {}
+    return Intent(intent.name, intent.confidence, slots, intent.scores)

@@ -124,6 +124,13 @@ def test_opt_out_rules_need_the_calls(text):
     assert opt_out_probability(classify(text)) < 1.0
 
 
+def test_callback_slots_keep_the_scores():
+    import datetime as dt
+
+    intent = classify("call me back tomorrow", dt.datetime(2025, 6, 11, 10, 15, tzinfo=dt.UTC))
+    assert intent.slots["callback_at"] and intent.scores["callback_request"] == max(intent.scores.values())
+
+
 def test_opt_out_probability():
     assert opt_out_probability(classify("remove me from your list")) == 1.0  # explicit phrase: the rule
     assert opt_out_probability(classify("I am so tired of these calls")) >= OPT_OUT_CONFIRM
