@@ -409,6 +409,25 @@ def doc(args) -> None:
             cells = [str(confusion.get(f"{gold}>{p}", 0) or "·") for p in LABELS]
             matrix.append(f"| {gold} | " + " | ".join(cells) + " |")
         parts.append("\n".join(matrix))
+    if (RESULTS / "spoken-dev.json").exists():
+        spoken_result = json.loads((RESULTS / "spoken-dev.json").read_text())
+        lines = [
+            "\n### Spoken answers (dev only)\n",
+            f"Command: `{spoken_result['command']}` (version {spoken_result['version']}, {spoken_result['when']}): "
+            f"{spoken_result['answers']} dev answers (every fifth line) spoken by two voices, through G.711, clean "
+            "or with pink noise at 10 dB SNR, heard by whisper tiny.en (the live short-window decoding), then "
+            "classified with whisper's confidence; *written* is the same answers as text. Test was not used.\n",
+            "| voice, line | accuracy spoken / written % | decision spoken / written % | wrong action spoken % "
+            "| opt-out caught spoken % |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, row in spoken_result["rows"].items():
+            sp, wr = row["spoken"], row["written"]
+            lines.append(
+                f"| {name} | {_f(sp['accuracy'])} / {_f(wr['accuracy'])} | {_f(sp['decision'])} / "
+                f"{_f(wr['decision'])} | {_f(sp['wrong_action'])} | {_f(sp['opt_out_caught'])} |"
+            )
+        parts.append("\n".join(lines))
     if (RESULTS / "latency.json").exists():
         lat = json.loads((RESULTS / "latency.json").read_text())
         parts.append(
