@@ -96,7 +96,7 @@ def recognise(engine, audio: np.ndarray) -> dict:
 def decide(text: str, confidence: float) -> tuple[nlp.Intent, str]:
     """The intent and what the conversation does with it: 'act', or 're-ask' (unknown or below threshold)."""
     intent = nlp.classify(text, NOW, confidence or 1.0)
-    acted = intent.name != nlp.UNKNOWN and (intent.confidence >= nlp.MIN_CONFIDENCE or intent.name == "opt_out")
+    acted = intent.name != nlp.UNKNOWN and intent.confidence >= nlp.MIN_CONFIDENCE  # else re-ask (or confirm)
     return intent, "act" if acted else "re-ask"
 
 

@@ -1,17 +1,19 @@
 """The speech engines and the carrier a campaign uses, built from settings.
 
-Per-process state: the prompt cache and the ASR engines are built once per worker process (models are large and
-load slowly); each call gets its own Recognizer and Speaker.
+Per-process state: the prompt cache, the ASR engines and the answer classifier's model are built once per worker
+process (models are large and load slowly); each call gets its own Recognizer and Speaker.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
 
 from campaigns.models import Campaign
+from pipeline import nlp
 from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
 from telephony.interface import Carrier
@@ -37,6 +39,13 @@ def speaker(
     primary = engine or settings.TTS_ENGINE
     engines = build_engines(primary, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
     return Speaker(engines, prompt_cache(), language=language, voices=parse_voices(voice, primary), on_lookup=on_lookup)
+
+
+def warm_up_classifier() -> None:
+    """Load the answer classifier's embedding model and example bank before a call is dialled (once per process),
+    not at the callee's first answer. A missing model is logged by pipeline.nlp, which then falls back to rules."""
+    with contextlib.suppress(Exception):  # logged once by nlp.example_bank; classify() falls back to the rules
+        nlp.example_bank()
 
 
 @lru_cache(maxsize=4)

@@ -7,6 +7,13 @@ Barge-in: while an `ask` prompt plays, every incoming frame goes to an endpointe
 for `speech_start_ms` (60 ms by default), or pressed a key, the robot stops sending the prompt and listens to
 that same utterance (its first frames included). Robot audio echoed back by the line does not count as speech:
 during playback a frame must be louder than the robot's recent level minus `echo_margin_db`.
+
+Opt-out safety: an answer the classifier thinks may be a request to stop calling (nlp.opt_out_probability at
+least nlp.OPT_OUT_CONFIRM) but that is not acted on as one is confirmed: "Would you like us to stop calling this
+number?". A yes (or an opt-out) is recorded as an `opt_out` turn with `{"opt_out_confirmation": true}` in its
+slots (on_turn puts the number on the do-not-call list at once) and the call ends politely, through the node's
+`opt_out` branch when it has one; anything else records `{"opt_out_confirmation": false}` and the question is
+asked again.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of th
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
 EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
+OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
+OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
+BUILTIN_NODES = {
+    OPTED_OUT: {"type": "end", "say": "Understood, we will not call you again. Goodbye.", "outcome": "opted_out"},
+}
 
 
 @dataclass
@@ -147,10 +159,13 @@ class Conversation:
         self._record(turn)
         return heard
 
-    def _listen(self, node: str, heard: _BargeIn | None = None, spec: dict | None = None) -> TurnRecord | None:
+    def _listen(
+        self, node: str, heard: _BargeIn | None = None, spec: dict | None = None, confirming: bool = False
+    ) -> TurnRecord | None:
         """Listen for one utterance (or keypad entry); None when nothing came before the no-input timeout.
 
-        `heard` is input that already began during the prompt (barge-in); listening continues it.
+        `heard` is input that already began during the prompt (barge-in); listening continues it. `confirming`:
+        the answer to OPT_OUT_QUESTION (classified by `_confirmation`).
         """
         spec = spec or {}
         heard = heard or _BargeIn()
@@ -198,6 +213,8 @@ class Conversation:
         transcript = recognizer.result()
         asr_latency = int((time.monotonic() - self._end_of_speech_at) * 1000)
         intent = self._classify(transcript.text, transcript.confidence or 1.0)
+        if confirming:
+            intent = self._confirmation(intent)
         turn = TurnRecord(
             "callee",
             node,
@@ -222,11 +239,31 @@ class Conversation:
 
     def _classify(self, text: str, asr_confidence: float) -> nlp.Intent:
         intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"))
-        if intent.name not in (nlp.UNKNOWN, "opt_out") and intent.confidence < self.min_confidence:
+        acted = intent.name != nlp.UNKNOWN and intent.confidence >= self.min_confidence
+        if acted and intent.name == "opt_out":
+            return intent
+        opt_out = nlp.opt_out_probability(intent)
+        if opt_out >= nlp.OPT_OUT_CONFIRM:
+            # Perhaps a request to stop calling: never dropped, never acted on unasked: confirmed (_ask).
+            slots = {"guess": intent.name, "probable_opt_out": round(opt_out, 3), **intent.slots}
+            return nlp.Intent(nlp.UNKNOWN, intent.confidence, slots, intent.scores)
+        if intent.name != nlp.UNKNOWN and not acted:
             # Too unsure to act on: treated as not understood (re-ask, then `otherwise`); the guess is kept.
-            # An opt-out is always honoured, however unsure: calling someone who asked not to is worse.
-            return nlp.Intent(nlp.UNKNOWN, intent.confidence, {"guess": intent.name, **intent.slots})
+            return nlp.Intent(nlp.UNKNOWN, intent.confidence, {"guess": intent.name, **intent.slots}, intent.scores)
         return intent
+
+    def _confirmation(self, intent: nlp.Intent) -> nlp.Intent:
+        """The answer to OPT_OUT_QUESTION: a yes or an opt-out confirms (an opt_out turn), anything else does not."""
+        yes = intent.name == "affirm" or intent.name == "opt_out" or intent.slots.get("guess") == "opt_out"
+        if yes:
+            return nlp.Intent("opt_out", intent.confidence, {"opt_out_confirmation": True})
+        return nlp.Intent(intent.name, intent.confidence, {**intent.slots, "opt_out_confirmation": False})
+
+    def _confirm_opt_out(self, name: str, barge_in: bool) -> bool:
+        """Ask whether the callee wants no more calls; True when they said yes (the turn is an opt_out)."""
+        heard = self._say(name, OPT_OUT_QUESTION, barge_in=barge_in)
+        turn = self._listen(name, heard, confirming=True)
+        return turn is not None and turn.intent == "opt_out"
 
     def _record(self, turn: TurnRecord) -> None:
         self.turns.append(turn)
@@ -242,7 +279,7 @@ class Conversation:
             if (machine := self._answering_machine()) is not None:
                 return machine
             while True:
-                node = nodes[name]
+                node = nodes.get(name) or BUILTIN_NODES[name]
                 visits[name] = visits.get(name, 0) + 1
                 if visits[name] > MAX_VISITS_PER_NODE + 1:
                     # The script loops back here whatever is said (an `otherwise` into a cycle): without this
@@ -273,6 +310,11 @@ class Conversation:
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
             heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
             turn = self._listen(name, heard, node)
+            if turn is not None and turn.slots.get("probable_opt_out"):
+                if self._confirm_opt_out(name, barge_in):
+                    self.slots["opt_out_confirmation"] = True
+                    return node["on"].get("opt_out", OPTED_OUT)
+                continue  # not an opt-out after all: the question again (the re-ask)
             if turn is not None and turn.intent in node["on"]:
                 self.slots.update(turn.slots)
                 if node.get("capture"):  # the answer under the script's own name, e.g. "member_id"

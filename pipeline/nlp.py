@@ -1,22 +1,52 @@
-"""Offline intent detection for short phone answers: keyword rules first, fuzzy example matching second.
+"""Offline intent detection for short phone answers: a few safe rules, then sentence embeddings.
 
-Order of decision: opt-out rules (always win: a callee who asks to stop is never kept on the list), spoken
-digits (an answer made mostly of numbers), the campaign's own intents when one of their example phrases is in
-the answer, the remaining rules (ordered by what must win when an answer carries several: "no, call me back"
-is a callback request, not a plain no), and last fuzzy matching against every example phrase, which absorbs
-small ASR errors. DTMF keys are classified by `classify_dtmf`.
+`classify` decides in this order:
+1. nothing left after noise tags ("[music]") and punctuation -> unknown;
+2. explicit opt-out phrases ("stop calling", "take me off your list") -> opt_out (a callee who asks to stop is
+   never kept on the list);
+3. spoken digits (an answer made mostly of numbers; a barrage of more than MAX_SPOKEN_DIGITS is not acted on);
+4. the campaign's own intent when one of its example phrases is in the answer word for word;
+5. the semantic classifier: the answer's all-MiniLM-L6-v2 embedding (pipeline.embeddings) against every line
+   of the example bank (pipeline.intent_examples, plus the campaign's examples): an intent's score is the
+   mean cosine of its two nearest examples, the keyword rules below add RULE_BONUS to the intent they name,
+   an affirmative answer that carries a negation ("absolutely not", "I can't") loses NEGATION_PENALTY, and a
+   softmax with TEMPERATURE turns the scores into probabilities. The winner's probability, times the ASR
+   confidence, is the confidence: at MIN_CONFIDENCE and above the robot acts on it, below it re-asks.
+   A probable opt-out that is not acted on is confirmed by the conversation (see `opt_out_probability`).
+
+`classify_rules` is the previous classifier (keyword rules, then fuzzy matching), kept for the benchmark and as
+the fallback when the embedding model is not installed. DTMF keys are classified by `classify_dtmf`.
+Thresholds and weights were tuned on the dev split of bench/data/nlu (docs/NLU.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import threading
+import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-UNKNOWN = "unknown"
-DIGITS = "digits"
-MIN_CONFIDENCE = 0.35  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
+import numpy as np
+
+from pipeline.intents import BUILTIN_INTENTS, DIGITS, UNKNOWN
+
+log = logging.getLogger(__name__)
+
+MIN_CONFIDENCE = 0.8  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
+OPT_OUT_CONFIRM = 0.2  # an opt-out this probable, not acted on, is confirmed ("stop calling this number?")
+RULE_BONUS = 0.1  # added to the score of the intent a keyword rule names
+CAMPAIGN_BONUS = 0.1  # added to a campaign's own intents: more specific than the built-in ones they overlap
+NEGATION_PENALTY = 0.1  # taken from affirm when the answer carries a negation that is not a "yes" idiom
+TEMPERATURE = 0.05  # softmax over the intents' scores (cosine similarities)
+NEAREST_WEIGHTS = (0.5, 0.5)  # an intent's score: its closest examples' similarities, weighted
+# The recogniser's confidence (whisper: exp of the mean token log-probability) scales the classifier's only below
+# this: a clear transcript is taken at its word, a doubtful one lowers the confidence in proportion.
+ASR_TRUSTED = 0.5
+MAX_SPOKEN_DIGITS = 20  # a longer run of spoken digits is a barrage, not an answer: re-asked
+MAX_CONFIDENCE = 0.99  # the classifier is never certain: a script's min_confidence of 0.999 always re-asks
 
 # (intent, patterns) in priority order. Patterns match whole words of the normalised text.
 RULES: list[tuple[str, list[str]]] = [
@@ -114,8 +144,42 @@ RULES: list[tuple[str, list[str]]] = [
     ),
 ]
 _COMPILED = [(intent, [re.compile(rf"\b{p}\b") for p in patterns]) for intent, patterns in RULES]
+# Explicit opt-out phrases, safer than the model: acted on at once (RULES' opt_out patterns and a few more).
+_OPT_OUT_RULES = [
+    *_COMPILED[0][1],
+    *(
+        re.compile(rf"\b{p}\b")
+        for p in (
+            r"stop (ringing|phoning|bothering)",
+            r"quit (calling|ringing)",
+            r"do not call list",
+            r"don't call (me|this number|us)? ?(again|anymore|any more|ever)",
+            r"(no|any) more (calls|phone calls)",
+            r"delete my (number|details)",
+            r"do not contact me",
+            r"(don't|do not) (you )?(dare )?(call|ring|phone)( me| us)? (back|again)",
+            r"if you (call|ring|phone)( me)? (again|one more time)",
+            r"call(ing)? my (lawyer|attorney)",
+            r"dnc",
+            r"actually don't",
+            # From the definition of an opt-out (docs/NLU.md): asking not to be called, removed, reported, sued,
+            # and anger at being called again and again.
+            r"(don't|do not|never) (ever )?(ring|phone|contact)",
+            r"not (to )?(call|ring|phone) (me|us|this number) ?(anymore|any more|again|ever)",
+            r"(sick|tired|fed up) (of|with) (these|your|the|all these|all your|you lot|you people)( \w+)? "
+            r"(calls|phone calls|ringing|calling)",
+            r"(report|reporting) (you|this|your company)",
+            r"sue (you|your company)",
+            r"harass(ment|ing)",
+            r"(call|calling|get|contact|contacting) my (lawyer|attorney|solicitor)",
+            r"my (lawyer|attorney|solicitor) will",
+            r"(you|you people|you lot|y'all) keep (calling|ringing|phoning)",
+            r"(remove|delete|erase) (my|this|our) (number|details|phone number)",
+        )
+    ),
+]
 
-EXAMPLES: dict[str, list[str]] = {
+FUZZY_EXAMPLES: dict[str, list[str]] = {  # the rules classifier's examples (the semantic bank: intent_examples)
     "affirm": ["yes i will be there", "yes that works for me", "sure i can come", "yes please"],
     "deny": ["no i can't make it", "no thank you", "i won't be able to come"],
     "callback_request": ["please call me back tomorrow", "call me later please", "can you call back later"],
@@ -123,8 +187,9 @@ EXAMPLES: dict[str, list[str]] = {
     "wrong_person": ["you have the wrong number", "wrong person", "there is nobody here by that name"],
     "ask_repeat": ["could you repeat that", "sorry what did you say", "say that again please"],
 }
-BUILTIN_INTENTS = frozenset({*(name for name, _ in RULES), DIGITS, UNKNOWN})
+assert {name for name, _ in RULES} | {DIGITS, UNKNOWN} == BUILTIN_INTENTS  # noqa: S101
 FUZZY_THRESHOLD = 0.72
+FUZZY_MAX_WORDS = 10  # the semantic classifier's letter-level bonus looks only at answers this short
 
 
 @dataclass(frozen=True)
@@ -132,12 +197,31 @@ class Intent:
     name: str
     confidence: float
     slots: dict = field(default_factory=dict)
+    # every intent's probability, when the semantic classifier decided (for the opt-out confirmation and reports)
+    scores: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def normalise(text: str) -> str:
-    text = text.lower().replace("’", "'")
+    text = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c))  # "sí" -> "si", "inglés" -> "ingles"
     text = re.sub(r"[^a-z0-9' ]+", " ", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+_NOISE_TAG = re.compile(
+    r"\[[^\]]*\]|<[^>]*>"
+)  # "[noise]", "[inaudible]", "<unk>": what recognisers write for non-speech
+_NEGATION = re.compile(r"\b(no|not|never|nope|nah|naw|cannot|can't|cant|won't|wont|don't|dont|didn't|wouldn't|isn't)\b")
+# Negations that mean yes: taken out before looking for a negation that turns an affirm into something else.
+_YES_IDIOMS = re.compile(
+    r"\b(no (problem|problems|worries|bother|doubt|reason not to)|why not|not a problem|can't complain|"
+    r"(don't|do not) mind|(wouldn't|would not) miss|fool not to|not bad|why wouldn't i|no no that's fine)\b"
+)
+
+
+def clean(text: str) -> str:
+    """The answer normalised, without the recogniser's noise tags."""
+    return normalise(_NOISE_TAG.sub(" ", text))
 
 
 def classify(
@@ -146,11 +230,164 @@ def classify(
     asr_confidence: float = 1.0,
     intents: dict[str, list[str]] | None = None,
 ) -> Intent:
-    """Classify one callee utterance.
+    """Classify one callee utterance (the order of decision is in the module docstring).
 
     `now_local` (the callee's local time) resolves callback times; `intents` are the campaign's own intents
-    with example phrases (a built-in name there adds examples to that intent).
+    with example phrases (a built-in name there adds examples to that intent). Never raises on odd input:
+    empty text, noise, other languages, long monologues and digit barrages come back as `unknown` or with a
+    confidence below MIN_CONFIDENCE.
     """
+    heard = asr_confidence
+    asr_confidence = min(1.0, asr_confidence / ASR_TRUSTED)
+    norm = clean(text)
+    if not norm:
+        return Intent(UNKNOWN, 0.0)
+    if any(p.search(norm) for p in _OPT_OUT_RULES):
+        return Intent("opt_out", round(0.95 * asr_confidence, 3))
+    digits = spoken_digits(norm)
+    if digits:
+        if len(digits) > MAX_SPOKEN_DIGITS:
+            return Intent(UNKNOWN, 0.0, {"guess": DIGITS})
+        return Intent(DIGITS, round(0.95 * asr_confidence, 3), {"digits": digits, "source": "speech"})
+    custom = {name: [normalise(e) for e in examples] for name, examples in (intents or {}).items()}
+    phrase = _custom_phrase(norm, custom)
+    if phrase:
+        return _with_slots(Intent(phrase, round(0.9 * asr_confidence, 3)), norm, now_local)
+    try:
+        bank = example_bank()
+    except Exception:  # the model is not installed: the rules still answer (logged once)
+        return classify_rules(text, now_local, heard, intents)
+    probabilities = bank.probabilities(norm, custom, _rule_intent(norm, custom), _negated(norm))
+    ranked = sorted(probabilities, key=probabilities.get, reverse=True)
+    best = ranked[0]
+    slots: dict = {}
+    if best == DIGITS:
+        found = spoken_digits(norm, share=0.0)
+        if found and len(found) <= MAX_SPOKEN_DIGITS:
+            slots = {"digits": found, "source": "speech"}
+        else:  # the model heard a number answer but there is no number in it: the runner-up decides
+            best = ranked[1]
+    confidence = round(min(probabilities[best], MAX_CONFIDENCE) * asr_confidence, 3)
+    scores = {name: round(p, 4) for name, p in probabilities.items()}
+    return _with_slots(Intent(best, confidence, slots, scores), norm, now_local)
+
+
+def opt_out_probability(intent: Intent) -> float:
+    """How likely the answer was a request to stop calling (1.0 for an explicit opt-out phrase)."""
+    if intent.name == "opt_out" and not intent.scores:
+        return 1.0
+    return float(intent.scores.get("opt_out", 0.0))
+
+
+def _rule_intent(norm: str, custom: dict[str, list[str]] | None = None) -> str | None:
+    """The intent the keyword rules name for this answer (the first rule that matches), else the one whose
+    example it resembles letter by letter (the old fuzzy matching: "yu have the rong numbr"), if any."""
+    for intent, patterns in _COMPILED:
+        if any(p.search(norm) for p in patterns):
+            return intent
+    if len(norm.split()) > FUZZY_MAX_WORDS:  # letter matching is for short, garbled answers (and is slow on long)
+        return None
+    best, score = None, FUZZY_THRESHOLD
+    pairs = [*FUZZY_EXAMPLES.items(), *(custom or {}).items()]
+    for intent, examples in pairs:
+        for example in examples:
+            ratio = similarity(norm, example)
+            if ratio >= score:
+                best, score = intent, ratio
+    return best
+
+
+def _negated(norm: str) -> bool:
+    return bool(_NEGATION.search(_YES_IDIOMS.sub(" ", norm)))
+
+
+class ExampleBank:
+    """The built-in examples embedded once; campaign examples embedded on first use and kept (thread-safe)."""
+
+    def __init__(self, examples: dict[str, list[str]]) -> None:
+        from pipeline.embeddings import encoder
+
+        self.encoder = encoder()
+        self.builtin = {
+            name: self.encoder.encode_many([normalise(e) for e in lines]) for name, lines in examples.items()
+        }
+        self._custom: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _embed(self, phrase: str) -> np.ndarray:
+        vector = self._custom.get(phrase)
+        if vector is None:
+            vector = self.encoder.encode(phrase)
+            with self._lock:
+                if len(self._custom) > 20_000:  # bounded: campaigns come and go in a long-lived worker
+                    self._custom.clear()
+                self._custom[phrase] = vector
+        return vector
+
+    def scores(self, norm: str, custom: dict[str, list[str]]) -> dict[str, float]:
+        """Each intent's score: its closest examples' cosine similarities to the answer, NEAREST_WEIGHTS-weighted."""
+        vector = self.encoder.encode(norm)
+        matrices = dict(self.builtin)
+        for name, phrases in custom.items():
+            extra = np.stack([self._embed(p) for p in phrases if p]) if any(phrases) else None
+            if extra is not None:
+                matrices[name] = np.concatenate([matrices[name], extra]) if name in matrices else extra
+        out = {}
+        for name, matrix in matrices.items():
+            similarities = matrix @ vector
+            nearest = np.sort(similarities)[::-1][: len(NEAREST_WEIGHTS)]
+            weights = np.array(NEAREST_WEIGHTS[: len(nearest)])
+            out[name] = float(nearest @ weights / weights.sum())
+        return out
+
+    def probabilities(
+        self, norm: str, custom: dict[str, list[str]], rule: str | None, negated: bool
+    ) -> dict[str, float]:
+        scores = self.scores(norm, custom)
+        for name in custom:
+            if name not in self.builtin:
+                scores[name] += CAMPAIGN_BONUS
+        if rule in scores:
+            scores[rule] += RULE_BONUS
+        if negated and "affirm" in scores:
+            scores["affirm"] -= NEGATION_PENALTY
+        names = list(scores)
+        values = np.array([scores[n] for n in names]) / TEMPERATURE
+        values = np.exp(values - values.max())
+        values /= values.sum()
+        return dict(zip(names, values.tolist(), strict=True))
+
+
+_BANK: ExampleBank | None = None
+_BANK_LOCK = threading.Lock()
+_BANK_FAILED = False
+
+
+def example_bank() -> ExampleBank:
+    """The process's example bank (the embedding model and the built-in examples), loaded once."""
+    global _BANK, _BANK_FAILED
+    if _BANK is None:
+        with _BANK_LOCK:
+            if _BANK is None:
+                from pipeline.intent_examples import EXAMPLES
+
+                try:
+                    _BANK = ExampleBank(EXAMPLES)
+                except Exception:
+                    if not _BANK_FAILED:
+                        log.exception("sentence-embedding model unavailable: classifying with keyword rules only")
+                        _BANK_FAILED = True
+                    raise
+    return _BANK
+
+
+def classify_rules(
+    text: str,
+    now_local: dt.datetime | None = None,
+    asr_confidence: float = 1.0,
+    intents: dict[str, list[str]] | None = None,
+) -> Intent:
+    """The previous classifier: keyword rules in priority order, then fuzzy matching against examples."""
     norm = normalise(text)
     if not norm:
         return Intent(UNKNOWN, 0.0)
@@ -168,7 +405,7 @@ def classify(
         if any(p.search(norm) for p in patterns):
             return _with_slots(Intent(intent, round(0.95 * asr_confidence, 3)), norm, now_local)
     best, score = UNKNOWN, 0.0
-    examples_by_intent = {name: list(examples) for name, examples in EXAMPLES.items()}
+    examples_by_intent = {name: list(examples) for name, examples in FUZZY_EXAMPLES.items()}
     for name, examples in custom.items():
         examples_by_intent.setdefault(name, []).extend(examples)
     for intent, examples in examples_by_intent.items():
@@ -225,10 +462,10 @@ _HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
 DIGIT_SHARE = 0.6  # digits must make up this share of the words that are not filler
 
 
-def spoken_digits(norm: str) -> str | None:
+def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
     """'one two three' / '1 2 3' / 'double five nine' / 'forty two' -> the digit string, else None.
 
-    Only when numbers dominate the answer: 'I'll be there at two' is not a digits answer.
+    Only when numbers make up `share` of the answer's words: 'I'll be there at two' is not a digits answer.
     """
     words = norm.split()
     for index, word in enumerate(words):
@@ -267,7 +504,7 @@ def spoken_digits(norm: str) -> str | None:
         repeat = 1
         counted += 1
         content += 1
-    if not out or counted / content < DIGIT_SHARE:
+    if not out or counted / content < share:
         return None
     return "".join(out)
 
@@ -318,4 +555,5 @@ def _with_slots(intent: Intent, norm: str, now_local: dt.datetime | None) -> Int
     if intent.name != "callback_request" or now_local is None:
         return intent
     when = resolve_callback_time(norm, now_local)
-    return Intent(intent.name, intent.confidence, {"callback_at": when.isoformat()} if when else {})
+    slots = {"callback_at": when.isoformat()} if when else {}
+    return Intent(intent.name, intent.confidence, slots, intent.scores)

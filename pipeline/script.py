@@ -11,7 +11,8 @@ Node types: `say` (speak, then go to `next`), `ask` (speak, listen, branch on th
 usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang up, record `outcome`).
 
 Optional, top level: `"intents": {"reschedule": ["move my appointment", ...]}` (the campaign's own intents by
-example phrases), `"min_confidence": 0.35` (answers understood with less are re-asked), `"barge_in": true`.
+example phrases), `"min_confidence": 0.8` (answers understood with less are re-asked; the default is
+pipeline.nlp.MIN_CONFIDENCE), `"barge_in": true`.
 Optional, on an ask node: `"dtmf": {"1": "affirm", "2": "deny"}` (keys as intents), `"max_digits": 4` (keypad
 entry ends there, else at '#' or a pause), `"capture": "member_id"` (the answer saved under that slot name),
 `"barge_in": false` (the prompt always plays to the end).
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.nlp import BUILTIN_INTENTS
+from pipeline.intents import BUILTIN_INTENTS
 
 OUTCOMES = {
     "completed",

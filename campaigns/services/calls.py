@@ -249,6 +249,7 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
     if not call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start"):
         log.error("attempt %s: taken from this worker before dialling; not dialled", attempt.id)
         return "ended"
+    engines.warm_up_classifier()  # the model loads now, not while the callee waits for an answer
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         _finish(

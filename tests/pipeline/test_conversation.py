@@ -11,7 +11,7 @@ import zoneinfo
 import numpy as np
 import pytest
 
-from pipeline.conversation import REPROMPT_PREFIX, Conversation
+from pipeline.conversation import OPT_OUT_QUESTION, REPROMPT_PREFIX, Conversation
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, validate_script
 from telephony.simulator import PERSONAS, SimulatedCarrier
@@ -147,6 +147,40 @@ def test_low_confidence_answer_is_re_asked_then_ends_unclear(piper, whisper):
     assert heard[0].slots["guess"] == "affirm"
     assert result.turns[2].text.startswith(REPROMPT_PREFIX)
     assert result.outcome == "unclear"
+
+
+# A complaint about the calls that is not an explicit "stop calling": probable, below the act threshold.
+PROBABLE_OPT_OUT = "You people never leave me alone."
+
+
+def test_a_probable_opt_out_is_confirmed_and_a_yes_opts_out(piper, whisper):
+    call = LineCall([Move(piper.synthesize(PROBABLE_OPT_OUT)), Move(piper.synthesize("Yes."))])
+    stored = []
+    conversation = Conversation(
+        call, script(), {"first_name": "Anna"}, piper.synthesize, whisper, NOW, on_turn=stored.append
+    )
+    result = conversation.run()
+    texts = [(t.speaker, t.text, t.intent) for t in result.turns]
+    robot = [t.text for t in result.turns if t.speaker == "robot"]
+    assert robot[1] == OPT_OUT_QUESTION, texts
+    first, answer = [t for t in result.turns if t.speaker == "callee"]
+    assert first.intent == "unknown" and first.slots["probable_opt_out"] > 0, texts
+    # The yes is an opt_out turn, reported through on_turn as it happens (the dialler's do-not-call hook).
+    assert answer.intent == "opt_out" and answer.slots == {"opt_out_confirmation": True}, texts
+    assert stored[-2] is answer or answer in stored
+    assert result.outcome == "opted_out" and result.slots["opt_out_confirmation"] is True
+
+
+def test_a_no_to_the_opt_out_question_asks_the_question_again(piper, whisper):
+    moves = [PROBABLE_OPT_OUT, "No, sorry.", "Yes, I will be there."]
+    call = LineCall([Move(piper.synthesize(line)) for line in moves])
+    result, _ = run(call, piper, whisper)
+    texts = [(t.speaker, t.text, t.intent) for t in result.turns]
+    callee = [t for t in result.turns if t.speaker == "callee"]
+    assert callee[1].intent != "opt_out" and callee[1].slots["opt_out_confirmation"] is False, texts
+    robot = [t.text for t in result.turns if t.speaker == "robot"]
+    assert robot[2].startswith(REPROMPT_PREFIX), texts
+    assert result.outcome == "interested", texts
 
 
 def test_campaign_intent_from_example_phrases(piper, whisper):
