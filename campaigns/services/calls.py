@@ -167,12 +167,6 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
             error=f"campaign {campaign.status}",
         )
         return "skipped"
-    if is_blocked(attempt.tenant_id, contact.phone):
-        reason = "on the do-not-call list"
-        skipped = {"skip_reason": reason}
-        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
-        complete_if_done(campaign.id)
-        return "skipped"
     try:
         opens = calling_window_opens(campaign, contact.window_zones, now)
     except NoCallingWindow as exc:
@@ -214,6 +208,14 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
     if refused:
         return _requeue(attempt, token)
     keeper.limits = limits  # renewed with the lease from now on, released when the call is over
+    # Do-not-call last, just before the phone rings: a number added while the engines loaded or the channel
+    # was awaited is never dialled.
+    if is_blocked(attempt.tenant_id, contact.phone):
+        reason = "on the do-not-call list"
+        skipped = {"skip_reason": reason}
+        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
+        complete_if_done(campaign.id)
+        return "skipped"
     # Stamped with the moment Redis gave the dial slot: the calls-per-second limit holds on these stamps.
     dialing_at = dt.datetime.fromtimestamp(keeper.limiter.acquired_at_ms / 1000, tz=dt.UTC)
     return _dial_and_talk(
