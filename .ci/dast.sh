@@ -2,8 +2,9 @@
 # DAST: wapiti against the app served by gunicorn on 127.0.0.1, logged out and logged in as a tenant manager.
 # Not part of the tests (wapiti is a Debian package, not a Python dependency): `apt-get install -y wapiti`, then
 #   .ci/dast.sh            # reports in test-artifacts/dast/ (wapiti-anonymous.json, wapiti-manager.json, access.log)
-# Uses a scratch database (DAST_DB, dropped and re-created) and Redis databases 12/13; each scan is bounded by
-# DAST_MAX_SCAN_TIME seconds (default 300). Triage: docs/SECURITY.md, "DAST".
+# Uses a scratch database (DAST_DB, dropped and re-created) and Redis databases 12/13. In wapiti 3.0.4
+# DAST_MAX_SCAN_TIME (default 300 s) bounds the crawl only; each attack module is bounded by DAST_MAX_ATTACK_TIME
+# (default 60 s): about 20 minutes for both scans on 2 cores. Triage: docs/SECURITY.md, "DAST".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wapiti >/dev/null || { echo "wapiti is not installed: apt-get install -y wapiti" >&2; exit 2; }
