@@ -83,7 +83,24 @@ class AllowListedLookups:
         return lookup in self.allowed_lookups(request)
 
 
-class TenantScopedAdmin(AllowListedLookups, admin.ModelAdmin):
+class SameAnswerForMissing:
+    """Objects the user may not see and objects that do not exist get the same answer on every object page.
+
+    Django redirects a missing object's change, history and delete pages to the index ("... with ID 12 doesn't
+    exist"); here that is a 404, as in the dashboard and the API. Its history page also looked the object up
+    before checking permissions, so a user without any permission on a model got 403 for an existing id and a
+    redirect for a missing one (which users, tenants, groups exist): here permissions come first."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+
+class TenantScopedAdmin(SameAnswerForMissing, AllowListedLookups, admin.ModelAdmin):
     """Every queryset, choice list and permission check goes through the user's memberships."""
 
     write_roles = WRITE_ROLES  # roles that may add, change and delete
@@ -453,7 +470,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(AllowListedLookups, admin.ModelAdmin):
+class TenantAdmin(SameAnswerForMissing, AllowListedLookups, admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
 
     def has_module_permission(self, request):
@@ -547,7 +564,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(SameAnswerForMissing, admin.ModelAdmin):
     list_display = ["user", "digest_start", "created_at"]
     fields = ["user", "created_at"]
     readonly_fields = fields
@@ -570,3 +587,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# The other apps' admins (users, groups, axes' login records; registered before ours) answer alike too.
+for _model, _model_admin in list(admin.site._registry.items()):
+    if not isinstance(_model_admin, SameAnswerForMissing):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(type(_model_admin).__name__, (SameAnswerForMissing, type(_model_admin)), {}))
