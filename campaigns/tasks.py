@@ -86,6 +86,8 @@ def sweep() -> dict:
         analyze_call.delay(attempt_id)
     for delivery_id in stranded.webhooks:
         deliver_webhook.delay(delivery_id)
+    for import_id in stranded.imports:
+        import_contacts_file.delay(import_id)
     return {name: len(ids) for name, ids in vars(stranded).items()}
 
 
