@@ -42,15 +42,7 @@ def e164_and_zones(raw: str, default_region: str = "US") -> tuple[str, list[str]
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(f"{text!r} is not a phone number ({exc})") from None
-    region = _util.region_code_for_number(number)
-    ntype = _util.PhoneNumberType.UNKNOWN
-    if region is not None:
-        metadata = _util.PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region.upper())
-        if metadata is not None and (
-            region == _util.REGION_CODE_FOR_NON_GEO_ENTITY
-            or number.country_code == _util.country_code_for_valid_region(region)
-        ):
-            ntype = _util._number_type_helper(_util.national_significant_number(number), metadata)  # noqa: SLF001
+    region, ntype = _region_and_type(number)
     if ntype == _util.PhoneNumberType.UNKNOWN:
         raise InvalidPhone(f"{text!r} is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -68,3 +60,39 @@ def _tz_data_for(digits: str) -> list[str]:
         if zones is not None:
             return zones
     return [UNKNOWN_ZONE]
+
+
+def _region_and_type(number) -> tuple[str | None, int]:
+    """phonenumbers' region_code_for_number then number_type, typing the number once: for a calling code shared by
+    several regions (+1) the region is the first whose patterns type the number, and that typing is the answer."""
+    unknown = _util.PhoneNumberType.UNKNOWN
+    regions = _util.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code)
+    if regions is None:
+        return None, unknown
+    nsn = _util.national_significant_number(number)
+    if len(regions) == 1:
+        region = regions[0]
+    else:
+        region = None
+        for candidate in regions:
+            metadata = _util.PhoneMetadata.metadata_for_region(candidate.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if _util.re_compile(metadata.leading_digits).match(nsn):
+                    region = candidate
+                    break
+            else:
+                ntype = _util._number_type_helper(nsn, metadata)  # noqa: SLF001
+                if ntype != unknown:
+                    # is_valid_number's own checks on this region pass by construction (its code, its metadata)
+                    return candidate, ntype
+        if region is None:
+            return None, unknown
+    metadata = _util.PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region.upper())
+    if metadata is None or (
+        region != _util.REGION_CODE_FOR_NON_GEO_ENTITY
+        and number.country_code != _util.country_code_for_valid_region(region)
+    ):
+        return region, unknown
+    return region, _util._number_type_helper(nsn, metadata)  # noqa: SLF001

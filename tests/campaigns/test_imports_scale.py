@@ -6,6 +6,7 @@ import random
 import threading
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -70,6 +71,11 @@ def test_the_fast_phone_parser_agrees_with_the_public_one():
     rng = random.Random(7)
     samples = [f"+1{rng.randint(2_000_000_000, 9_999_999_999)}" for _ in range(2000)]
     samples += [f"+{rng.randint(10**9, 10**13)}" for _ in range(2000)]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):  # every region, every kind of number
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                samples.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
     samples += ["(202) 555-0123", "+61 412 345 678", "+44 20 7946 0018", "+800 1234 5678", "12345", "nope", ""]
     for raw in samples:
         try:
@@ -255,3 +261,12 @@ def test_two_uploads_to_one_campaign_at_once_store_each_number_once(campaign, mo
     for report in (a, b):
         record = ContactImport.objects.get(id=report.import_id)
         assert (record.rows, record.created_count + record.rejected_count) == (report.rows, report.rows)
+
+
+def test_a_number_stored_by_another_upload_after_the_lookup_is_rejected_not_duplicated(campaign, monkeypatch):
+    import_contacts(campaign, ("phone\n" + "\n".join(numbers(3)) + "\n").encode())
+    monkeypatch.setattr(imports._ChunkWriter, "lookups", lambda self, cursor, phones: ({}, set(), set()))
+    report = import_contacts(campaign, ("phone\n" + "\n".join(numbers(5)) + "\n").encode())  # the lookup saw none
+    assert report.created == 2
+    assert [(r.line, r.reason) for r in report.rejected] == [(n, "already in this campaign") for n in (2, 3, 4)]
+    assert Contact.objects.filter(campaign=campaign).count() == 5
