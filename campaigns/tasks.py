@@ -105,12 +105,12 @@ def place_call(attempt_id: int) -> str:
 
 @robot_task("campaigns.finalize_call", 120)
 def finalize_call(attempt_id: int) -> bool:
-    """Disposition, retry and campaign completion, once; the one finalize that did it asks for the analysis, so a
-    finalize sent twice never analyses twice."""
-    finalized = calls.finalize_call(attempt_id)
-    if finalized:
-        _follow_up(lambda: analyze_call.delay(attempt_id), f"analysis of attempt {attempt_id}")
-    return finalized
+    """Disposition, retry and campaign completion, once; the one finalize that did it asks for the analysis (of a
+    recorded call: one without a recording has nothing to analyse), so a finalize sent twice never analyses twice."""
+    return calls.finalize_call(
+        attempt_id,
+        then_analyse=lambda: _follow_up(lambda: analyze_call.delay(attempt_id), f"analysis of attempt {attempt_id}"),
+    )
 
 
 @robot_task("campaigns.analyze_call", 600)
