@@ -311,6 +311,8 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["campaign", "disposition"]),
             models.Index(fields=["tenant", "-created_at"]),
+            # The call list: a campaign's attempts newest first (selectors.campaign_calls), a page at a time.
+            models.Index(fields=["campaign", "-created_at", "-id"], name="attempt_campaign_newest_idx"),
         ]
 
     def __str__(self) -> str:
@@ -342,6 +344,8 @@ class Turn(models.Model):
 
     class Meta:
         ordering = ["attempt", "index"]
+        # The call list's intent choices skip-scan this (selectors.campaign_intents) and its intent filter probes it.
+        indexes = [models.Index(fields=["intent", "attempt"], name="turn_intent_idx")]
         constraints = [
             models.UniqueConstraint(fields=["attempt", "index"], name="one_turn_per_index"),
             models.CheckConstraint(condition=Q(end_ms__gte=models.F("start_ms")), name="turn_ends_after_start"),
