@@ -475,7 +475,8 @@ def write_doc(results: dict, before: dict | None, command: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["all", "imports", "orchestration", "pages"])
+    parser.add_argument("part", choices=["all", "imports", "orchestration", "pages", "doc"])
+    parser.add_argument("--merge", help="doc: comma-separated raw-figure files of separate parts to write as one")
     parser.add_argument("--import-sizes", default="100000,1000000")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--orchestration-runs", type=int, default=3)
@@ -488,6 +489,30 @@ def main() -> int:
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
+    if args.part == "doc":  # parts run separately (--json each), written as one section
+        from bench.doc import replace_section
+
+        results: dict = {}
+        for path in args.merge.split(","):
+            part = json.loads(Path(path).read_text())
+            results.update({k: v for k, v in part.items() if k not in ("load_start", "load_end")})
+            results.setdefault("load_start", part["load_start"])
+            results["load_end"] = part["load_end"]
+        before: dict = {}
+        for path in (args.before or "").split(","):
+            if path:
+                before.update(json.loads(Path(path).read_text()))
+        command = (
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/robocall_bench_scale REDIS_URL=redis://127.0.0.1:6379/5 "
+            "SECRET_KEY=bench .venv/bin/python -m bench.scale {imports,orchestration,pages} "
+            f"--import-sizes {args.import_sizes} --calls {args.calls} --orchestration-runs {args.orchestration_runs} "
+            f"--attempts {results.get('attempts', args.attempts)} --turns-per-attempt "
+            f"{results.get('turns_per_attempt', args.turns_per_attempt)} --runs {results.get('runs', args.runs)}"
+        )
+        text = write_doc(results, before or None, command)
+        replace_section(SECTION_START, SECTION_END, text)
+        print(text)
+        return 0
     setup(migrate=not args.no_migrate)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -313,6 +313,8 @@ class CallAttempt(models.Model):
             models.Index(fields=["tenant", "-created_at"]),
             # The call list: a campaign's attempts newest first (selectors.campaign_calls), a page at a time.
             models.Index(fields=["campaign", "-created_at", "-id"], name="attempt_campaign_newest_idx"),
+            # /metrics counts attempts per status and finalised calls per disposition: index-only scans.
+            models.Index(fields=["status", "disposition"], name="attempt_status_disposition_idx"),
         ]
 
     def __str__(self) -> str:

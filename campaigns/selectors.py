@@ -236,10 +236,11 @@ def campaign_intents(campaign: Campaign) -> list[str]:
                 FROM heard WHERE heard.intent IS NOT NULL
             )
             SELECT intent FROM heard
-            WHERE intent IS NOT NULL AND EXISTS (
+            WHERE intent IS NOT NULL AND (
+                -- a subquery with LIMIT 1, not EXISTS: PostgreSQL would turn EXISTS into a join over every turn
                 SELECT 1 FROM campaigns_turn t JOIN campaigns_callattempt a ON a.id = t.attempt_id
-                WHERE t.intent = heard.intent AND t.tenant_id = %s AND a.campaign_id = %s
-            )
+                WHERE t.intent = heard.intent AND t.tenant_id = %s AND a.campaign_id = %s LIMIT 1
+            ) IS NOT NULL
             ORDER BY intent
             """,
             [campaign.tenant_id, campaign.id],

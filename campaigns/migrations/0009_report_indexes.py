@@ -18,6 +18,10 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['campaign', '-created_at', '-id'], name='attempt_campaign_newest_idx'),
         ),
         AddIndexConcurrently(
+            model_name='callattempt',
+            index=models.Index(fields=['status', 'disposition'], name='attempt_status_disposition_idx'),
+        ),
+        AddIndexConcurrently(
             model_name='turn',
             index=models.Index(fields=['intent', 'attempt'], name='turn_intent_idx'),
         ),
