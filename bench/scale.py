@@ -347,7 +347,7 @@ def _median_ms(func, runs: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def bench_pages(attempts: int, turns_per_attempt: int, runs: int) -> dict:
+def bench_pages(attempts: int, turns_per_attempt: int, runs: int, only: str = "") -> dict:
     from django.conf import settings
     from django.test import Client
 
@@ -386,10 +386,14 @@ def bench_pages(attempts: int, turns_per_attempt: int, runs: int) -> dict:
         "CSV export, first bytes": lambda: first_bytes(f"/campaigns/{c}/export.csv"),
     }
     out = {"generated_s": data["generated_s"], "pages": {}}
+    if only:  # re-measure some pages (names separated by "|")
+        pages = {name: func for name, func in pages.items() if name in only.split("|")}
     for name, func in pages.items():
         median, times = _median_ms(func, runs)
         out["pages"][name] = {"median_ms": median, "runs_ms": times}
         print(f"{name}: {median:.0f} ms ({', '.join(f'{t:.0f}' for t in times)})", flush=True)
+    if only and "CSV export, whole" not in only.split("|"):
+        return out
     started = time.perf_counter()
     get(f"/campaigns/{c}/export.csv")
     out["pages"]["CSV export, whole"] = {"median_ms": (time.perf_counter() - started) * 1000, "runs_ms": []}
@@ -411,7 +415,9 @@ def write_doc(results: dict, before: dict | None, command: str) -> str:
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on this project's 2-core machine, **shared with other "
         "people's work** (their tests and benchmarks run alongside, so every figure is noisy).",
-        f"Machine load at the start: `{results.get('load_start', '?')}`; at the end: `{results.get('load_end', '?')}`.",
+        "Machine load: see each part below."
+        if results.get("merged")
+        else f"Machine load at the start: `{results.get('load_start')}`; at the end: `{results.get('load_end')}`.",
         "",
         f"Command: `{command}`",
         "",
@@ -477,6 +483,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["all", "imports", "orchestration", "pages", "doc"])
     parser.add_argument("--merge", help="doc: comma-separated raw-figure files of separate parts to write as one")
+    parser.add_argument("--note", action="append", default=[], help="doc: a paragraph to add under the figures")
     parser.add_argument("--import-sizes", default="100000,1000000")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--orchestration-runs", type=int, default=3)
@@ -488,6 +495,7 @@ def main() -> int:
     parser.add_argument("--before", help="raw figures of the same run on the starting commit")
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--only", default="", help='pages: re-measure only these pages ("/metrics|call list")')
     args = parser.parse_args()
     if args.part == "doc":  # parts run separately (--json each), written as one section
         from bench.doc import replace_section
@@ -509,6 +517,7 @@ def main() -> int:
             f"--attempts {results.get('attempts', args.attempts)} --turns-per-attempt "
             f"{results.get('turns_per_attempt', args.turns_per_attempt)} --runs {results.get('runs', args.runs)}"
         )
+        results["notes"], results["merged"] = args.note, True
         text = write_doc(results, before or None, command)
         replace_section(SECTION_START, SECTION_END, text)
         print(text)
@@ -523,7 +532,7 @@ def main() -> int:
     if args.part in ("all", "orchestration"):
         results["orchestration"] = bench_orchestration(args.calls, args.orchestration_runs)
     if args.part in ("all", "pages"):
-        results["pages"] = bench_pages(args.attempts, args.turns_per_attempt, args.runs)
+        results["pages"] = bench_pages(args.attempts, args.turns_per_attempt, args.runs, args.only)
     results["load_end"] = machine_load()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
