@@ -16,6 +16,7 @@ visible while it runs, and a worker that dies leaves an import that the sweeper 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns import enqueue
@@ -464,7 +465,8 @@ def import_contacts(
     if size > settings.CONTACT_UPLOAD_MAX_BYTES:
         raise ImportFileError(too_large(size))
     layout = check_file(stream)
-    if record is None:
+    immediate = record is None  # imported in this request: no sweeper would ever pick it up
+    if immediate:
         record = ContactImport.objects.create(
             tenant_id=campaign.tenant_id,
             campaign=campaign,
@@ -473,7 +475,15 @@ def import_contacts(
             status=ContactImport.Status.PROCESSING,
             runs=1,
         )
-    _run(campaign, stream, layout, record)
+    try:
+        _run(campaign, stream, layout, record)
+    except Exception as exc:
+        if immediate:  # failed, saying where, rather than "processing" forever
+            with contextlib.suppress(DatabaseError):
+                line = ContactImport.objects.values_list("resume_line", flat=True).get(id=record.id)
+                stored = f"rows up to line {line} are stored" if line else "nothing stored"
+                _fail(record.id, f"The import stopped ({type(exc).__name__}); {stored}."[:2000])
+        raise
     _finish(record)
     record.refresh_from_db()
     report = ImportReport(rows=record.rows, created=record.created_count, import_id=record.id)

@@ -270,3 +270,21 @@ def test_a_number_stored_by_another_upload_after_the_lookup_is_rejected_not_dupl
     assert report.created == 2
     assert [(r.line, r.reason) for r in report.rejected] == [(n, "already in this campaign") for n in (2, 3, 4)]
     assert Contact.objects.filter(campaign=campaign).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_immediate_import_that_breaks_midway_is_failed_not_left_processing(campaign, small_chunks, monkeypatch):
+    store, calls = imports._ChunkWriter.store, []
+
+    def breaks_on_the_third_chunk(self, chunk, last_line, expected_line):
+        calls.append(last_line)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return store(self, chunk, last_line, expected_line)
+
+    monkeypatch.setattr(imports._ChunkWriter, "store", breaks_on_the_third_chunk)
+    with pytest.raises(RuntimeError):
+        import_contacts(campaign, ("phone\n" + "\n".join(numbers(30)) + "\n").encode())
+    record = ContactImport.objects.get()
+    assert record.status == ContactImport.Status.FAILED and record.created_count == 14
+    assert "RuntimeError" in record.error and "line 15" in record.error
