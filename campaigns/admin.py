@@ -437,21 +437,30 @@ class DoNotCallAdmin(TenantScopedAdmin):
 
 @admin.register(ContactImport)
 class ContactImportAdmin(ReadOnlyTenantAdmin):
-    list_display = ["filename", "campaign", "status", "rows", "created_count", "created_at", "uploaded_by"]
+    list_display = [
+        "filename",
+        "campaign",
+        "status",
+        "rows",
+        "created_count",
+        "rejected_count",
+        "created_at",
+        "uploaded_by",
+    ]
     list_filter = ["status"]
     readonly_fields = ["rejected_rows"]
-    exclude = ["rejected", "stored_file"]
+    exclude = ["stored_file"]
+    REJECTED_SHOWN = 1000
 
     @admin.display(description="Rejected rows")
     def rejected_rows(self, obj):
-        if not obj.rejected:
+        shown = list(obj.rejections.order_by("line").values_list("line", "phone", "reason")[: self.REJECTED_SHOWN])
+        if not shown:
             return "-"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((r["line"], r["phone"], r["reason"]) for r in obj.rejected),
-        )
-        return format_html("<table><tr><th>Line</th><th>Phone</th><th>Reason</th></tr>{}</table>", rows)
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", shown)
+        more = obj.rejected_count - len(shown)
+        note = format_html("<p>{} more rows rejected (the API lists them all).</p>", more) if more > 0 else ""
+        return format_html("<table><tr><th>Line</th><th>Phone</th><th>Reason</th></tr>{}</table>{}", rows, note)
 
 
 @admin.register(Membership)

@@ -154,7 +154,7 @@ class RobotCollector:
         finished = dict(
             CallAttempt.objects.filter(status=CallAttempt.Status.FINALIZED)
             .values_list("disposition")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))  # COUNT(*): an index-only scan of (status, disposition)
             .order_by()
         )
         for disposition in Disposition.values:
@@ -163,7 +163,7 @@ class RobotCollector:
             calls.add_metric([disposition or "none"], n)
         yield calls
 
-        by_status = dict(CallAttempt.objects.values_list("status").annotate(n=Count("id")).order_by())
+        by_status = dict(CallAttempt.objects.values_list("status").annotate(n=Count("*")).order_by())
         yield GaugeMetricFamily(
             "robocall_live_calls",
             "Calls in progress (attempts claimed by a dialling worker).",

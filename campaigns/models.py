@@ -207,6 +207,15 @@ class Contact(models.Model):
     attempts_made = models.PositiveSmallIntegerField(default=0, help_text="Attempts actually dialled.")
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not dialled before this.")
     source_line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the uploaded CSV.")
+    contact_import = models.ForeignKey(
+        "ContactImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,  # read through (campaign, phone); an import's own duplicates are told from the others'
+        related_name="+",
+        help_text="The upload that added this contact.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -310,6 +319,10 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["campaign", "disposition"]),
             models.Index(fields=["tenant", "-created_at"]),
+            # The call list: a campaign's attempts newest first (selectors.campaign_calls), a page at a time.
+            models.Index(fields=["campaign", "-created_at", "-id"], name="attempt_campaign_newest_idx"),
+            # /metrics counts attempts per status and finalised calls per disposition: index-only scans.
+            models.Index(fields=["status", "disposition"], name="attempt_status_disposition_idx"),
         ]
 
     def __str__(self) -> str:
@@ -341,6 +354,8 @@ class Turn(models.Model):
 
     class Meta:
         ordering = ["attempt", "index"]
+        # The call list's intent choices skip-scan this (selectors.campaign_intents) and its intent filter probes it.
+        indexes = [models.Index(fields=["intent", "attempt"], name="turn_intent_idx")]
         constraints = [
             models.UniqueConstraint(fields=["attempt", "index"], name="one_turn_per_index"),
             models.CheckConstraint(condition=Q(end_ms__gte=models.F("start_ms")), name="turn_ends_after_start"),
@@ -352,7 +367,9 @@ class Turn(models.Model):
 
 class ContactImport(models.Model):
     """One CSV upload and its report, kept so a manager can see what was rejected and why. Large files are
-    imported in the background (status processing -> done | failed)."""
+    imported in the background (status processing -> done | failed), in chunks: each chunk's contacts, its rejected
+    rows and the progress figures below commit together, so the figures are what is stored, visible while the
+    import runs, and a worker that dies leaves an import that resumes after `resume_line` (the sweeper)."""
 
     class Status(models.TextChoices):
         PROCESSING = "processing"
@@ -364,20 +381,56 @@ class ContactImport(models.Model):
     filename = models.CharField(max_length=255)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    rows = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0, help_text="Rows read so far (blank lines do not count).")
     created_count = models.PositiveIntegerField(default=0)
-    rejected = models.JSONField(default=list, help_text="[{line, phone, reason}]")
+    rejected_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DONE)
-    error = models.TextField(blank=True, help_text="Why a background import stored nothing.")
+    error = models.TextField(blank=True, help_text="Why a background import stopped.")
     stored_file = models.CharField(max_length=300, blank=True, help_text="Below MEDIA_ROOT, until imported.")
+    resume_line = models.PositiveIntegerField(default=0, help_text="Last line of the file stored (progress).")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last chunk stored by a worker.")
+    runs = models.PositiveSmallIntegerField(default=0, help_text="Workers that started or resumed it.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
+    class Meta:
+        indexes = [
+            models.Index(fields=["heartbeat_at"], condition=Q(status="processing"), name="import_processing_idx")
+        ]
+
     def __str__(self) -> str:
         if self.status != self.Status.DONE:
             return f"{self.filename}: {self.status}"
-        return f"{self.filename}: {self.created_count} added, {len(self.rejected)} rejected"
+        return f"{self.filename}: {self.created_count} added, {self.rejected_count} rejected"
+
+    @property
+    def rejected(self) -> list[dict]:
+        """The rejected rows, in file order: [{line, phone, reason}]."""
+        return [
+            {"line": line, "phone": phone, "reason": reason}
+            for line, phone, reason in self.rejections.order_by("line").values_list("line", "phone", "reason")
+        ]
+
+
+class ImportRejection(models.Model):
+    """One rejected row of an upload (written with COPY, a chunk at a time). `e164`: the number when it parsed, so a
+    later duplicate in the same file names this line."""
+
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rejections")
+    line = models.PositiveIntegerField()
+    phone = models.TextField(blank=True, help_text="As written in the file.")
+    reason = models.TextField()
+    e164 = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["contact_import", "line"], name="rejection_line_idx"),
+            models.Index(fields=["contact_import", "e164"], condition=~Q(e164=""), name="rejection_e164_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
 
 
 class CampaignEvent(models.Model):

@@ -218,15 +218,34 @@ def calls_per_hour(campaign: Campaign, limit: int = 48) -> list[tuple[dt.datetim
 
 
 def campaign_intents(campaign: Campaign) -> list[str]:
-    """Intents heard in this campaign's calls (the call list filters on them)."""
-    return list(
-        Turn.objects.for_tenant(campaign.tenant_id)
-        .filter(attempt__campaign=campaign)
-        .exclude(intent="")
-        .values_list("intent", flat=True)
-        .distinct()
-        .order_by("intent")
-    )
+    """Intents heard in this campaign's calls (the call list filters on them).
+
+    A campaign's turns are millions of rows but its intents a handful: the distinct intents are skip-scanned through
+    the index on Turn(intent, attempt) (one index probe per intent), then each is kept if one of this campaign's
+    calls heard it (one probe through the same index and the attempt's primary key), instead of reading every
+    turn of the campaign."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE heard(intent) AS (
+                (SELECT intent FROM campaigns_turn WHERE intent > '' ORDER BY intent LIMIT 1)
+                UNION ALL
+                SELECT (SELECT t.intent FROM campaigns_turn t WHERE t.intent > heard.intent ORDER BY t.intent LIMIT 1)
+                FROM heard WHERE heard.intent IS NOT NULL
+            )
+            SELECT intent FROM heard
+            WHERE intent IS NOT NULL AND (
+                -- a subquery with LIMIT 1, not EXISTS: PostgreSQL would turn EXISTS into a join over every turn
+                SELECT 1 FROM campaigns_turn t JOIN campaigns_callattempt a ON a.id = t.attempt_id
+                WHERE t.intent = heard.intent AND t.tenant_id = %s AND a.campaign_id = %s LIMIT 1
+            ) IS NOT NULL
+            ORDER BY intent
+            """,
+            [campaign.tenant_id, campaign.id],
+        )
+        return [intent for (intent,) in cursor.fetchall()]
 
 
 def campaign_calls(

@@ -86,6 +86,8 @@ def sweep() -> dict:
         analyze_call.delay(attempt_id)
     for delivery_id in stranded.webhooks:
         deliver_webhook.delay(delivery_id)
+    for import_id in stranded.imports:
+        import_contacts_file.delay(import_id)
     return {name: len(ids) for name, ids in vars(stranded).items()}
 
 
@@ -109,12 +111,12 @@ def rehearse_call(call_id: int) -> str:
 
 @robot_task("campaigns.finalize_call", 120)
 def finalize_call(attempt_id: int) -> bool:
-    """Disposition, retry and campaign completion, once; the one finalize that did it asks for the analysis, so a
-    finalize sent twice never analyses twice."""
-    finalized = calls.finalize_call(attempt_id)
-    if finalized:
-        _follow_up(lambda: analyze_call.delay(attempt_id), f"analysis of attempt {attempt_id}")
-    return finalized
+    """Disposition, retry and campaign completion, once; the one finalize that did it asks for the analysis (of a
+    recorded call: one without a recording has nothing to analyse), so a finalize sent twice never analyses twice."""
+    return calls.finalize_call(
+        attempt_id,
+        then_analyse=lambda: _follow_up(lambda: analyze_call.delay(attempt_id), f"analysis of attempt {attempt_id}"),
+    )
 
 
 @robot_task("campaigns.analyze_call", 600)

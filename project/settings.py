@@ -169,6 +169,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close the database connection before and after every task (a new connection per
+# dial, per finalize); project.celery applies Django's own rule instead (CONN_MAX_AGE, closed when unusable).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("project.celery.route",)  # queues are declared beside each task
 CALL_MAX_SECONDS = env.int("CALL_MAX_SECONDS", default=600)

@@ -240,6 +240,7 @@ class ContactImportSerializer(serializers.ModelSerializer):
             "status",
             "rows",
             "created",
+            "rejected_count",
             "rejected",
             "error",
             "created_at",

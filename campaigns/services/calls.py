@@ -16,13 +16,13 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns import engines, prompt_stats
 from campaigns.limits import ChannelLimiter, Limit
-from campaigns.models import CallAttempt, Campaign, Contact, Disposition, Turn
+from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, Turn
 from campaigns.recordings import recording_path
 from campaigns.services import call_guard
 from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, calling_window_opens, is_blocked
@@ -77,6 +77,9 @@ def limits_for(campaign: Campaign) -> list[Limit]:
 
 
 def _claim(attempt_id: int, token: str) -> CallAttempt | None:
+    """The guarded claim (queued -> dialing with this worker's token), then one read of everything the gate needs:
+    the attempt, its campaign, trunk and contact, and, as of this moment, whether the number is on a do-not-call
+    list and whether another attempt of the contact is live (two round trips instead of four)."""
     claimed = CallAttempt.objects.filter(id=attempt_id, status=CallAttempt.Status.QUEUED).update(
         status=CallAttempt.Status.DIALING,
         claimed_at=timezone.now(),
@@ -85,7 +88,15 @@ def _claim(attempt_id: int, token: str) -> CallAttempt | None:
     )
     if not claimed:
         return None
-    return CallAttempt.objects.select_related("campaign", "campaign__trunk", "contact").get(id=attempt_id)
+    blocked = DoNotCall.objects.filter(
+        Q(tenant_id=OuterRef("tenant_id")) | Q(tenant__isnull=True), phone=OuterRef("contact__phone")
+    )
+    other_live = CallAttempt.objects.filter(contact_id=OuterRef("contact_id"), status=CallAttempt.Status.DIALING)
+    return (
+        CallAttempt.objects.select_related("campaign", "campaign__trunk", "contact")
+        .annotate(number_blocked=Exists(blocked), other_attempt_live=Exists(other_live.exclude(id=OuterRef("id"))))
+        .get(id=attempt_id)
+    )
 
 
 def _ours(attempt: CallAttempt, token: str):
@@ -120,14 +131,6 @@ def _finish(attempt: CallAttempt, token: str, **fields) -> bool:
         return True
     log.error("attempt %s: ended by recovery while its call ran; this call's result is not written", attempt.id)
     return False
-
-
-def _another_attempt_live(attempt: CallAttempt) -> bool:
-    return (
-        CallAttempt.objects.filter(contact_id=attempt.contact_id, status=CallAttempt.Status.DIALING)
-        .exclude(id=attempt.id)
-        .exists()
-    )
 
 
 def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
@@ -167,6 +170,12 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
             error=f"campaign {campaign.status}",
         )
         return "skipped"
+    if attempt.number_blocked:  # read with the claim (no query); checked again just before the phone rings
+        reason = "on the do-not-call list"
+        skipped = {"skip_reason": reason}
+        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
+        complete_if_done(campaign.id)
+        return "skipped"
     try:
         opens = calling_window_opens(campaign, contact.window_zones, now)
     except NoCallingWindow as exc:
@@ -186,7 +195,7 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
             not_before=opens,
         )
         return "skipped"
-    if _another_attempt_live(attempt):
+    if attempt.other_attempt_live:  # read with the claim
         return _requeue(attempt, token)  # a person is never rung while another call to them is live
 
     # Everything the call needs is built before anyone's phone rings: a broken engine fails the attempt, unheard.
@@ -240,13 +249,21 @@ def live_calls_by_limit() -> dict[str, list[str]]:
 def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_ready, live) -> str:
     carrier, speaker, recognizer_engine = engines_ready
 
+    # The script this call runs (campaign.script, read at the claim).
+    version = call_guard.retry_while_database_down(lambda: current_version(campaign), f"attempt {attempt.id}: script")
+
     def started() -> bool:
-        with transaction.atomic():
-            version = current_version(campaign)  # the script this call runs (campaign.script, read at the claim)
-            if not _ours(attempt, token).update(dialed_at=dialing_at, script_version=version):
-                return False
-            Contact.objects.filter(id=contact.id).update(attempts_made=F("attempts_made") + 1)
-            return True
+        """dialed_at and the script version on our attempt and the contact's attempts_made + 1, in one statement
+        (atomic by itself): the contact is counted only when the guarded write on the attempt matched."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH ours AS (UPDATE campaigns_callattempt SET dialed_at = %s, script_version_id = %s "
+                "WHERE id = %s AND status = %s AND worker = %s RETURNING contact_id) "
+                "UPDATE campaigns_contact SET attempts_made = attempts_made + 1 FROM ours "
+                "WHERE campaigns_contact.id = ours.contact_id RETURNING campaigns_contact.id",
+                [dialing_at, version.id, attempt.id, CallAttempt.Status.DIALING.value, token],
+            )
+            return cursor.fetchone() is not None
 
     if not call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start"):
         log.error("attempt %s: taken from this worker before dialling; not dialled", attempt.id)
@@ -333,10 +350,14 @@ def disposition_of(dial_status: str, end_reason: str, outcome: str, disposition_
     return mapped if mapped in Disposition.values else Disposition.COMPLETED
 
 
-def finalize_call(attempt_id: int, now: dt.datetime | None = None) -> bool:
-    """ENDED -> FINALIZED once: disposition, then a retry or callback per policy, or the contact is done."""
+def finalize_call(attempt_id: int, now: dt.datetime | None = None, then_analyse=None) -> bool:
+    """ENDED -> FINALIZED once: disposition, then a retry or callback per policy, or the contact is done.
+    `then_analyse`: called once this finalize committed, for a call with a recording (a call without one has
+    nothing to analyse)."""
     now = now or timezone.now()
     with transaction.atomic():
+        # One read locks the attempt, its campaign and its contact (as before: a concurrent lifecycle change
+        # waits), and the two writes go in one statement.
         attempt = (
             CallAttempt.objects.select_for_update()
             .select_related("campaign", "contact")
@@ -345,16 +366,22 @@ def finalize_call(attempt_id: int, now: dt.datetime | None = None) -> bool:
         )
         if attempt is None:
             return False
+        contact = attempt.contact
         attempt.disposition = disposition_for(attempt)
         attempt.status = CallAttempt.Status.FINALIZED
-        attempt.save(update_fields=["disposition", "status"])
-        contact = Contact.objects.select_for_update().get(id=attempt.contact_id)
         again = retry_at(attempt.campaign, contact, attempt, now)
         if again is not None:
             contact.status, contact.next_attempt_at = Contact.Status.PENDING, again
         else:
             contact.status = Contact.Status.DONE
-        contact.save(update_fields=["status", "next_attempt_at"])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH finalized AS (UPDATE campaigns_callattempt SET status = %s, disposition = %s WHERE id = %s) "
+                "UPDATE campaigns_contact SET status = %s, next_attempt_at = %s WHERE id = %s",
+                [attempt.status, attempt.disposition, attempt.id, contact.status, contact.next_attempt_at, contact.id],
+            )
         queue_call_completed(attempt)
     complete_if_done(attempt.campaign_id)
+    if then_analyse is not None and attempt.recording:
+        then_analyse()
     return True

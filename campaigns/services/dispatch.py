@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from campaigns import enqueue
 from campaigns.models import CallAttempt, Campaign, Contact, Disposition, DoNotCall, WebhookDelivery
-from campaigns.services import call_guard
+from campaigns.services import call_guard, imports
 from campaigns.services.campaigns import NoCallingWindow, calling_window_opens
 from campaigns.services.lifecycle import complete_if_done, end_campaign, start_campaign
 
@@ -174,6 +174,7 @@ class Stranded:
     ended: list[int] = field(default_factory=list)  # finalize (runs once per attempt; it asks for the analysis)
     unanalysed: list[int] = field(default_factory=list)  # analyses of finalized, recorded calls
     webhooks: list[int] = field(default_factory=list)  # deliveries still pending long after their backoff
+    imports: list[int] = field(default_factory=list)  # background imports no worker stored a chunk of lately
 
 
 def find_stranded(now: dt.datetime | None = None) -> Stranded:
@@ -198,6 +199,7 @@ def find_stranded(now: dt.datetime | None = None) -> Stranded:
     stranded.ended = _not_resent_lately("ended", ended, settings.QUEUED_RESEND_SECONDS)
     stranded.unanalysed = _not_resent_lately("analysis", unanalysed, ANALYSIS_GRACE.total_seconds())
     stranded.webhooks = _not_resent_lately("webhook", webhooks, 15 * 60)
+    stranded.imports = imports.stranded_imports(now)  # resumed after their last stored line, or failed
     return stranded
 
 

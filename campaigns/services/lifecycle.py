@@ -12,6 +12,7 @@ import secrets
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from campaigns import enqueue
@@ -116,14 +117,21 @@ def cancel_campaign(campaign: Campaign, actor=None) -> int:
 
 def complete_if_done(campaign_id: int) -> bool:
     """Running -> completed once no contact waits and no attempt is open. Sends the campaign webhook."""
-    open_work = CallAttempt.objects.filter(campaign_id=campaign_id, status__in=OPEN_ATTEMPTS).exists() or (
-        Contact.objects.filter(
-            campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]
-        ).exists()
+    # One round trip: the campaign (when it is running) with both "anything left?" questions.
+    campaign = (
+        Campaign.objects.filter(id=campaign_id, status=S.RUNNING)
+        .annotate(
+            open_attempts=Exists(CallAttempt.objects.filter(campaign_id=campaign_id, status__in=OPEN_ATTEMPTS)),
+            waiting_contacts=Exists(
+                Contact.objects.filter(
+                    campaign_id=campaign_id, status__in=[Contact.Status.PENDING, Contact.Status.QUEUED]
+                )
+            ),
+        )
+        .first()
     )
-    if open_work:
+    if campaign is None or campaign.open_attempts or campaign.waiting_contacts:
         return False
-    campaign = Campaign.objects.get(id=campaign_id)
     try:
         moved = _transition(campaign, [S.RUNNING], S.COMPLETED, note="every contact done", completed_at=timezone.now())
     except CampaignStateError:

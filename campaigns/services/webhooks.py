@@ -84,6 +84,8 @@ def _queue(campaign: Campaign, event: str, payload: dict, attempt: CallAttempt |
 
 
 def queue_call_completed(attempt: CallAttempt) -> None:
+    if not attempt.campaign.webhook_url:
+        return  # no payload to build (it reads the turns)
     _queue(attempt.campaign, "call.completed", call_payload(attempt), attempt)
 
 

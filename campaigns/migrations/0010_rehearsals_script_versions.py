@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_security'),
+        ('campaigns', '0009_report_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
