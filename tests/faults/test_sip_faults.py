@@ -1,6 +1,7 @@
-"""A trunk that loses SIP messages: sipp answers as the callee and hangs up, dropping a share of the packets it
-sends and receives (`-lost`). Retransmissions (RFC 3261 timers) must carry every call to an end; each attempt is
-one dialog at the callee (its INVITE retransmitted, never a second call), and no attempt is left dialling."""
+"""A trunk that loses SIP messages: sipp answers as the callee (retransmitting its 200 OK and BYE, as a UAS must)
+and hangs up, dropping a share of the packets it sends and receives (`-lost`). Retransmissions (RFC 3261 timers)
+must carry every call to an end; each attempt is one dialog at the callee (its INVITE retransmitted, never a
+second call), and no attempt is left dialling."""
 
 import re
 
@@ -27,7 +28,7 @@ def _sip_settings(settings):
 
 def test_calls_through_a_lossy_trunk_end_once_each(tenant, settings, tmp_path, peers):
     extra = ("-lost", LOST_PERCENT, "-timeout", "240s")
-    peer, rtp_base = start_sipp(tmp_path, "callee_bye.xml", {"hangup_ms": "1500"}, calls=ATTEMPTS, extra=extra)
+    peer, rtp_base = start_sipp(tmp_path, "callee_bye_lossy.xml", {"hangup_ms": "1500"}, calls=ATTEMPTS, extra=extra)
     peers.append(peer)
     first = trunk_attempt(tenant, settings, peer.sip_port, rtp_base)
     campaign = first.campaign
@@ -49,7 +50,7 @@ def test_calls_through_a_lossy_trunk_end_once_each(tenant, settings, tmp_path, p
     assert sum(row.dial_status == "answered" for row in rows) >= ATTEMPTS // 2, [(r.dial_status, r.error) for r in rows]
     assert set(Contact.objects.filter(campaign=campaign).values_list("status", flat=True)) == {Contact.Status.DONE}
 
-    log = next(tmp_path.glob("callee_bye_*_messages.log")).read_text(errors="replace")
+    log = next(tmp_path.glob("callee_bye_lossy_*_messages.log")).read_text(errors="replace")
     requests = [
         (m.group(1), m.group(2), m.group(3))
         for m in re.finditer(

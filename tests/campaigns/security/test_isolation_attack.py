@@ -28,7 +28,9 @@ from campaigns.models import (
     Contact,
     ContactImport,
     DoNotCall,
+    ImportRejection,
     Membership,
+    Rehearsal,
     Role,
     Tenant,
     Trunk,
@@ -142,7 +144,10 @@ def victim(db, settings):
         uploaded_by=b_user,
         rows=2,
         created_count=1,
-        rejected=[{"line": 3, "phone": SECRETS["second phone"], "reason": "duplicate"}],
+        rejected_count=1,
+    )
+    ImportRejection.objects.create(
+        contact_import=contact_import, line=3, phone=SECRETS["second phone"], reason="duplicate"
     )
     delivery = WebhookDelivery.objects.create(
         id=734013,
@@ -157,9 +162,21 @@ def victim(db, settings):
         id=734014, tenant=tenant, campaign=campaign, from_status="draft", to_status="draft", note=SECRETS["event note"]
     )
     group = Group.objects.create(id=734015, name=SECRETS["group name"])
+    rehearsal = Rehearsal.objects.create(
+        id=734020,
+        tenant=tenant,
+        campaign=campaign,
+        status=Rehearsal.Status.DONE,
+        calls=1,
+        mix={"agree": 100},
+        seed=1,
+        script=campaign.script,
+        report={"note": SECRETS["webhook payload"]},
+    )
     return Victim(
         tenant=tenant,
         objects={
+            Rehearsal: rehearsal,
             Tenant: tenant,
             Membership: membership,
             Trunk: trunk,
@@ -278,6 +295,8 @@ def fill(route: Route, victim: Victim, slug: str, fake: bool, action: str = "") 
             kwargs[param] = FAKE_ID if fake else victim.obj(Campaign).id
         elif param == "attempt_id":
             kwargs[param] = FAKE_ID if fake else victim.obj(CallAttempt).id
+        elif param == "rehearsal_id":
+            kwargs[param] = FAKE_ID if fake else victim.obj(Rehearsal).id
         elif param == "pk" and api_model(route.name):
             kwargs[param] = FAKE_ID if fake else victim.obj(api_model(route.name)).id
         elif param in ("object_id", "id") and model_of_admin_route(route.name):
