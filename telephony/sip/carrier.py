@@ -69,6 +69,7 @@ class SipCall:
             "rtcp_sent": s.rtcp_sent,
             "rtcp_received": s.rtcp_received,
             "rtt_ms": s.rtt_ms,
+            "reports_echoing_sr": s.reports_echoing_sr,
             "remote_loss_pct": s.remote_loss_pct,
             "remote_jitter_ms": s.remote_jitter_ms,
             "robot_queue_frames": len(self._rtp.outgoing),

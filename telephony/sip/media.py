@@ -63,6 +63,7 @@ class MediaStats:
     rtcp_sent: int = 0
     rtcp_received: int = 0
     rtt_ms: float | None = None  # from the peer's receiver reports (LSR/DLSR)
+    reports_echoing_sr: int = 0  # the peer's reports that name one of our sender reports (LSR set)
     remote_loss_pct: float | None = None  # what the peer says it lost of our stream
     remote_jitter_ms: float | None = None
 
@@ -323,10 +324,14 @@ class RtpStream(asyncio.DatagramProtocol):
                 self.stats.remote_loss_pct = round(100 * report.fraction_lost / 256, 1)
                 self.stats.remote_jitter_ms = round(report.jitter / 8, 1)  # 8 kHz timestamp units
                 if report.lsr:
+                    self.stats.reports_echoing_sr += 1
                     now = (current_ntp_time() >> 16) & 0xFFFFFFFF
-                    rtt = ((now - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536
-                    if rtt < 60:
-                        self.stats.rtt_ms = round(1000 * rtt, 1)
+                    units = (now - report.lsr - report.dlsr) & 0xFFFFFFFF
+                    if units >= 1 << 31:  # a little below zero: a near-zero round trip less the peer's rounding
+                        units -= 1 << 32
+                    rtt = units / 65536
+                    if -0.05 < rtt < 60:
+                        self.stats.rtt_ms = round(1000 * max(rtt, 0.0), 1)
 
     # -- DTMF (RFC 4733) ---------------------------------------------------------------------------
 

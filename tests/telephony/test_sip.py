@@ -137,6 +137,7 @@ def test_dtmf_both_ways_and_rtcp_reports_with_baresip(baresip):
     call.hangup()
     assert [f.dtmf for f in heard if f.dtmf] == ["5"]
     assert stats["rtcp_sent"] >= 1 and stats["rtcp_received"] >= 2, stats
+    assert stats["reports_echoing_sr"] >= 1, stats  # baresip named one of our sender reports
     assert stats["rtt_ms"] is not None and 0 <= stats["rtt_ms"] < 100, stats
     assert stats["remote_loss_pct"] == 0, stats
     assert wait_for(lambda: "terminated" in baresip.output())
