@@ -205,6 +205,7 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
             campaign.tts_engine, campaign.voice, campaign.language, on_lookup=prompt_stats.lookup_counter(campaign.id)
         )
         recognizer_engine = engines.asr_engine(campaign.language)
+        engines.warm_up_classifier()  # loaded now, before the gates: never between the last gate and the ring
     except (engines.CarrierConfigError, ASRError, TTSError) as exc:
         _finish(attempt, token, dial_status=DialStatus.FAILED.value, error=f"not dialled: {exc}"[:2000])
         return "ended"
@@ -268,7 +269,6 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
     if not call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start"):
         log.error("attempt %s: taken from this worker before dialling; not dialled", attempt.id)
         return "ended"
-    engines.warm_up_classifier()  # the model loads now, not while the callee waits for an answer
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
         _finish(
