@@ -54,10 +54,11 @@ def numbers(count: int, last_digit: str = "") -> list[str]:
     raise ValueError("not enough numbers")
 
 
-def fresh_campaign(name: str, **fields):
+def fresh_campaign(name: str, tenant_slug: str = "bench", **fields):
+    """A dry-run campaign open all day, one attempt per contact, in the benchmark's own tenant."""
     from campaigns.models import Campaign, Tenant
 
-    tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    tenant, _ = Tenant.objects.get_or_create(slug=tenant_slug, defaults={"name": f"Bench ({tenant_slug})"})
     return Campaign.objects.create(
         tenant=tenant,
         name=name,

@@ -31,6 +31,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from bench.orchestration import fresh_campaign
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START, SECTION_END = "<!-- scale:start -->", "<!-- scale:end -->"
@@ -103,29 +105,13 @@ def write_list(path: Path, rows: int, bad_share: float = 0.0) -> Path:
     return path
 
 
-def fresh_campaign(name: str, **fields):
-    from campaigns.models import Campaign, Tenant
-
-    tenant, _ = Tenant.objects.get_or_create(slug="bench-import", defaults={"name": "Bench imports"})
-    return Campaign.objects.create(
-        tenant=tenant,
-        name=name,
-        caller_id="+12025550100",
-        dry_run=True,
-        window_start=dt.time(0),
-        window_end=dt.time(23, 59, 59),
-        max_attempts=1,
-        **fields,
-    )
-
-
 def import_once(path: Path, traced: bool) -> dict:
     from django.conf import settings
 
     from campaigns.services.imports import import_contacts
 
     settings.CONTACT_UPLOAD_MAX_BYTES = max(settings.CONTACT_UPLOAD_MAX_BYTES, path.stat().st_size)
-    campaign = fresh_campaign(f"import {path.name}")
+    campaign = fresh_campaign(f"import {path.name}", tenant_slug="bench-import")
     try:
         if traced:
             tracemalloc.start()
