@@ -1,100 +1,38 @@
-"""REST API views: thin callers of the selectors and services, always inside one tenant (see permissions)."""
+"""Campaigns: CRUD, lifecycle actions, uploads, exports, recordings and rehearsals."""
 
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from campaigns import recordings
 from campaigns.api import serializers as s
 from campaigns.api.errors import BadFile, Conflict
 from campaigns.api.export import csv_lines, result_rows
-from campaigns.api.permissions import AnonThrottle, ScopedThrottle, TenantRolePermission
+from campaigns.api.views.base import CAMPAIGN_EXAMPLE, CONFLICT, IgnoreAccept, TenantScopedViewSet
 from campaigns.models import (
-    ApiToken,
-    CallAttempt,
     Campaign,
-    Contact,
     ContactImport,
-    DoNotCall,
-    Membership,
     Rehearsal,
-    Turn,
 )
 from campaigns.services import lifecycle, rehearsals
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import CampaignStateError
 from campaigns.services.script_versions import record_edit
 from pipeline.script import ScriptError
-
-CAMPAIGN_EXAMPLE = OpenApiExample(
-    "Minimal (default script)",
-    request_only=True,
-    value={"name": "Flu shots 2026", "caller_id": "+12025550100", "window_start": "09:00", "window_end": "19:00"},
-)
-CONFLICT = OpenApiResponse(s.ErrorSerializer, description="The campaign's state does not allow this.")
-
-
-class TenantScopedViewSet(viewsets.GenericViewSet):
-    """Base for everything under /api/v1/tenants/<slug>/: querysets come from `model.objects.for_tenant`."""
-
-    permission_classes = [TenantRolePermission]
-    model: type = None
-    ordering: tuple[str, ...] = ("-id",)
-    filter_serializer_class: type[serializers.Serializer] | None = None
-    throttle_scope: str | None = None  # set per action: lifecycle, upload, export
-    tenant = None
-    role = None
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no tenant
-            return self.model.objects.none()
-        return self.model.objects.for_tenant(self.tenant).order_by(*self.ordering)
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "tenant": self.tenant}
-
-    def filter_queryset(self, queryset):
-        if self.action != "list" or self.filter_serializer_class is None:
-            return queryset
-        params = self.filter_serializer_class(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return self.apply_filters(queryset, params.validated_data)
-
-    def apply_filters(self, queryset, params: dict):
-        return queryset.filter(**params)
-
-
-class IgnoreAccept(BaseContentNegotiation):
-    """For file downloads: the body is a file whatever Accept says; errors still render as JSON."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 @extend_schema_view(
@@ -325,142 +263,3 @@ class CampaignViewSet(
         response = StreamingHttpResponse(csv_lines(result_rows(campaign)), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.id}-results.csv"'
         return response
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List contacts", parameters=[s.ContactFilterSerializer]),
-    retrieve=extend_schema(summary="A contact"),
-)
-class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    model = Contact
-    queryset = Contact.objects.none()
-    ordering = ("id",)
-    serializer_class = s.ContactSerializer
-    filter_serializer_class = s.ContactFilterSerializer
-
-    def apply_filters(self, queryset, params: dict):
-        if "phone" in params:
-            queryset = queryset.filter(phone__contains=params.pop("phone"))
-        return queryset.filter(**params)
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List calls (attempts)", parameters=[s.CallFilterSerializer]),
-    retrieve=extend_schema(summary="A call with its turn-by-turn transcript"),
-)
-class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    model = CallAttempt
-    queryset = CallAttempt.objects.none()
-    filter_serializer_class = s.CallFilterSerializer
-
-    def get_queryset(self):
-        queryset = super().get_queryset().select_related("contact", "script_version")
-        if self.action == "retrieve":
-            turns = Turn.objects.for_tenant(self.tenant).order_by("index")
-            queryset = queryset.prefetch_related(Prefetch("turns", queryset=turns))
-        return queryset
-
-    def get_serializer_class(self):
-        return s.CallDetailSerializer if self.action == "retrieve" else s.CallSerializer
-
-    @extend_schema(
-        summary="The call's recording (WAV); only for members of the call's tenant",
-        responses={
-            (200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY, description="WAV, MP3 or OGG (RECORDING_FORMAT)")
-        },
-    )
-    @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAccept)
-    def recording(self, request, *args, **kwargs):
-        attempt = self.get_object()
-        root = Path(settings.MEDIA_ROOT).resolve()
-        path = (root / attempt.recording).resolve()
-        if not attempt.recording or root not in path.parents or not path.is_file():
-            raise NotFound("This call has no recording.")
-        response = FileResponse(path.open("rb"), content_type=recordings.content_type(attempt.recording))
-        response["Content-Disposition"] = f'inline; filename="call-{attempt.id}{path.suffix}"'
-        return response
-
-    def apply_filters(self, queryset, params: dict):
-        lookups = {"date": "created_at__date", "date_from": "created_at__date__gte", "date_to": "created_at__date__lte"}
-        return queryset.filter(**{lookups.get(name, name): value for name, value in params.items()})
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List the do-not-call entries", parameters=[s.DoNotCallFilterSerializer]),
-    retrieve=extend_schema(summary="A do-not-call entry"),
-    create=extend_schema(
-        summary="Add a number to the do-not-call list",
-        examples=[OpenApiExample("A callee's request", {"phone": "+12025550143", "reason": "asked on a call"})],
-    ),
-    destroy=extend_schema(summary="Remove a number from the do-not-call list"),
-)
-class DoNotCallViewSet(
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    TenantScopedViewSet,
-):
-    model = DoNotCall
-    queryset = DoNotCall.objects.none()
-    ordering = ("-created_at", "-id")
-    serializer_class = s.DoNotCallSerializer
-    filter_serializer_class = s.DoNotCallFilterSerializer
-
-    def apply_filters(self, queryset, params: dict):
-        return queryset.filter(phone__contains=params["phone"]) if "phone" in params else queryset
-
-    def perform_create(self, serializer):
-        try:
-            with transaction.atomic():
-                serializer.save(tenant=self.tenant)
-        except IntegrityError:  # added concurrently since validation
-            raise serializers.ValidationError({"phone": ["This number is already on the do-not-call list."]}) from None
-
-
-@extend_schema(summary="The tenants you are a member of, with your role (use the slug in every other path)")
-class TenantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    serializer_class = s.MembershipSerializer
-    pagination_class = None
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Membership.objects.none()
-        return Membership.objects.filter(user=self.request.user).select_related("tenant").order_by("tenant__slug")
-
-
-@extend_schema(exclude=True)
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
-@authentication_classes([])
-@permission_classes([AllowAny])
-def not_found(request, *args, **kwargs):
-    """Any /api/ path that names no endpoint: the JSON error body rather than Django's HTML page."""
-    raise NotFound()
-
-
-@extend_schema(
-    summary="Exchange a username and password for an API token",
-    responses={200: inline_serializer("Token", {"token": serializers.CharField()}), 400: s.ErrorSerializer},
-)
-class TokenView(ObtainAuthToken):
-    """Each exchange issues a new key (stored only as its digest, so an earlier key cannot be shown again); a user
-    keeps up to ApiToken.MAX_PER_USER keys, the oldest are revoked beyond that."""
-
-    throttle_classes = [AnonThrottle, ScopedThrottle]
-    throttle_scope = "token"
-
-    def post(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        _, key = ApiToken.issue(serializer.validated_data["user"])
-        return Response({"token": key})
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Contact uploads (status of background imports, rejected rows)"),
-    retrieve=extend_schema(summary="One upload"),
-)
-class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    model = ContactImport
-    queryset = ContactImport.objects.none()
-    serializer_class = s.ContactImportSerializer
