@@ -20,20 +20,32 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 2000  # contacts read per query
 CHUNK_CHARS = 64 * 1024  # CSV text sent per write
 
-CONTACT_COLUMNS = ["contact_id", "phone", "first_name", "last_name", "timezone", "contact_status", "skip_reason"]
-CALL_COLUMNS = [
-    "attempt",
-    "call_status",
-    "disposition",
-    "outcome",
-    "dial_status",
-    "sip_code",
-    "answered_at",
-    "ended_at",
-    "talk_ms",
-    "error",
-    "transcript",
+# (CSV column, model field) in order: the header and the query are written from one list.
+CONTACT_COLUMN_FIELDS = [
+    ("contact_id", "id"),
+    ("phone", "phone"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("timezone", "timezone"),
+    ("contact_status", "status"),
+    ("skip_reason", "skip_reason"),
 ]
+CALL_COLUMN_FIELDS = [
+    ("attempt", "attempt_number"),
+    ("call_status", "status"),
+    ("disposition", "disposition"),
+    ("outcome", "outcome"),
+    ("dial_status", "dial_status"),
+    ("sip_code", "sip_code"),
+    ("answered_at", "answered_at"),
+    ("ended_at", "ended_at"),
+    ("talk_ms", "talk_ms"),
+    ("error", "error"),
+    ("transcript", "full_transcript"),
+]
+CONTACT_COLUMNS = [column for column, _ in CONTACT_COLUMN_FIELDS]
+CALL_COLUMNS = [column for column, _ in CALL_COLUMN_FIELDS]
+MOMENT_CELLS = [CALL_COLUMNS.index("answered_at"), CALL_COLUMNS.index("ended_at")]  # written as ISO 8601
 
 
 def safe_cell(value) -> object:
@@ -65,21 +77,8 @@ def _plain(value) -> object:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
 
 
-CONTACT_FIELDS = ["id", "phone", "first_name", "last_name", "timezone", "status", "skip_reason", "custom_fields"]
-CALL_FIELDS = [
-    "contact_id",
-    "attempt_number",
-    "status",
-    "disposition",
-    "outcome",
-    "dial_status",
-    "sip_code",
-    "answered_at",
-    "ended_at",
-    "talk_ms",
-    "error",
-    "full_transcript",
-]
+CONTACT_FIELDS = [field for _, field in CONTACT_COLUMN_FIELDS] + ["custom_fields"]
+CALL_FIELDS = ["contact_id"] + [field for _, field in CALL_COLUMN_FIELDS]
 
 
 def result_rows(campaign: Campaign, batch: int = BATCH) -> Iterator[list]:
@@ -98,7 +97,8 @@ def result_rows(campaign: Campaign, batch: int = BATCH) -> Iterator[list]:
         after = page[-1][0]
         by_contact: dict[int, list[list]] = {}
         for contact_id, *call in calls.filter(contact_id__in=[c[0] for c in page]).values_list(*CALL_FIELDS):
-            call[6], call[7] = _iso(call[6]), _iso(call[7])  # answered_at, ended_at
+            for cell in MOMENT_CELLS:
+                call[cell] = _iso(call[cell])
             by_contact.setdefault(contact_id, []).append(call)
         for *head, custom_fields in page:
             tail = [_plain(custom_fields.get(name, "")) for name in custom]
