@@ -13,14 +13,18 @@ class InvalidPhone(ValueError):
     pass
 
 
-def to_e164(raw: str, default_region: str = "US") -> str:
+def _parse(raw: str, default_region: str) -> tuple[str, phonenumbers.PhoneNumber]:
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone("phone is empty")
     try:
-        number = phonenumbers.parse(text, default_region)
+        return text, phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(f"{text!r} is not a phone number ({exc})") from None
+
+
+def to_e164(raw: str, default_region: str = "US") -> str:
+    text, number = _parse(raw, default_region)
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(f"{text!r} is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -35,13 +39,7 @@ def e164_and_zones(raw: str, default_region: str = "US") -> tuple[str, list[str]
     """`to_e164` and `zones_for` in one go, parsing the number once and typing it once (imports call this for every
     row: the two public functions each parse and type the number again, which was most of an import's time).
     Same results as `to_e164(raw)` then `zones_for(e164)` (tests.campaigns.test_imports compares them)."""
-    text = (raw or "").strip()
-    if not text:
-        raise InvalidPhone("phone is empty")
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"{text!r} is not a phone number ({exc})") from None
+    text, number = _parse(raw, default_region)
     region, ntype = _region_and_type(number)
     if ntype == _util.PhoneNumberType.UNKNOWN:
         raise InvalidPhone(f"{text!r} is not a valid phone number")
