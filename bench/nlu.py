@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.nlu latency                     # classification latency on one core, memory growth
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.nlu runtimes   # the embedding: onnxruntime vs numpy
     .venv/bin/python -m bench.nlu spoken --limit 120          # dev only: spoken answers through G.711 and whisper
+    .venv/bin/python -m bench.nlu --set nlu_v2 run --split test   # the second held-out set (bench/data/nlu_v2)
     .venv/bin/python -m bench.nlu doc                         # rewrite the "Answer understanding" section
 
 `run` stores its figures in bench/data/nlu/results/<split>.json (the test run also appends a line to
@@ -28,7 +29,8 @@ import zoneinfo
 from collections import Counter
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "nlu"
+SETS = Path(__file__).resolve().parent / "data"
+DATA = SETS / "nlu"  # --set nlu_v2: the second held-out set (test only), written after version 3 was measured
 RESULTS = DATA / "results"
 NOW = dt.datetime(2025, 6, 11, 10, 15, tzinfo=zoneinfo.ZoneInfo("America/New_York"))
 INTENTS = ["affirm", "deny", "opt_out", "callback_request", "wrong_person", "ask_repeat", "question", "digits"]
@@ -368,6 +370,9 @@ def doc(args) -> None:
         for split in ("dev", "test")
         if (RESULTS / f"{split}.json").exists()
     }
+    second = SETS / "nlu_v2" / "results" / "test.json"
+    if second.exists():
+        results["test, set 2"] = json.loads(second.read_text())
     rows = []
     for split, result in results.items():
         for name, title in (("old", "rules (before)"), ("new", "semantic (now)")):
@@ -448,7 +453,9 @@ def doc(args) -> None:
 
 
 def main() -> None:
+    global DATA, RESULTS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", default="nlu", choices=["nlu", "nlu_v2"], help="which evaluation set")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run")
     p.add_argument("--split", choices=["dev", "test"], default="dev")
@@ -467,6 +474,8 @@ def main() -> None:
     p.set_defaults(func=spoken)
     sub.add_parser("doc").set_defaults(func=doc)
     args = parser.parse_args()
+    DATA = SETS / args.set
+    RESULTS = DATA / "results"
     args.func(args)
 
 
