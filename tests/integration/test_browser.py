@@ -13,28 +13,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from campaigns.models import CallAttempt, Campaign, Role
 from telephony.simulator import persona_for
 from tests.factories import MembershipFactory, TenantFactory
+from tests.support.browser import Screenshots, chromium
 from tests.support.workers import running_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "browser"
 PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory
 METRICS_TOKEN = "browser-test-metrics-token"
 # Last digit picks the virtual callee: 1 agrees, 2 declines, 6 is busy (telephony.simulator).
@@ -44,30 +33,13 @@ CAMPAIGN = "Browser flu shots"
 
 @pytest.fixture
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (`make system-deps` does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def shots():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    taken = []
-
-    def shot(page, name: str) -> None:
-        path = ARTIFACTS / f"{len(taken) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        taken.append(path)
-
-    shot.taken = taken
-    return shot
+    return Screenshots("browser")
 
 
 def metrics_samples(base_url: str) -> dict[tuple, float]:

@@ -15,6 +15,10 @@
     });
   });
 
+  // A page waiting for background work (a rehearsal's report) reloads itself until the server renders it.
+  var waiting = document.querySelector("[data-reload-after]");
+  if (waiting) setTimeout(function () { window.location.reload(); }, 1000 * waiting.getAttribute("data-reload-after"));
+
   var root = document.querySelector("[data-progress-url]");
   if (!root) return;
   var url = root.getAttribute("data-progress-url");
