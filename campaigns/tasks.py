@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 
 from campaigns import queues
-from campaigns.services import analysis, calls, imports, presynthesis, rehearsal_calls, webhooks
+from campaigns.services import analysis, calls, imports, presynthesis, rehearsal_calls, rehearsals, webhooks
 from campaigns.services import dispatch as dispatcher
 from campaigns.services.call_guard import DATABASE_DOWN
 
@@ -68,10 +68,11 @@ def dispatch() -> int:
 
 @robot_task("campaigns.recover_abandoned", 60, expires=60)
 def recover_abandoned() -> int:
+    """Calls whose worker died: live attempts are ended and finalized, rehearsals with such a call failed."""
     recovered = dispatcher.recover_abandoned()
     for attempt_id in recovered:
         _follow_up(lambda a=attempt_id: finalize_call.delay(a), f"finalize of attempt {attempt_id}")
-    return len(recovered)
+    return len(recovered) + len(rehearsals.recover_lost_calls())
 
 
 @robot_task("campaigns.sweep", 60, expires=60)
@@ -88,7 +89,9 @@ def sweep() -> dict:
         deliver_webhook.delay(delivery_id)
     for import_id in stranded.imports:
         import_contacts_file.delay(import_id)
-    return {name: len(ids) for name, ids in vars(stranded).items()}
+    # Rehearsal calls are not re-sent (all of a rehearsal's are queued at once: a re-send would double a long
+    # queue); a rehearsal whose calls stopped finishing is failed instead.
+    return {name: len(ids) for name, ids in vars(stranded).items()} | {"stalled_rehearsals": rehearsals.fail_stalled()}
 
 
 @robot_task("campaigns.place_call", CALL_TIME_LIMIT)

@@ -75,6 +75,10 @@ class RehearsalCall(models.Model):
     talk_ms = models.PositiveIntegerField(null=True, blank=True)
     turns = models.JSONField(default=list, blank=True, help_text="[{speaker, node, text, intent, confidence, ...}]")
     error = models.TextField(blank=True)
+    # Signs of life of the worker running the call, as for a live attempt (campaigns.services.call_guard): a call
+    # whose lease and heartbeat both lapse lost its worker, and its rehearsal fails (rehearsals.recover_lost_calls).
+    worker = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

@@ -7,7 +7,8 @@ database writes taken off the call's audio path.
 - A lease in PostgreSQL and a heartbeat in Redis are renewed every third of CALL_LEASE_SECONDS by `LeaseKeeper`.
   Recovery (`dispatch.recover_abandoned`) declares a call lost only when both have lapsed: a worker whose
   database writes fail, or whose Redis was restarted, is still known to be alive by the other. Errors never kill
-  the keeper; only a row that is no longer ours ("truly lost") stops the call.
+  the keeper; only a row that is no longer ours ("truly lost") stops the call. Rehearsal calls (RehearsalCall
+  rows, their own heartbeat keys) are kept the same way and recovered by `rehearsals.recover_lost_calls`.
 - `TurnWriter` stores turns (and honours opt-outs) from its own thread, retrying while the database is away, so
   a slow or paused database never freezes a person's line.
 """
@@ -27,7 +28,7 @@ from typing import TypeVar
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, models
 from django.utils import timezone
 
 from campaigns.limits import ChannelLimiter, Limit, client
@@ -39,6 +40,7 @@ T = TypeVar("T")
 # Errors that mean "the database is unreachable right now", not "this write is wrong".
 DATABASE_DOWN = (OperationalError, InterfaceError)
 HEARTBEAT_PREFIX = "robocall:call-alive:"
+REHEARSAL_HEARTBEAT_PREFIX = "robocall:rehearsal-call-alive:"  # RehearsalCall ids overlap CallAttempt ids
 
 
 def new_token() -> str:
@@ -50,19 +52,19 @@ def lease_until() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=settings.CALL_LEASE_SECONDS)
 
 
-def heartbeat_key(attempt_id: int) -> str:
-    return f"{HEARTBEAT_PREFIX}{attempt_id}"
+def heartbeat_key(attempt_id: int, prefix: str = HEARTBEAT_PREFIX) -> str:
+    return f"{prefix}{attempt_id}"
 
 
-def beat(attempt_id: int, token: str) -> None:
-    client().set(heartbeat_key(attempt_id), token, px=settings.CALL_LEASE_SECONDS * 1000)
+def beat(attempt_id: int, token: str, prefix: str = HEARTBEAT_PREFIX) -> None:
+    client().set(heartbeat_key(attempt_id, prefix), token, px=settings.CALL_LEASE_SECONDS * 1000)
 
 
-def alive_in_redis(attempt_ids: list[int]) -> dict[int, bool]:
+def alive_in_redis(attempt_ids: list[int], prefix: str = HEARTBEAT_PREFIX) -> dict[int, bool]:
     """Which calls' workers renewed their heartbeat within a lease. Raises redis.RedisError when Redis cannot say."""
     if not attempt_ids:
         return {}
-    found = client().mget([heartbeat_key(i) for i in attempt_ids])
+    found = client().mget([heartbeat_key(i, prefix) for i in attempt_ids])
     return {attempt_id: value is not None for attempt_id, value in zip(attempt_ids, found, strict=True)}
 
 
@@ -89,7 +91,8 @@ class LeaseKeeper(threading.Thread):
 
     Each renewal stands alone: a database or Redis error is logged and tried again at the next tick. When the
     database answers that the attempt is no longer ours (recovery ended it), `on_lost` is called once (the
-    caller hangs up) and the keeper stops.
+    caller hangs up) and the keeper stops. `model` and `prefix` say whose row and heartbeat these are: a
+    CallAttempt's by default, a RehearsalCall's for a rehearsal call (which takes no channel: no limits).
     """
 
     def __init__(
@@ -100,9 +103,12 @@ class LeaseKeeper(threading.Thread):
         limits: list[Limit],
         call_id: str,
         on_lost: Callable[[], None],
+        model: type[models.Model] = CallAttempt,
+        prefix: str = HEARTBEAT_PREFIX,
     ) -> None:
-        super().__init__(daemon=True, name=f"lease-{attempt_id}")
+        super().__init__(daemon=True, name=f"lease-{model._meta.model_name}-{attempt_id}")
         self.attempt_id, self.token = attempt_id, token
+        self.model, self.prefix = model, prefix
         self.limiter, self.limits, self.call_id = limiter, limits, call_id
         self.on_lost = on_lost
         self.stopped = threading.Event()
@@ -119,7 +125,7 @@ class LeaseKeeper(threading.Thread):
 
     def beat(self) -> None:
         try:
-            beat(self.attempt_id, self.token)
+            beat(self.attempt_id, self.token, self.prefix)
             self.limiter.renew(self.limits, self.call_id)
         except redis.RedisError as exc:
             log.warning("attempt %s: heartbeat/limits not renewed (%s); retrying", self.attempt_id, exc)
@@ -127,8 +133,8 @@ class LeaseKeeper(threading.Thread):
     def renew_once(self) -> None:
         self.beat()
         try:
-            ours = CallAttempt.objects.filter(
-                id=self.attempt_id, status=CallAttempt.Status.DIALING, worker=self.token
+            ours = self.model.objects.filter(
+                id=self.attempt_id, status=self.model.Status.DIALING, worker=self.token
             ).update(lease_expires_at=lease_until())
         except DatabaseError as exc:
             log.warning("attempt %s: lease not renewed (%s); retrying", self.attempt_id, str(exc).strip()[:200])

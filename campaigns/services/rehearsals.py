@@ -10,7 +10,10 @@ place_call runs a live call (the same engines, carrier seam, Conversation and sc
 - nothing is written to CallAttempt, Contact, Turn, the do-not-call list, webhooks or the prompt-cache figures,
   and no channel of the campaign's or trunk's limits is taken: live figures and /metrics never see a rehearsal.
 
-The last call to finish writes the report (campaigns.services.rehearsal_report).
+The last call to finish writes the report (campaigns.services.rehearsal_report). A rehearsal whose worker died
+does not stay running: recover_lost_calls (run with the live calls' recovery, every third of CALL_LEASE_SECONDS)
+fails it as soon as one of its calls' lease and heartbeat have both lapsed, and fail_stalled (the sweeper) fails
+one whose calls stopped finishing for three call lengths (their messages lost with Redis, say).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import datetime as dt
 import logging
 import random
 
+import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns import enqueue
 from campaigns.models import Campaign, Contact, Rehearsal, RehearsalCall
+from campaigns.services import call_guard
 from pipeline.script import ScriptError, validate_script
 from telephony.personas import LIBRARY
 
@@ -123,7 +128,7 @@ def start_rehearsal(
     personas = [name for name, count in apportion(calls, mix).items() for _ in range(count)]
     rng.shuffle(personas)
     contexts = _contexts(campaign, calls, rng)
-    _abandon_stale(campaign)
+    fail_stalled(campaign=campaign)
     try:
         with transaction.atomic():
             rehearsal = Rehearsal.objects.create(
@@ -155,13 +160,69 @@ def start_rehearsal(
     return rehearsal
 
 
-def _abandon_stale(campaign: Campaign) -> None:
-    """A rehearsal with no call finished for three call lengths lost its workers (or its messages): it ends
-    as failed rather than block the campaign's next rehearsal forever."""
-    stale = timezone.now() - dt.timedelta(seconds=3 * settings.CALL_MAX_SECONDS)
-    Rehearsal.objects.filter(campaign=campaign, status=Rehearsal.Status.RUNNING, updated_at__lt=stale).update(
-        status=Rehearsal.Status.FAILED, error="abandoned: no call finished for too long", finished_at=timezone.now()
+def fail_stalled(now: dt.datetime | None = None, campaign: Campaign | None = None) -> int:
+    """A rehearsal with no call finished for three call lengths lost its workers or its messages: it ends as
+    failed rather than block the campaign's next rehearsal forever. Returns how many were failed."""
+    now = now or timezone.now()
+    stale = Rehearsal.objects.filter(
+        status=Rehearsal.Status.RUNNING, updated_at__lt=now - dt.timedelta(seconds=3 * settings.CALL_MAX_SECONDS)
     )
+    if campaign is not None:
+        stale = stale.filter(campaign=campaign)
+    return stale.update(
+        status=Rehearsal.Status.FAILED,
+        error=f"abandoned: no call finished for {3 * settings.CALL_MAX_SECONDS} s (3 x CALL_MAX_SECONDS); "
+        "were its messages lost, or is no worker consuming 'dial'? Start it again.",
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def recover_lost_calls(now: dt.datetime | None = None) -> list[int]:
+    """Rehearsal calls whose worker died (lease in PostgreSQL and heartbeat in Redis both lapsed, as for live
+    calls in dispatch.recover_abandoned) are ended as lost and their rehearsals failed, naming the call: a report
+    missing a call would mislead. The rehearsal's calls still queued are then never claimed, and a new rehearsal
+    of the campaign can start. Returns the ids of the rehearsals failed."""
+    now = now or timezone.now()
+    stale = list(
+        RehearsalCall.objects.filter(status=RehearsalCall.Status.DIALING, lease_expires_at__lt=now).values_list(
+            "id", flat=True
+        )[:500]
+    )
+    try:
+        alive = call_guard.alive_in_redis(stale, call_guard.REHEARSAL_HEARTBEAT_PREFIX)
+    except redis.RedisError as exc:
+        log.warning("rehearsal recovery postponed: Redis cannot say which calls are alive (%s)", exc)
+        return []
+    failed = []
+    for call_id in stale:
+        still_dialing = RehearsalCall.objects.filter(
+            id=call_id, status=RehearsalCall.Status.DIALING, lease_expires_at__lt=now
+        )
+        if alive[call_id]:
+            still_dialing.update(lease_expires_at=call_guard.lease_until())
+            continue
+        lease = settings.CALL_LEASE_SECONDS
+        with transaction.atomic():
+            if not still_dialing.update(
+                status=RehearsalCall.Status.ENDED,
+                end_reason="worker_lost",
+                ended_at=now,
+                lease_expires_at=None,
+                error=f"the worker running this call stopped; its lease expired (CALL_LEASE_SECONDS={lease})",
+            ):
+                continue
+            call = RehearsalCall.objects.get(id=call_id)
+            reason = (
+                f"worker lost: the worker running call {call.index} ({call.persona}) stopped mid-call and its lease "
+                f"expired (CALL_LEASE_SECONDS={lease}); the report would miss that call. Start the rehearsal again."
+            )
+            if Rehearsal.objects.filter(id=call.rehearsal_id, status=Rehearsal.Status.RUNNING).update(
+                status=Rehearsal.Status.FAILED, error=reason, finished_at=now, updated_at=now
+            ):
+                failed.append(call.rehearsal_id)
+        log.warning("rehearsal call %s: worker lost mid-call; rehearsal %s failed", call_id, call.rehearsal_id)
+    return failed
 
 
 def finish_if_done(rehearsal_id: int) -> bool:

@@ -2,6 +2,7 @@
 carrier. What they must never touch: attempts, contacts, turns, webhooks, the do-not-call list, cache figures."""
 
 import pytest
+from django.test import override_settings
 
 from campaigns import queues
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, Rehearsal, RehearsalCall, Turn, WebhookDelivery
@@ -46,9 +47,13 @@ def campaign(tenant):
 
 
 def run_all(rehearsal) -> Rehearsal:
-    for call_id in rehearsal.rehearsal_calls.values_list("id", flat=True):
-        assert rehearsal_calls.place_rehearsal_call(call_id) == "ended"
-        assert rehearsal_calls.place_rehearsal_call(call_id) == "not-claimed"  # a task delivered twice runs once
+    # Each call's lease keeper renews from a thread with a database connection of its own, which cannot see this
+    # test's uncommitted rows and would take the call for lost (and hang it up) at its first renewal: no renewal
+    # here. The keeper is exercised in test_rehearsal_recovery.py and, for real, in test_rehearsal_worker.py.
+    with override_settings(CALL_LEASE_SECONDS=3600):
+        for call_id in rehearsal.rehearsal_calls.values_list("id", flat=True):
+            assert rehearsal_calls.place_rehearsal_call(call_id) == "ended"
+            assert rehearsal_calls.place_rehearsal_call(call_id) == "not-claimed"  # a task delivered twice runs once
     rehearsal.refresh_from_db()
     return rehearsal
 

@@ -31,7 +31,18 @@ def running_worker(settings, log_path, name: str = "test", concurrency: int = 2,
         connection.close()
 
 
-def start_worker(settings, log_path, name: str = "test", concurrency: int = 2, **env) -> Worker:
+def start_worker(
+    settings,
+    log_path,
+    name: str = "test",
+    concurrency: int = 2,
+    queues: str | None = None,
+    beat: bool = True,
+    wait: bool = True,
+    **env,
+) -> Worker:
+    """A worker on every queue with the beat (`queues`, `beat` to split the roles); `env` overrides settings.
+    wait=False returns at once (call wait_ready() later: workers started together load in parallel)."""
     base = {
         "DATABASE_URL": database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -40,8 +51,12 @@ def start_worker(settings, log_path, name: str = "test", concurrency: int = 2, *
         "WEBHOOK_BACKOFF_SECONDS": "0.2",
         "WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' webhook receivers listen on 127.0.0.1
     }
-    worker = Worker({**base, **{k: str(v) for k, v in env.items()}}, log_path, concurrency=concurrency, name=name)
-    worker.wait_ready()
+    roles = {"beat": beat} | ({"queues": queues} if queues else {})
+    worker = Worker(
+        {**base, **{k: str(v) for k, v in env.items()}}, log_path, concurrency=concurrency, name=name, **roles
+    )
+    if wait:
+        worker.wait_ready()
     return worker
 
 
