@@ -277,15 +277,15 @@ def runtimes(args) -> None:
 
 
 def spoken(args) -> None:
-    """Dev only: answers spoken by piper and espeak-ng voices, through G.711 (and pink noise at 10 dB SNR for
-    `noisy`), heard by whisper as a live call does, then classified with whisper's confidence: what the robot
-    does, against the same answers as written."""
+    """Dev (or set 2's test, once per version) only: answers spoken by piper and espeak-ng voices, through G.711
+    (and pink noise at 10 dB SNR for `noisy`), heard by whisper as a live call does, then classified with
+    whisper's confidence: what the robot does, against the same answers as written."""
     from bench import speech_data
     from pipeline.asr import WhisperASR
 
-    if args.split != "dev":
-        sys.exit("spoken: dev only (the test split is run once per version, by `run`)")
-    rows = load("dev")
+    if args.split != "dev" and DATA.name != "nlu_v2":
+        sys.exit("spoken: dev only (the test split is run once per version, by `run`); set 2 is test only")
+    rows = load(args.split)
     step = max(1, len(rows) // args.limit)
     rows = rows[::step][: args.limit]
     voices = [("piper-joe", "piper", "1.0"), ("espeak-en-gb-f3", "espeak", "en-gb+f3")]
@@ -310,7 +310,7 @@ def spoken(args) -> None:
         "rows": {name: _summary(results) for name, results in outcome.items()},
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "spoken-dev.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (RESULTS / f"spoken-{args.split}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def decide_new_with(text: str, asr_confidence: float) -> dict:

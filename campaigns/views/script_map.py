@@ -64,7 +64,7 @@ def script_map(script: dict, report: dict | None = None) -> ScriptMap:
     columns: dict[int, list[str]] = {}
     for name in order:
         columns.setdefault(depth[name], []).append(name)
-    top = MARGIN + 40  # room for loop arcs
+    top = MARGIN + 60  # room for loop arcs (three over one node)
     pos = {
         name: (MARGIN + col * COL, top + row * ROW) for col, names in columns.items() for row, name in enumerate(names)
     }
@@ -85,6 +85,7 @@ def script_map(script: dict, report: dict | None = None) -> ScriptMap:
     ]
     map_edges = []
     fan: dict[tuple[str, str], int] = {}
+    arcs: dict[str, int] = {}
     for src, label, dst in edges(script):
         if dst not in pos:
             continue
@@ -93,7 +94,9 @@ def script_map(script: dict, report: dict | None = None) -> ScriptMap:
         calls = counts.get((src, label, dst)) if report else None
         if depth[dst] <= depth[src]:  # back edge or self-loop: an arc over the top
             sx, ex = x1 + BOX_W * 0.7, x2 + BOX_W * 0.3
-            lift = 30 + 12 * nth + 10 * (depth[src] - depth[dst])
+            # Each arc leaving a node rises above the one before (tops 15 px apart): their labels never overlap.
+            arc = arcs[src] = arcs.get(src, -1) + 1
+            lift = 30 + 20 * arc + 10 * (depth[src] - depth[dst])
             peak = min(y1, y2) - lift
             path = f"M{sx:.0f},{y1:.0f} C{sx:.0f},{peak:.0f} {ex:.0f},{peak:.0f} {ex:.0f},{y2:.0f}"
             map_edges.append(MapEdge(path, label, (sx + ex) / 2, peak + lift * 0.25 - 2, calls, True))
