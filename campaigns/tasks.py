@@ -14,7 +14,7 @@ import kombu.exceptions
 from celery import shared_task
 from django.conf import settings
 
-from campaigns import queues
+from campaigns import counters, queues
 from campaigns.services import analysis, calls, imports, presynthesis, rehearsal_calls, webhooks
 from campaigns.services import dispatch as dispatcher
 from campaigns.services.call_guard import DATABASE_DOWN
@@ -88,7 +88,8 @@ def sweep() -> dict:
         deliver_webhook.delay(delivery_id)
     for import_id in stranded.imports:
         import_contacts_file.delay(import_id)
-    return {name: len(ids) for name, ids in vars(stranded).items()}
+    # Keeps the counters' unfolded deltas few, so reads stay fast (reads are exact either way).
+    return {**{name: len(ids) for name, ids in vars(stranded).items()}, "counter_deltas_folded": counters.fold()}
 
 
 @robot_task("campaigns.place_call", CALL_TIME_LIMIT)
