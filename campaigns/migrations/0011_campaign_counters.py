@@ -102,18 +102,6 @@ CREATE TRIGGER {table}_count_deletes AFTER DELETE ON {table}
 """
 
 
-CAMPAIGN_DELETED = """
-CREATE FUNCTION campaigns_campaign_drop_counters() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Django deletes a campaign after its contacts, attempts and turns, whose triggers appended deltas.
-    DELETE FROM campaigns_campaigncounter WHERE campaign_id IN (SELECT id FROM old_rows);
-    DELETE FROM campaigns_campaigncounterdelta WHERE campaign_id IN (SELECT id FROM old_rows);
-    RETURN NULL;
-END $$;
-CREATE TRIGGER campaigns_campaign_drop_counters AFTER DELETE ON campaigns_campaign
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION campaigns_campaign_drop_counters();
-"""
-
 _SCOPE = "WHERE campaign_ids IS NULL OR {}.campaign_id = ANY(campaign_ids)"
 RECOUNT = f"""
 CREATE FUNCTION campaigns_recount_counters(campaign_ids bigint[]) RETURNS void LANGUAGE sql AS $$
@@ -129,13 +117,12 @@ $$;
 """
 
 FORWARD = "\n".join(
-    [CONTACT_KEYS, ATTEMPT_KEYS, TURN_KEYS, *(_triggers(t) for t in COUNTED), CAMPAIGN_DELETED, RECOUNT]
+    [CONTACT_KEYS, ATTEMPT_KEYS, TURN_KEYS, *(_triggers(t) for t in COUNTED), RECOUNT]
 ) + "\nSELECT campaigns_recount_counters(NULL);\n"
 
 BACKWARD = "\n".join(
     [
         *(f"DROP FUNCTION {t}_count() CASCADE;" for t in COUNTED),
-        "DROP FUNCTION campaigns_campaign_drop_counters() CASCADE;",
         "DROP FUNCTION campaigns_recount_counters(bigint[]);",
         "DROP FUNCTION campaigns_contact_keys(text, integer);",
         "DROP FUNCTION campaigns_attempt_keys(text, text, timestamptz, timestamptz, text, integer);",

@@ -20,8 +20,8 @@ Counter names (`campaigns.counters` reads them):
     turn_latency_ms:<ms>, asr_latency_ms:<ms>   turns with that latency: exact histograms, so percentiles are exact
     confidence_count, confidence_micros         callee turns with a confidence, and the sum in millionths
 
-The campaign and tenant are plain columns (no foreign key constraint): a campaign's deletion removes its counters
-in a trigger after its rows are gone, and the rows' own triggers may still append deltas while they are deleted.
+The campaign and tenant are plain columns (no foreign key constraint): deleting a campaign deletes its rows first,
+whose triggers append the opposite deltas, so its counters read zero at once; the next fold drops them.
 """
 
 from __future__ import annotations
