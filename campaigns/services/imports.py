@@ -49,8 +49,20 @@ COPY_BLOCK = 64 * 1024  # an upload is copied to MEDIA_ROOT this many bytes at a
 STALE_IMPORT_SECONDS = 120
 MAX_IMPORT_RUNS = 3
 
-# Re-exported: the admin, the API and the request-size middleware import these from here.
-__all__ = ["ImportFileError", "ImportSuperseded", "check_file", "too_large"]
+# The import's public face; ImportFileError, ImportSuperseded, check_file and too_large are re-exported from the two
+# passes' modules, so the admin, the API and the request-size middleware import everything from here.
+__all__ = [
+    "ImportFileError",
+    "ImportReport",
+    "ImportSuperseded",
+    "RejectedRow",
+    "check_file",
+    "import_contacts",
+    "run_queued_import",
+    "stranded_imports",
+    "too_large",
+    "upload_contacts",
+]
 
 
 @dataclass
