@@ -19,6 +19,7 @@ the same command on the starting commit):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -31,7 +32,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from bench.orchestration import fresh_campaign
+from bench.orchestration import drop_campaign, fresh_campaign
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,7 @@ def write_list(path: Path, rows: int, bad_share: float = 0.0) -> Path:
     return path
 
 
-def import_once(path: Path, traced: bool) -> dict:
+def import_once(path: Path, traced: bool, profiler=None) -> dict:
     from django.conf import settings
 
     from campaigns.services.imports import import_contacts
@@ -116,7 +117,7 @@ def import_once(path: Path, traced: bool) -> dict:
         if traced:
             tracemalloc.start()
         started = time.perf_counter()
-        with path.open("rb") as stream:
+        with path.open("rb") as stream, profiler or contextlib.nullcontext():
             try:
                 report = import_contacts(campaign, stream, path.name)
             except TypeError:  # the starting commit's importer takes bytes only
@@ -127,7 +128,18 @@ def import_once(path: Path, traced: bool) -> dict:
             tracemalloc.stop()
         return {"seconds": elapsed, "peak_mb": peak, "created": report.created, "rows": report.rows}
     finally:
-        campaign.delete()
+        drop_campaign(campaign)
+
+
+def profile_import(path: Path, top: int = 20) -> None:
+    """One import under cProfile: where the time goes (cProfile slows Python calls, so read shares, not seconds)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    result = import_once(path, traced=False, profiler=profiler)
+    print(f"profiled import of {result['rows']} rows: {result['seconds']:.1f} s under cProfile", flush=True)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
 
 
 def bench_imports(sizes: list[int], workdir: Path) -> list[dict]:
@@ -481,6 +493,7 @@ def main() -> int:
     parser.add_argument("--before", help="raw figures of the same run on the starting commit")
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="imports: profile one import of the first size")
     parser.add_argument("--only", default="", help='pages: re-measure only these pages ("/metrics|call list")')
     args = parser.parse_args()
     if args.part == "doc":  # parts run separately (--json each), written as one section
@@ -513,6 +526,10 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict = {"load_start": machine_load(), "attempts": args.attempts}
     results.update(turns_per_attempt=args.turns_per_attempt, runs=args.runs)
+    if args.part == "imports" and args.profile:
+        rows = int(args.import_sizes.split(",")[0])
+        profile_import(write_list(workdir / f"list-{rows}.csv", rows))
+        return 0
     if args.part in ("all", "imports"):
         results["imports"] = bench_imports([int(n) for n in args.import_sizes.split(",")], workdir)
     if args.part in ("all", "orchestration"):

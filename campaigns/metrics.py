@@ -3,7 +3,9 @@
 Nothing is counted inside a web or worker process, so the figures are the same whichever gunicorn worker answers
 and however many Celery prefork children there are:
 
-- calls by disposition, live calls, attempts and campaigns by status, webhook failures: COUNTs in PostgreSQL;
+- calls by disposition, live calls, attempts by status: the per-campaign counters PostgreSQL keeps (triggers, see
+  campaigns/models/counters.py), summed;
+- campaigns by status, webhook failures: COUNTs in PostgreSQL;
 - queue depth: the length of each Celery queue's list in the broker (Redis), priority lists included;
 - workers consuming each queue: a Celery `active_queues` broadcast (waits METRICS_INSPECT_TIMEOUT seconds);
 - TTS prompt cache hits and misses: the per-campaign counters pipeline.prompts keeps in Redis, summed;
@@ -35,7 +37,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from campaigns import queues
+from campaigns import counters, queues
 from campaigns.limits import client
 from campaigns.models import CallAttempt, Campaign, Disposition, Turn, WebhookDelivery
 from campaigns.prompt_stats import STATS_KEY_PREFIX
@@ -151,19 +153,21 @@ class RobotCollector:
         calls = CounterMetricFamily(
             "robocall_calls", "Calls finalised, by disposition (since the database began).", labels=["disposition"]
         )
-        finished = dict(
-            CallAttempt.objects.filter(status=CallAttempt.Status.FINALIZED)
-            .values_list("disposition")
-            .annotate(n=Count("*"))  # COUNT(*): an index-only scan of (status, disposition)
-            .order_by()
-        )
+        # The per-campaign counters (campaigns.counters), summed: a scrape reads a few rows per campaign, not
+        # every attempt.
+        finished: dict[str, int] = {}
+        by_status: dict[str, int] = {}
+        for key, n in counters.totals("attempts:").items():
+            status, _, disposition = key.partition(":")
+            by_status[status] = by_status.get(status, 0) + n
+            if status == CallAttempt.Status.FINALIZED:
+                finished[disposition] = finished.get(disposition, 0) + n
         for disposition in Disposition.values:
             calls.add_metric([disposition], finished.pop(disposition, 0))
         for disposition, n in finished.items():  # anything else the data holds, so no call goes uncounted
             calls.add_metric([disposition or "none"], n)
         yield calls
 
-        by_status = dict(CallAttempt.objects.values_list("status").annotate(n=Count("*")).order_by())
         yield GaugeMetricFamily(
             "robocall_live_calls",
             "Calls in progress (attempts claimed by a dialling worker).",

@@ -92,7 +92,9 @@ MEDIA_URL = "media/"
 # Recordings and uploads; every file lives below MEDIA_ROOT/<tenant id>/...
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# An uploaded file larger than this is streamed to a temporary file in 64 KB chunks by Django's upload handlers
+# (a call list is then read from there a block at a time, never whole).
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 # Any request declaring a larger body is refused (413) before it is read; unset: CONTACT_UPLOAD_MAX_BYTES + 1 MB
 # (a call list plus its form's other fields).

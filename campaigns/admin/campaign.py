@@ -21,7 +21,7 @@ from campaigns.models import (
 )
 from campaigns.selectors import campaign_progress
 from campaigns.services import rehearsals
-from campaigns.services.imports import ImportFileError, too_large, upload_contacts
+from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
     cancel_campaign,
@@ -211,9 +211,7 @@ class CampaignAdmin(TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > settings.CONTACT_UPLOAD_MAX_BYTES:  # refuse before reading it into memory
-                    raise ImportFileError(too_large(upload.size))
-                report = upload_contacts(campaign, upload.read(), upload.name, request.user)
+                report = upload_contacts(campaign, upload, upload.name, request.user)
             except ImportFileError as exc:
                 error = str(exc)
             else:

@@ -15,6 +15,7 @@ from campaigns.models.campaign import (
     default_script,
 )
 from campaigns.models.contacts import Contact, ContactImport, DoNotCall, DoNotCallQuerySet, ImportRejection
+from campaigns.models.counters import CampaignCounter, CampaignCounterDelta
 from campaigns.models.rehearsals import Rehearsal, RehearsalCall
 from campaigns.models.tenancy import WRITE_ROLES, ApiToken, Membership, Role, Tenant, TenantQuerySet
 
@@ -23,6 +24,8 @@ __all__ = [
     "ApiToken",
     "CallAttempt",
     "Campaign",
+    "CampaignCounter",
+    "CampaignCounterDelta",
     "CampaignEvent",
     "Contact",
     "ContactImport",

@@ -69,6 +69,8 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "-created_at", "-id"], name="attempt_campaign_newest_idx"),
             # /metrics counts attempts per status and finalised calls per disposition: index-only scans.
             models.Index(fields=["status", "disposition"], name="attempt_status_disposition_idx"),
+            # The report's first and last dial: min/max through an index, not a scan of the campaign's attempts.
+            models.Index(fields=["campaign", "dialed_at"], name="attempt_campaign_dialed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from campaigns import recordings, selectors
+from campaigns import counters, recordings, selectors
 from campaigns.models import Campaign, Disposition, Rehearsal
 from campaigns.services import lifecycle as services
 from campaigns.views.access import can_write, member_attempt, member_campaign
@@ -90,8 +90,9 @@ def campaign_progress_json(request, campaign_id: int):
 @require_safe
 def campaign_detail(request, campaign_id: int):
     campaign, role = member_campaign(request, campaign_id)
-    progress = selectors.campaign_progress(campaign)
-    hours = selectors.calls_per_hour(campaign)
+    read = counters.counts(campaign.tenant_id, campaign.id)  # once, for the progress, the hours and the figures
+    progress = selectors.campaign_progress(campaign, read)
+    hours = selectors.calls_per_hour(campaign, read=read)
     peak_hour = max((n for _, n in hours), default=0)
     bars = disposition_bars(progress.by_disposition)
     actions = [(name, label) for name, (_, statuses, label, _) in LIFECYCLE.items() if campaign.status in statuses]
@@ -104,7 +105,7 @@ def campaign_detail(request, campaign_id: int):
             "campaign": campaign,
             "role": role,
             "progress": progress,
-            "cards": report_cards(selectors.campaign_stats(campaign), progress, peak_hour),
+            "cards": report_cards(selectors.campaign_stats(campaign, read), progress, peak_hour),
             "disposition_bars": bars,
             "hour_bars": hourly_bars(hours),
             "peak_hour": peak_hour,

@@ -1,5 +1,6 @@
 """Call-list import: the service and the admin upload page, against the real database."""
 
+import io
 import re
 from pathlib import Path
 
@@ -337,7 +338,7 @@ def test_admin_upload_requires_login(client, campaign):
 def test_large_file_is_stored_and_imported_in_the_background(campaign, manager, settings):
     settings.CONTACT_UPLOAD_SYNC_BYTES = 100
     data = csv_bytes("phone,first_name", *[f"+1202555{n:04d},Pat" for n in range(1000, 1010)], "not a phone,Bad")
-    record = upload_contacts(campaign, data, "big.csv", manager)
+    record = upload_contacts(campaign, io.BytesIO(data), "big.csv", manager)
     assert isinstance(record, ContactImport) and record.status == ContactImport.Status.PROCESSING
     assert not Contact.objects.exists()  # nothing yet: the request returned at once
     stored = Path(settings.MEDIA_ROOT) / record.stored_file
@@ -353,7 +354,7 @@ def test_large_file_is_stored_and_imported_in_the_background(campaign, manager, 
 
 def test_large_bad_file_fails_in_the_background_and_stores_nothing(campaign, manager, settings):
     settings.CONTACT_UPLOAD_SYNC_BYTES = 10
-    record = upload_contacts(campaign, b"name,city\nAnna,Paris\nBen,Rome\n", "nophone.csv", manager)
+    record = upload_contacts(campaign, io.BytesIO(b"name,city\nAnna,Paris\nBen,Rome\n"), "nophone.csv", manager)
     assert run_queued_import(record.id) == ContactImport.Status.FAILED
     record.refresh_from_db()
     assert "No phone column" in record.error and record.created_count == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -234,11 +233,8 @@ class CampaignViewSet(
         form = s.UploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
-        limit = settings.CONTACT_UPLOAD_MAX_BYTES
-        if upload.size > limit:  # refuse before reading it into memory
-            raise BadFile(f"The file is {upload.size} bytes; the limit is {limit} bytes. Split it into parts.")
         try:
-            report = upload_contacts(campaign, upload.read(), upload.name, request.user)
+            report = upload_contacts(campaign, upload, upload.name, request.user)
         except ImportFileError as exc:
             raise BadFile(str(exc)) from None
         if isinstance(report, ContactImport):  # a large file: imported in the background

@@ -1,6 +1,8 @@
 """A call list with an unterminated quote is refused with the line it starts on, instead of silently reading the
 rows after it as one value."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -75,7 +77,7 @@ def test_api_answers_the_quote_error_as_bad_file(client, campaign):
 
 def test_background_import_fails_with_the_quote_error(campaign, manager, settings):
     settings.CONTACT_UPLOAD_SYNC_BYTES = 100
-    record = upload_contacts(campaign, CLOSED_MUCH_LATER, "big.csv", manager)
+    record = upload_contacts(campaign, io.BytesIO(CLOSED_MUCH_LATER), "big.csv", manager)
     assert run_queued_import(record.id) == ContactImport.Status.FAILED
     record.refresh_from_db()
     assert "line 3" in record.error and "quote" in record.error

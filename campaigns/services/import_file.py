@@ -1,0 +1,156 @@
+"""Call-list import, pass 1: everything that makes a whole file unreadable (size, binary data, encoding, CSV
+structure, header, unterminated quotes), found before anything is stored, reading one block at a time; and the
+rows, as (line, cells), for pass 2 (campaigns.services.import_chunks)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+
+PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel")
+BLOCK = 1 << 20  # bytes read at a time
+# A row whose quoted value runs over more physical lines than this is an unterminated quote (a spreadsheet's
+# multi-line cell is an address or a note: a few lines): otherwise the rows after it silently become one value.
+MAX_ROW_LINES = 5
+BOM = codecs.BOM_UTF8
+BINARY = "This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8."
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read as a call list; nothing was stored."""
+
+
+def readable_size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def too_large(size: int) -> str:
+    """What an upload over CONTACT_UPLOAD_MAX_BYTES is told (admin, API, and the request-size middleware)."""
+    limit = settings.CONTACT_UPLOAD_MAX_BYTES
+    return f"The file is {readable_size(size)}; the limit is {readable_size(limit)}. Split it into parts."
+
+
+def check_size(size: int) -> None:
+    """The one size check of a call list, wherever it comes from (admin, API, a file on disk)."""
+    if size > settings.CONTACT_UPLOAD_MAX_BYTES:
+        raise ImportFileError(too_large(size))
+
+
+# --- pass 1: the file as a whole ------------------------------------------------------------------------------
+
+
+def _check_bytes(stream: BinaryIO) -> None:
+    """Binary data, UTF-8 and emptiness, a block at a time."""
+    stream.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, first, blank = 0, True, True
+    while block := stream.read(BLOCK):
+        if first:
+            if b"\x00" in block[:4096]:
+                raise ImportFileError(BINARY)
+            if block.startswith(BOM):
+                block, offset = block[len(BOM) :], len(BOM)
+            first = False
+        blank = blank and not block.strip()
+        pending = decoder.getstate()[0]  # a character cut by the previous block
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            position, bad = offset - len(pending) + exc.start, (pending + block)[exc.start]
+            raise ImportFileError(
+                f"The file is not UTF-8 text (invalid byte 0x{bad:02x} at position {position}). "
+                "Save it as 'CSV UTF-8' and upload again."
+            ) from None
+        offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ImportFileError(
+            f"The file is not UTF-8 text (it ends inside a character at position {offset}). "
+            "Save it as 'CSV UTF-8' and upload again."
+        ) from None
+    if blank:
+        raise ImportFileError("The file is empty.")
+
+
+def _text(stream: BinaryIO) -> io.TextIOWrapper:
+    stream.seek(0)
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def _dialect(stream: BinaryIO):
+    text = _text(stream)
+    sample = text.read(8192)
+    text.detach()
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def _header(row: list[str]) -> list[str]:
+    return [h.strip().lower().replace(" ", "_").replace("-", "_") for h in row]
+
+
+@dataclass
+class Layout:
+    """What pass 1 learnt of the file: its CSV dialect, its (normalised) header and which column is the phone."""
+
+    dialect: object
+    header: list[str]
+    phone_column: str
+
+
+def rows(stream: BinaryIO, layout: Layout) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of every non-blank row after the header; raises ImportFileError on broken CSV or quotes."""
+    text = _text(stream)
+    reader = csv.reader(text, layout.dialect)
+    try:
+        next(reader)
+        previous = reader.line_num  # the header's last line
+        for row in reader:
+            line = reader.line_num
+            first, previous = previous + 1, line
+            if line - first + 1 > MAX_ROW_LINES:
+                raise ImportFileError(
+                    f"A quoted value starting on line {first} runs over {line - first + 1} lines (to line "
+                    f'{line}), so those lines would be read as one value: a closing quote (") is probably '
+                    "missing. Fix the quote and upload again."
+                )
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows
+            yield line, row
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+    finally:
+        text.detach()
+
+
+def check_file(stream: BinaryIO) -> Layout:
+    """Pass 1: everything that makes the whole file unreadable, before anything is stored. Memory: one block."""
+    _check_bytes(stream)
+    dialect = _dialect(stream)
+    text = _text(stream)
+    try:
+        header = _header(next(csv.reader(text, dialect)))
+    except StopIteration:
+        raise ImportFileError("The file is empty.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
+    finally:
+        text.detach()
+    phone_column = next((c for c in PHONE_COLUMNS if c in header), None)
+    if phone_column is None:
+        raise ImportFileError(f"No phone column: the header needs one of {', '.join(PHONE_COLUMNS)}; found {header}.")
+    if len(set(header)) != len(header):
+        raise ImportFileError("The header repeats a column name.")
+    layout = Layout(dialect, header, phone_column)
+    if sum(1 for _ in rows(stream, layout)) == 0:  # every row read: a broken quote far down is found here
+        raise ImportFileError("The file has a header but no rows.")
+    return layout
