@@ -30,9 +30,10 @@ import numpy as np
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
-from pipeline.script import REPROMPT_PREFIX, render
+from pipeline.handoff import run_transfer
+from pipeline.script import REPROMPT_PREFIX, TRANSFER_TIMEOUT, TRANSFERRED, render
 from telephony.audio import CallRecorder, frames, rms_dbfs
-from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame
+from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame, TransferStatus
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
 OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
+KEYPAD_TRANSFER = "keypad_transfer"  # the intent of the script's "press 0 for a person" key at an ask node
 BUILTIN_NODES = {
     OPTED_OUT: {"type": "end", "say": "Understood, we will not call you again. Goodbye.", "outcome": "opted_out"},
 }
@@ -74,6 +76,7 @@ class ConversationResult:
     slots: dict = field(default_factory=dict)
     amd: dict | None = None  # answering-machine detection's verdict (pipeline.amd.Verdict), when it ran
     stuck_at: str = ""  # the node the robot gave up on: the script kept sending the call back to it
+    transfer: dict | None = None  # the last hand-off to a person (pipeline.handoff): target, status, times
 
 
 @dataclass
@@ -116,6 +119,9 @@ class Conversation:
         self.slots: dict = {}
         self._end_of_speech_at: float | None = None  # wall clock, for response latency
         self.amd: dict | None = None
+        self.transfer: dict | None = None
+        keypad = script.get("keypad_transfer") or {}
+        self.keypad_transfer: tuple[str, str] | None = (keypad.get("key", "0"), keypad["node"]) if keypad else None
 
     # -- media ---------------------------------------------------------------------------------------
 
@@ -298,18 +304,48 @@ class Conversation:
                     self._say(name, prompt)
                     name = node["next"]
                     continue
+                if node["type"] == "transfer":
+                    if prompt:
+                        self._say(name, prompt)
+                    if self._hand_off(name, node):
+                        self.call.hangup()
+                        return self._result(TRANSFERRED, EndReason.ROBOT_HANGUP)
+                    name = node["otherwise"]
+                    continue
                 name = self._ask(name, node, prompt, visits[name])
         except CallEnded as ended:
+            self.transfer = getattr(ended, "transfer", self.transfer)
             outcome = "unclear" if ended.reason is EndReason.CALLEE_HANGUP else "completed"
             return self._result(outcome, ended.reason)
+
+    def _hand_off(self, name: str, node: dict) -> bool:
+        """Transfer to the node's target; True once the person has the callee. A robot turn records it."""
+        start = self.call.elapsed_ms
+        try:
+            result, self.transfer = run_transfer(
+                self.call, self._exchange, node["to"], float(node.get("timeout", TRANSFER_TIMEOUT))
+            )
+        except CallEnded as ended:
+            self._record(TurnRecord("robot", name, f"[transfer to {node['to']}]", start, self.call.elapsed_ms))
+            self.turns[-1].slots = {"transfer": getattr(ended, "transfer", {})}
+            raise
+        text = f"[transfer to {node['to']}: {result.status.value}]"
+        self._record(TurnRecord("robot", name, text, start, self.call.elapsed_ms, slots={"transfer": self.transfer}))
+        return result.status is TransferStatus.CONNECTED
 
     def _ask(self, name: str, node: dict, prompt: str, visit: int) -> str:
         if visit > MAX_VISITS_PER_NODE:
             return node["otherwise"]
         barge_in = bool(node.get("barge_in", self.barge_in))
+        spec = node
+        if self.keypad_transfer and self.keypad_transfer[0] not in node.get("dtmf", {}):
+            # "press 0 for a person": the key ends keypad entry at once and leads to the transfer node
+            spec = {**node, "dtmf": {**node.get("dtmf", {}), self.keypad_transfer[0]: KEYPAD_TRANSFER}}
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
             heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
-            turn = self._listen(name, heard, node)
+            turn = self._listen(name, heard, spec)
+            if turn is not None and turn.intent == KEYPAD_TRANSFER:
+                return self.keypad_transfer[1]
             if turn is not None and turn.slots.get("probable_opt_out"):
                 if self._confirm_opt_out(name, barge_in):
                     self.slots["opt_out_confirmation"] = True
@@ -324,7 +360,9 @@ class Conversation:
         return node["otherwise"]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
-        return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots, self.amd)
+        return ConversationResult(
+            outcome, reason, self.turns, self.recorder, self.slots, self.amd, transfer=self.transfer
+        )
 
     # -- answering-machine detection (pipeline.amd): only when the script has a "voicemail" setting --------
 

@@ -21,6 +21,7 @@ from telephony.sip.config import TrunkConfig
 from telephony.sip.endpoint import SipEndpoint
 from telephony.sip.leg import CallLeg
 from telephony.sip.media import RtpStream
+from telephony.sip.refer import ReferTransfer
 from telephony.sip.register import TrunkRegistration
 from telephony.sip.rtp_ports import PortAllocator
 from telephony.sip.transaction import Timers
@@ -101,6 +102,10 @@ class SipCall:
     def send_dtmf(self, digits: str) -> None:
         """Queue RFC 4733 digits (120 ms each, 80 ms apart); they replace robot audio while they play."""
         loop.run(_call(self._rtp.queue_dtmf, digits), timeout=5)
+
+    def transfer(self, target: str, timeout: float = 45.0) -> ReferTransfer:
+        """Cold transfer by REFER (telephony.sip.refer); poll `.result()` while exchanging frames."""
+        return loop.run(_call(self._leg.refer, target, timeout), timeout=5)
 
     def hangup(self) -> None:
         waited = 0.0

@@ -23,6 +23,7 @@ from telephony.sip.dialog import CallDialog
 from telephony.sip.endpoint import ALLOW, SipEndpoint, answer_digest
 from telephony.sip.g711 import CODECS
 from telephony.sip.media import RtpStream
+from telephony.sip.refer import ReferTransfer, refer_target
 from telephony.sip.sdp import SdpError, build_offer, moved_media, negotiate_answer
 from telephony.sip.session_timer import SessionTimer
 from telephony.sip.transaction import ClientTransaction, Timers, build_cancel
@@ -103,6 +104,7 @@ class CallLeg:
         self._invite_started = time.monotonic()
         self.codec_name = ""
         self.timings: dict[str, float] = {}
+        self.transfer: ReferTransfer | None = None
         endpoint.legs[self.call_id] = self
 
     @property
@@ -295,6 +297,9 @@ class CallLeg:
                 key, _, value = line.partition("=")
                 if key.strip().lower() == "signal" and value.strip():
                     self.rtp.deliver_digit(value.strip()[0].upper())
+        if method == "NOTIFY" and self.transfer is not None and self.transfer.on_notify(request):
+            self.dialog.reply(request, 200, "OK")
+            return
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
             self.dialog.reply(request, 200, "OK")
             if method == "UPDATE":
@@ -302,12 +307,26 @@ class CallLeg:
             return
         self.dialog.reply(request, 501, "Not Implemented")
 
+    # -- transfer ----------------------------------------------------------------------------------
+
+    def refer(self, target: str, timeout: float) -> ReferTransfer:
+        """Cold transfer of the callee to `target` (telephony.sip.refer); one at a time."""
+        if self.ended is not None or not self.dialog.confirmed:
+            raise RuntimeError("the call is over: nothing to transfer")
+        if self.transfer is not None and self.transfer.outcome is None:
+            raise RuntimeError("a transfer is already under way")
+        refer_to = refer_target(target, self.trunk.sip_domain)
+        self.transfer = ReferTransfer(self.dialog, refer_to, self.from_uri, self.trunk.user_agent, timeout, self.auth)
+        return self.transfer.start()
+
     # -- ending ------------------------------------------------------------------------------------
 
     def _end(self, reason: EndReason) -> None:
         if self.ended is not None:
             return
         self.ended = reason
+        if self.transfer is not None:
+            self.transfer.on_call_ended()
         self.dialog.terminate()
         self.session_timer.stop()
         self.rtp.stop(reason)
