@@ -31,7 +31,7 @@ from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.handoff import run_transfer
-from pipeline.script import REPROMPT_PREFIX, TRANSFER_TIMEOUT, TRANSFERRED, render
+from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFER_TIMEOUT, TRANSFERRED, render
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame, TransferStatus
 
@@ -46,7 +46,6 @@ EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
 OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
-KEYPAD_TRANSFER = "keypad_transfer"  # the intent of the script's "press 0 for a person" key at an ask node
 BUILTIN_NODES = {
     OPTED_OUT: {"type": "end", "say": "Understood, we will not call you again. Goodbye.", "outcome": "opted_out"},
 }

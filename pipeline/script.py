@@ -50,6 +50,7 @@ OUTCOMES = {
 }
 TRANSFERRED = "transferred"  # the outcome of a call handed to a person (a transfer node, not an end node)
 NODE_TYPES = {"say", "ask", "end", "transfer"}
+KEYPAD_TRANSFER = "keypad_transfer"  # the intent of the "press 0 for a person" key at an ask node
 TRANSFER_TIMEOUT = 45.0  # seconds for the far end to report how the transfer went, by default
 _TRANSFER_TARGET = re.compile(r"\+?[0-9*#]{2,32}|sips?:[^\s<>@]+@[^\s<>;]+(;[^\s<>]*)?")
 REPROMPT_PREFIX = "Sorry, I didn't catch that. "  # what the robot says before asking again

@@ -45,6 +45,13 @@ class CallAttempt(models.Model):
     recording = models.CharField(max_length=300, blank=True, help_text="Path below MEDIA_ROOT.")
     full_transcript = models.TextField(blank=True)
     analysis = models.JSONField(default=dict, blank=True)
+    # The last hand-off to a person during the call (a script's transfer node); the whole record, with the SIP
+    # code and detail, is in analysis["transfer"].
+    transfer_target = models.CharField(max_length=200, blank=True, help_text="Number or SIP URI the call went to.")
+    transferred_at = models.DateTimeField(null=True, blank=True, help_text="When the transfer was started.")
+    transfer_status = models.CharField(
+        max_length=20, blank=True, help_text="connected, refused, busy, no_answer, failed or no_report."
+    )
     script_version = models.ForeignKey(
         "ScriptVersion",
         null=True,

@@ -26,6 +26,7 @@ class Disposition(models.TextChoices):
     FAILED = "failed"
     INVALID_NUMBER = "invalid_number"
     UNCLEAR = "unclear"
+    TRANSFERRED = "transferred"  # handed to a person (a script's transfer node)
 
 
 class Trunk(models.Model):

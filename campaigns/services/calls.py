@@ -29,6 +29,7 @@ from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, ca
 from campaigns.services.dispatch import retry_at
 from campaigns.services.lifecycle import complete_if_done
 from campaigns.services.script_versions import current_version
+from campaigns.services.transfers import transfer_fields
 from campaigns.services.webhooks import queue_call_completed
 from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
@@ -330,7 +331,12 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
         end_reason=outcome.end_reason.value,
         talk_ms=outcome.recorder.duration_ms,
         recording=relative,
-        analysis={"slots": outcome.slots, **({"amd": outcome.amd} if outcome.amd else {})},
+        analysis={
+            "slots": outcome.slots,
+            **({"amd": outcome.amd} if outcome.amd else {}),
+            **({"transfer": outcome.transfer} if outcome.transfer else {}),
+        },
+        **transfer_fields(outcome.transfer, answered_at),
     )
     return "ended"
 

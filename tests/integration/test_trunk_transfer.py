@@ -1,0 +1,121 @@
+"""Handing the callee to a person, product level: a campaign on a trunk at a real baresip (the callee, which takes
+REFER and calls the agent itself), the agent played by sipp, dialled by place_call and finalised as the dial task
+does. Real PostgreSQL, Redis, piper and whisper.
+
+The script: the usual question, with "yes" leading to a transfer node and "press 0 for a person" from the ask
+node; when the agent is busy the robot takes the callee back and says nobody is free (a callback).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from campaigns.models import CallAttempt, Disposition
+from pipeline.nlp import normalise
+from pipeline.script import DEFAULT_SCRIPT, render
+from tests.integration.test_trunk_calls import (
+    PHONE,
+    _sip_settings,  # noqa: F401 (autouse: trunk settings, clean limits)
+    place_and_finalize,
+    silence,
+    trunk_attempt,
+)
+from tests.support.speech import assert_heard
+
+pytest.register_assert_rewrite("tests.support.sip.peers")
+from tests.support.sip.peers import baresip_command, baresip_recording, start_baresip, start_sipp  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOBODY_FREE = "Sorry, nobody is free right now. We will call you back. Goodbye."
+
+
+def transfer_script(agent_uri: str) -> dict:
+    script = copy.deepcopy(DEFAULT_SCRIPT)
+    script["nodes"]["ask_attend"]["on"]["affirm"] = "agent"
+    script["nodes"]["agent"] = {
+        "type": "transfer",
+        "say": "Please hold, I am putting you through to a colleague.",
+        "to": agent_uri,
+        "otherwise": "nobody_free",
+        "timeout": 15,
+    }
+    script["nodes"]["nobody_free"] = {"type": "end", "say": NOBODY_FREE, "outcome": "callback_requested"}
+    script["keypad_transfer"] = {"key": "0", "node": "agent"}
+    return script
+
+
+def agent(tmp_path, peers, scenario: str, keys: dict | None = None):
+    (tmp_path / "agent").mkdir()
+    peer, _ = start_sipp(tmp_path / "agent", scenario, keys)
+    peers.append(peer)
+    return peer, f"sip:agent@127.0.0.1:{peer.sip_port}"
+
+
+def callee_says_yes(tmp_path, peers, piper, quit_after: int = 60):
+    prompt = render(DEFAULT_SCRIPT["nodes"]["ask_attend"]["say"], {"first_name": "Anna"})
+    lead = silence(len(piper.synthesize(prompt)) / 8000 + 1.0)
+    (tmp_path / "callee").mkdir()
+    track = np.concatenate([lead, piper.synthesize("Yes, I will be there.")])
+    return start_baresip(tmp_path / "callee", peers, track, quit_after=quit_after, user=PHONE)
+
+
+@pytest.mark.slow
+def test_yes_is_transferred_to_the_agent(tenant, settings, tmp_path, peers, piper, whisper):
+    desk, uri = agent(tmp_path, peers, "answer.xml")
+    callee = callee_says_yes(tmp_path, peers, piper)
+    attempt = trunk_attempt(tenant, settings, callee.sip_port, callee.rtp_base, transfer_script(uri))
+    attempt = place_and_finalize(attempt)
+    transcript = [(t.node, t.text, t.intent) for t in attempt.turns.order_by("index")]
+
+    assert (attempt.outcome, attempt.disposition) == ("transferred", Disposition.TRANSFERRED), transcript
+    assert (attempt.transfer_target, attempt.transfer_status) == (uri, "connected")
+    assert attempt.answered_at < attempt.transferred_at < attempt.ended_at
+    record = attempt.analysis["transfer"]
+    assert (record["status"], record["sip_code"], record["mode"]) == ("connected", 200, "cold")
+    assert transcript[-1] == ("agent", f"[transfer to {uri}: connected]", "")
+    assert wait_for(lambda: "Call established: sip:agent@" in callee.output(), 5)  # the callee's phone rang the agent
+
+
+@pytest.mark.slow
+def test_busy_agent_sends_the_callee_back_to_the_script(tenant, settings, tmp_path, peers, piper, whisper):
+    desk, uri = agent(tmp_path, peers, "reject.xml", {"code": "486", "reason": "Busy Here"})
+    callee = callee_says_yes(tmp_path, peers, piper)
+    attempt = trunk_attempt(tenant, settings, callee.sip_port, callee.rtp_base, transfer_script(uri))
+    attempt = place_and_finalize(attempt)
+    transcript = [(t.node, t.text) for t in attempt.turns.order_by("index")]
+
+    assert (attempt.outcome, attempt.disposition) == ("callback_requested", Disposition.CALLBACK_REQUESTED)
+    assert (attempt.transfer_target, attempt.transfer_status) == (uri, "busy"), transcript
+    assert attempt.analysis["transfer"]["sip_code"] == 486
+    assert [node for node, _ in transcript[-2:]] == ["agent", "nobody_free"]
+    # After the failed transfer the callee heard the robot again: "nobody is free" is in baresip's recording.
+    assert_heard(NOBODY_FREE, normalise(whisper.transcribe(baresip_recording(callee, timeout=20)).text))
+
+
+def test_keypad_zero_during_the_question_transfers(tenant, settings, tmp_path, peers, piper):
+    desk, uri = agent(tmp_path, peers, "answer.xml")
+    (tmp_path / "callee").mkdir()
+    callee = start_baresip(tmp_path / "callee", peers, silence(1), quit_after=40, user=PHONE)
+    attempt = trunk_attempt(tenant, settings, callee.sip_port, callee.rtp_base, transfer_script(uri))
+
+    def press_zero():
+        assert wait_for(lambda: "Call established" in callee.output(), 15)
+        time.sleep(1.0)  # during the question
+        baresip_command(callee, "sndcode", "0")
+
+    presser = threading.Thread(target=press_zero)
+    presser.start()
+    attempt = place_and_finalize(attempt)
+    presser.join()
+    turns = list(attempt.turns.order_by("index"))
+    assert turns[0].slots.get("interrupted_after_ms")  # the key stopped the question
+    assert (turns[1].text, turns[1].intent) == ("[keypad 0]", "keypad_transfer")
+    assert (attempt.disposition, attempt.transfer_status) == (Disposition.TRANSFERRED, "connected")
+    assert CallAttempt.objects.filter(disposition=Disposition.TRANSFERRED).count() == 1
