@@ -367,7 +367,9 @@ def finalize_call(attempt_id: int, now: dt.datetime | None = None, then_analyse=
         attempt = (
             CallAttempt.objects.select_for_update()
             .select_related("campaign", "contact")
-            .filter(id=attempt_id, status=CallAttempt.Status.ENDED)
+            # Only outbound attempts end here (they all have a contact); the condition on the contact's own column
+            # makes its join inner, which FOR UPDATE needs (the foreign key is nullable for inbound callers).
+            .filter(id=attempt_id, status=CallAttempt.Status.ENDED, contact__phone__isnull=False)
             .first()
         )
         if attempt is None:

@@ -135,6 +135,8 @@ class CallSerializer(serializers.ModelSerializer):
             "answered_at",
             "ended_at",
             "talk_ms",
+            "direction",
+            "caller",
             "transfer_target",
             "transferred_at",
             "transfer_status",
