@@ -6,9 +6,12 @@ refused). Real PostgreSQL, Redis, piper and whisper.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import threading
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from campaigns.limits import client as redis_client
 from campaigns.models import CallAttempt, Campaign, Disposition, DoNotCall, Trunk
@@ -126,3 +129,23 @@ def test_a_number_no_campaign_uses_is_not_found(tenant, tmp_path, peers, listeni
     assert take_call(listening.next_call(timeout=10), campaign.trunk_id) is None
     scenario_passed(peer)
     assert not CallAttempt.objects.exists()
+
+
+def test_answer_calls_command_takes_calls_from_the_trunk(tenant, tmp_path, peers):
+    """The command as deployed: listens for the trunk, hands each call to take_call (here a number no campaign
+    uses: 404), and stops after --calls."""
+    campaign = campaign_on_trunk(tenant)
+    port = free_block(4)
+    done = threading.Thread(
+        target=call_command, args=["answer_calls"],
+        kwargs={"trunk": campaign.trunk_id, "port": port, "host": "127.0.0.1", "calls": 1, "stdout": io.StringIO()},
+    )  # fmt: skip
+    done.start()
+    keys = {"called": "+12025550999", "caller": CALLER, "code": "404"}
+    peer, _ = start_sipp(tmp_path, "reject_in.xml", keys, extra=(f"127.0.0.1:{port}",))
+    peers.append(peer)
+    scenario_passed(peer)
+    done.join(10)
+    assert not done.is_alive()
+    with pytest.raises(CommandError, match="No trunk 999999"):
+        call_command("answer_calls", trunk=999999)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import connection
 
 from campaigns.models import Trunk
 from campaigns.services.inbound import take_call
@@ -32,7 +32,7 @@ def _take(incoming, trunk_id: int) -> None:
         log.exception("inbound call %s failed", incoming.call_id)
         incoming.reject(500, "Server Internal Error")
     finally:
-        close_old_connections()
+        connection.close()  # this pool thread's own connection
 
 
 class Command(BaseCommand):
@@ -73,3 +73,4 @@ class Command(BaseCommand):
                 pass
             finally:
                 inbound.stop()
+        connection.close()
