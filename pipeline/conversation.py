@@ -30,10 +30,10 @@ import numpy as np
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
-from pipeline.handoff import run_transfer
-from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFER_TIMEOUT, TRANSFERRED, render
+from pipeline.handoff import summary_context, transfer_for_node
+from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render
 from telephony.audio import CallRecorder, frames, rms_dbfs
-from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame, TransferStatus
+from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialResult, EndReason, Frame, TransferStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class Conversation:
         endpoint_config: EndpointConfig | None = None,
         barge_in: bool = True,
         echo_margin_db: float = ECHO_MARGIN_DB,
+        dial: Callable[[str], DialResult] | None = None,
     ) -> None:
         self.call = call
         self.script = script
@@ -119,6 +120,7 @@ class Conversation:
         self._end_of_speech_at: float | None = None  # wall clock, for response latency
         self.amd: dict | None = None
         self.transfer: dict | None = None
+        self.dial = dial  # places the agent's call of a warm transfer (the campaign's carrier)
         keypad = script.get("keypad_transfer") or {}
         self.keypad_transfer: tuple[str, str] | None = (keypad.get("key", "0"), keypad["node"]) if keypad else None
 
@@ -321,9 +323,9 @@ class Conversation:
         """Transfer to the node's target; True once the person has the callee. A robot turn records it."""
         start = self.call.elapsed_ms
         try:
-            result, self.transfer = run_transfer(
-                self.call, self._exchange, node["to"], float(node.get("timeout", TRANSFER_TIMEOUT))
-            )
+            said = next((t.text for t in reversed(self.turns) if t.speaker == "callee"), "")
+            summary = summary_context(self.context, self.slots, said)
+            result, self.transfer = transfer_for_node(self.call, self._exchange, self.speak, self.dial, node, summary)
         except CallEnded as ended:
             self._record(TurnRecord("robot", name, f"[transfer to {node['to']}]", start, self.call.elapsed_ms))
             self.turns[-1].slots = {"transfer": getattr(ended, "transfer", {})}

@@ -274,8 +274,18 @@ def _check_transfer(name: str, node: dict) -> None:
     timeout = node.get("timeout", TRANSFER_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 5 <= timeout <= 120:
         raise ScriptError(f'Node {name!r}: "timeout" must be a number of seconds from 5 to 120.')
-    if node.get("mode", "cold") != "cold":
-        raise ScriptError(f'Node {name!r}: "mode" can only be "cold" (the robot leaves once the person answers).')
+    if node.get("mode", "cold") not in ("cold", "warm"):
+        raise ScriptError(
+            f'Node {name!r}: "mode" is "cold" (the callee\'s side calls the person) or "warm" (the robot calls the '
+            "person, tells them who it is, then connects the two)."
+        )
+    summary = node.get("summary", "")
+    if not isinstance(summary, str):
+        raise ScriptError(f'Node {name!r}: "summary" must be text.')
+    try:
+        template_fields(summary)
+    except ValueError as exc:
+        raise ScriptError(f'Node {name!r}: bad placeholder in "summary" ({exc}).') from None
 
 
 def _check_keypad_transfer(script: dict) -> str | None:

@@ -308,6 +308,7 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
         recognizer_engine,
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,
+        dial=lambda target: carrier.dial(target, campaign.caller_id, settings.RING_TIMEOUT_SECONDS),
     )
     try:
         outcome = conversation.run()

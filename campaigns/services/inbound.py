@@ -188,7 +188,9 @@ def _answer_and_talk(incoming, attempt, token, campaign, contact, live) -> int:
         script, context = campaign.script, contact.template_context()
     else:
         script, context = WHO_IS_CALLING, {"organisation": campaign.tenant.name, "campaign": campaign.name}
-    conversation = Conversation(call, script, context, speaker, recognizer_engine, on_turn=store_turn)
+    carrier = engines.carrier_for(campaign)  # a warm transfer dials the agent on the campaign's trunk
+    dial = lambda target: carrier.dial(target, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)  # noqa: E731
+    conversation = Conversation(call, script, context, speaker, recognizer_engine, on_turn=store_turn, dial=dial)
     try:
         outcome = conversation.run()
     except Exception as exc:

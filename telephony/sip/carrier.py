@@ -188,7 +188,8 @@ class SipCarrier:
             if not registration.registered:
                 return DialResult(DialStatus.FAILED, code, detail=f"REGISTER failed: {reason}")
         rtp = await RtpStream.open(local_host, self._ports)
-        leg = CallLeg(endpoint, self.trunk, trunk_addr, rtp, number, caller_id, self.timers, self.media_timeout)
+        destination = _uri_address(number) or trunk_addr
+        leg = CallLeg(endpoint, self.trunk, destination, rtp, number, caller_id, self.timers, self.media_timeout)
         outcome = await leg.invite(ring_timeout)
         call = SipCall(leg) if outcome.status is DialStatus.ANSWERED else None
         log.info("SIP dial %s -> %s %s (%s) %s", number, outcome.status, outcome.sip_code, outcome.detail, leg.timings)
@@ -288,6 +289,20 @@ class SipInbound:
 
 async def _call(fn, *args):
     return fn(*args)
+
+
+def _uri_address(target: str) -> tuple[str, int] | None:
+    """A `sip:` URI whose host is an IP address is dialled there directly (an agent's phone on the LAN); a number,
+    or a URI with a name, goes through the trunk."""
+    if not target.startswith("sip:"):
+        return None
+    host_port = target[4:].split("@")[-1].split(";")[0]
+    host, _, port = host_port.rpartition(":") if host_port.count(":") == 1 else (host_port, "", "")
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        return None
+    return (host, int(port) if port.isdigit() else 5060)
 
 
 def _source_address_for(addr: tuple[str, int]) -> str:

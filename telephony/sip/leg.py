@@ -78,7 +78,8 @@ class CallLeg:
         domain = trunk.sip_domain
         default_port = "" if trunk.port == 5060 else f":{trunk.port}"
         tcp = ";transport=tcp" if endpoint.reliable else ""
-        self.request_uri = f"sip:{number}@{domain}{default_port}{tcp}"
+        # A SIP URI (a transfer's agent) is dialled as given; a number goes to the trunk's domain.
+        self.request_uri = number if number.startswith("sip:") else f"sip:{number}@{domain}{default_port}{tcp}"
         self.from_uri = f"sip:{trunk.from_user or caller_id or 'anonymous'}@{domain}"
         self.caller_id = caller_id
         pai = caller_id and (trunk.from_user or trunk.asserted_identity)

@@ -119,3 +119,31 @@ def test_keypad_zero_during_the_question_transfers(tenant, settings, tmp_path, p
     assert (turns[1].text, turns[1].intent) == ("[keypad 0]", "keypad_transfer")
     assert (attempt.disposition, attempt.transfer_status) == (Disposition.TRANSFERRED, "connected")
     assert CallAttempt.objects.filter(disposition=Disposition.TRANSFERRED).count() == 1
+
+
+AGENT_GREETING = "Hello, this is Maria from the clinic. How can I help you?"
+
+
+@pytest.mark.slow
+def test_warm_transfer_tells_the_agent_then_bridges_both_ways(tenant, settings, tmp_path, peers, piper, whisper):
+    """The robot dials the agent (a second baresip), tells them who is on the line, then passes audio both ways in
+    our agent: the summary is in the agent's recording, the agent's greeting in the callee's."""
+    (tmp_path / "agent").mkdir()
+    agent_track = np.concatenate([silence(12), piper.synthesize(AGENT_GREETING)])
+    desk = start_baresip(tmp_path / "agent", peers, agent_track, pad_seconds=2, quit_after=90, user="agent")
+    callee = callee_says_yes(tmp_path, peers, piper, quit_after=90)
+    script = transfer_script(f"sip:agent@127.0.0.1:{desk.sip_port}")
+    script["nodes"]["agent"]["mode"] = "warm"
+    attempt = place_and_finalize(trunk_attempt(tenant, settings, callee.sip_port, callee.rtp_base, script))
+    transcript = [(t.node, t.text) for t in attempt.turns.order_by("index")]
+
+    assert (attempt.disposition, attempt.transfer_status) == (Disposition.TRANSFERRED, "connected"), transcript
+    record = attempt.analysis["transfer"]
+    assert record["mode"] == "warm" and record["sip_code"] == 200
+    assert record["started_ms"] <= record["agent_answered_ms"] < record["bridged_ms"] < record["ended_ms"]
+    # The agent heard the summary: who is on the line and their answer.
+    agent_heard = normalise(whisper.transcribe(baresip_recording(desk, timeout=30)).text)
+    assert "on the line" in agent_heard and "connecting you" in agent_heard, agent_heard
+    # The callee heard the agent through the bridge (the last 15 s of its recording).
+    callee_heard = baresip_recording(callee, timeout=30)
+    assert_heard(AGENT_GREETING, normalise(whisper.transcribe(callee_heard[-15 * 8000 :]).text))

@@ -22,6 +22,7 @@ def with_agent(agent: dict | None = None, **top) -> dict:
     "target", ["+12025550199", "2001", "sip:desk@pbx.example.com", "sips:desk@10.0.0.5:5061;transport=tls"]
 )
 def test_transfer_node_to_a_number_or_a_sip_uri_is_valid(target):
+    validate_script(with_agent({"to": target, "mode": "warm", "summary": "Hello, {first_name} is on the line."}))
     script = validate_script(with_agent({"to": target, "timeout": 30}))
     assert ("agent", "otherwise", "callback") in edges(script)
 
@@ -46,7 +47,9 @@ def test_transfer_counts_as_an_end_and_its_fallback_is_followed():
         ({"otherwise": "nowhere"}, "Node 'agent' leads to 'nowhere', which does not exist"),
         ({"timeout": 2}, "Node 'agent': \"timeout\" must be a number of seconds from 5 to 120"),
         ({"timeout": True}, "Node 'agent': \"timeout\" must be a number of seconds from 5 to 120"),
-        ({"mode": "warm"}, 'Node \'agent\': "mode" can only be "cold"'),
+        ({"mode": "hot"}, 'Node \'agent\': "mode" is "cold"'),
+        ({"mode": "warm", "summary": 3}, "Node 'agent': \"summary\" must be text"),
+        ({"mode": "warm", "summary": "{first name}"}, "Node 'agent': bad placeholder in \"summary\""),
     ],
 )
 def test_bad_transfer_node_names_the_node(changes, message):
