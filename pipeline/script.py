@@ -16,6 +16,9 @@ seconds (default 45), the robot takes the callee back and goes to `otherwise`).
     "agent": {"type": "transfer", "say": "Please hold, I am putting you through.", "to": "+12025550199",
               "otherwise": "nobody_free"}
 
+`"mode": "warm"`: the robot dials the person itself, says `summary` (a template; pipeline.handoff.DEFAULT_SUMMARY
+by default) and bridges the two calls; the default `"cold"` asks the callee's side to call them (SIP REFER).
+
 Optional, top level: `"keypad_transfer": {"key": "0", "node": "agent"}`: pressing that key at any ask node goes
 to that transfer node ("press 0 for a person"), unless the node maps the key itself.
 
