@@ -55,3 +55,22 @@ def test_dashboard_shows_the_transfer(client, viewer, tenant):
     assert timezone.localtime(busy.transferred_at).strftime("%H:%M:%S") in transfer
     listing = client.get(reverse("calls", args=[busy.campaign_id])).content.decode()
     assert "transfer busy" in listing and f'title="transferred to {AGENT}"' in listing
+
+
+def test_an_inbound_call_from_a_stranger_is_listed_shown_and_reported(client, manager, viewer, tenant):
+    from campaigns.services.webhooks import call_payload
+
+    campaign = CampaignFactory(tenant=tenant)
+    stranger = CallAttemptFactory(
+        campaign=campaign, contact=None, tenant=tenant, direction="inbound", caller="", outcome="completed",
+        status=CallAttempt.Status.FINALIZED, disposition=Disposition.COMPLETED, dial_status="answered",
+    )  # fmt: skip
+    rows = client_for(manager).get(url("call-list", tenant)).json()["results"]
+    assert [(r["id"], r["direction"], r["caller"], r["contact"]) for r in rows] == [(stranger.id, "inbound", "", None)]
+    client.force_login(viewer)
+    page = client.get(reverse("call", args=[stranger.id])).content.decode()
+    assert "Call from a withheld number" in page
+    listing = client.get(reverse("calls", args=[campaign.id])).content.decode()
+    assert "withheld" in listing and "(called in)" in listing
+    payload = call_payload(stranger)["call"]
+    assert (payload["direction"], payload["contact"]) == ("inbound", None)

@@ -109,15 +109,19 @@ def test_a_withheld_number_hears_who_is_calling(tenant, tmp_path, peers, listeni
     scenario_passed(peer)  # the robot said goodbye and hung up
 
 
-def test_over_the_trunks_inbound_cap_is_refused_and_recorded(tenant, tmp_path, peers, listening):
-    campaign = campaign_on_trunk(tenant, max_inbound_calls=0)
+@pytest.mark.parametrize(
+    ("limits", "key"), [({"max_inbound_calls": 0}, "inbound:"), ({"max_concurrent_calls": 0}, "trunk:")]
+)
+def test_over_the_trunks_inbound_cap_is_refused_and_recorded(tenant, tmp_path, peers, listening, limits, key):
+    """The trunk's inbound cap, and its channel limit (shared with outbound calls), both refuse a call with 486."""
+    campaign = campaign_on_trunk(tenant, **limits)
     keys = {"called": ROBOT, "caller": CALLER, "code": "486"}
     peer, _ = start_sipp(tmp_path, "reject_in.xml", keys, extra=(f"127.0.0.1:{listening.port}",))
     peers.append(peer)
     attempt = CallAttempt.objects.get(id=take_call(listening.next_call(timeout=10), campaign.trunk_id))
     scenario_passed(peer)
     assert (attempt.direction, attempt.dial_status, attempt.sip_code) == ("inbound", "rejected", 486)
-    assert attempt.disposition == Disposition.FAILED and "inbound:" in attempt.error
+    assert attempt.disposition == Disposition.FAILED and key in attempt.error
     assert attempt.contact_id is None  # the caller is no contact of this campaign
 
 

@@ -28,7 +28,13 @@ from tests.integration.test_trunk_calls import (
 from tests.support.speech import assert_heard
 
 pytest.register_assert_rewrite("tests.support.sip.peers")
-from tests.support.sip.peers import baresip_command, baresip_recording, start_baresip, start_sipp  # noqa: E402
+from tests.support.sip.peers import (  # noqa: E402
+    baresip_command,
+    baresip_recording,
+    scenario_passed,
+    start_baresip,
+    start_sipp,
+)
 from tests.support.waiting import wait_for  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +153,25 @@ def test_warm_transfer_tells_the_agent_then_bridges_both_ways(tenant, settings, 
     # The callee heard the agent through the bridge (the last 15 s of its recording).
     callee_heard = baresip_recording(callee, timeout=30)
     assert_heard(AGENT_GREETING, normalise(whisper.transcribe(callee_heard[-15 * 8000 :]).text))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "code"), [("refer_refused.xml", "refused", 403), ("refer_silent.xml", "no_report", None)]
+)
+def test_refused_or_unreported_transfer_goes_back_to_the_script(
+    tenant, settings, tmp_path, peers, scenario, status, code
+):
+    """The callee's side refuses the REFER (403), or accepts it and never reports: the outcome is recorded and the
+    robot carries on with `otherwise` (sipp requires our BYE at the end: the call was still ours)."""
+    peer, rtp_base = start_sipp(tmp_path, scenario, {"code": "403", "reason": "Forbidden"})
+    peers.append(peer)
+    script = transfer_script("+12025550199")
+    script["start"] = "agent"  # straight to the person: the callee's answer is not what is tested here
+    script["nodes"]["agent"]["timeout"] = 5
+    attempt = place_and_finalize(trunk_attempt(tenant, settings, peer.sip_port, rtp_base, script))
+    nodes = [t.node for t in attempt.turns.order_by("index")]
+    assert (attempt.transfer_status, attempt.analysis["transfer"]["sip_code"]) == (status, code)
+    assert (attempt.outcome, attempt.disposition) == ("callback_requested", Disposition.CALLBACK_REQUESTED), nodes
+    assert nodes[-1] == "nobody_free" and attempt.end_reason == "robot_hangup"
+    assert attempt.transfer_target == "+12025550199"
+    scenario_passed(peer)
