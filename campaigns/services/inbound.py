@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from campaigns import engines
+from campaigns import engines, enqueue
 from campaigns.limits import ChannelLimiter, Limit
 from campaigns.models import CallAttempt, Campaign, Contact, Trunk
 from campaigns.recordings import recording_path
@@ -119,6 +119,11 @@ def _close(attempt: CallAttempt, token: str, **fields) -> None:
     )
     if done:
         queue_call_completed(CallAttempt.objects.select_related("campaign", "contact").get(id=attempt.id))
+        if fields.get("recording"):  # transcript and recording format now; the sweeper catches a lost message
+            try:
+                enqueue.send("campaigns.analyze_call", attempt.id)
+            except Exception as exc:  # the broker is away: campaigns.tasks.sweep sends it later
+                log.warning("inbound attempt %s: analysis not queued (%s)", attempt.id, exc)
 
 
 def take_call(incoming: IncomingCall, trunk_id: int) -> int | None:
