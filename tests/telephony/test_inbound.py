@@ -86,10 +86,23 @@ def test_invite_from_an_address_other_than_the_trunks_is_forbidden(tmp_path, pee
 
 
 def test_invite_flood_from_one_source_is_held_to_its_limit(tmp_path, peers, inbound):
-    peer = caller(tmp_path, peers, inbound, "call_in_flood.xml", "+12025550123", calls=30, extra=("-r", "50"))
+    """30 INVITEs at 50/s while a call is up: the call's audio goes on undisturbed, 4 more calls are offered (the
+    limit is 5 per 10 s, the live call was one), the other 26 get 503 without reaching the product."""
+    (tmp_path / "live").mkdir()
+    live_peer = caller(tmp_path / "live", peers, inbound, "call_in.xml", "+12025550111")
+    live = inbound.next_call(timeout=5).answer()
+    (tmp_path / "flood").mkdir()
+    peer = caller(tmp_path / "flood", peers, inbound, "call_in_flood.xml", "+12025550123", calls=30, extra=("-r", "50"))
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(8000 * 3) / 8000)).astype(np.int16)
+    heard = [live.exchange(chunk) for chunk in frames(tone)]  # 3 s of audio while the flood arrives
+    underruns = live.stats["underruns"]  # ticks our side had nothing to send: the robot's audio kept up
     offered = []
     while (incoming := inbound.next_call(timeout=2)) is not None:
         offered.append(incoming)
         incoming.reject(486, "Busy Here")
     scenario_passed(peer)  # every INVITE got a final response (503 or 486) and was ACKed
-    assert len(offered) == 5 and inbound.gate.refused_flood == 25
+    assert len(offered) == 4 and inbound.gate.refused_flood == 26
+    assert sum(rms_dbfs(f.pcm) > -30 for f in heard) >= 130  # the echo of our tone kept coming back
+    assert underruns <= 5 and live.end_reason is None
+    live.hangup()
+    scenario_passed(live_peer)
