@@ -64,12 +64,13 @@ def agent(tmp_path, peers, scenario: str, keys: dict | None = None):
     return peer, f"sip:agent@127.0.0.1:{peer.sip_port}"
 
 
-def callee_says_yes(tmp_path, peers, piper, quit_after: int = 60):
+def callee_says_yes(tmp_path, peers, piper, quit_after: int = 60, stays_seconds: float = 20):
+    """baresip saying yes after the question, then silent for `stays_seconds` (it hangs up when its file ends)."""
     prompt = render(DEFAULT_SCRIPT["nodes"]["ask_attend"]["say"], {"first_name": "Anna"})
     lead = silence(len(piper.synthesize(prompt)) / 8000 + 1.0)
     (tmp_path / "callee").mkdir()
     track = np.concatenate([lead, piper.synthesize("Yes, I will be there.")])
-    return start_baresip(tmp_path / "callee", peers, track, quit_after=quit_after, user=PHONE)
+    return start_baresip(tmp_path / "callee", peers, track, stays_seconds, quit_after=quit_after, user=PHONE)
 
 
 @pytest.mark.slow
@@ -135,9 +136,10 @@ def test_warm_transfer_tells_the_agent_then_bridges_both_ways(tenant, settings, 
     """The robot dials the agent (a second baresip), tells them who is on the line, then passes audio both ways in
     our agent: the summary is in the agent's recording, the agent's greeting in the callee's."""
     (tmp_path / "agent").mkdir()
-    agent_track = np.concatenate([silence(12), piper.synthesize(AGENT_GREETING)])
-    desk = start_baresip(tmp_path / "agent", peers, agent_track, pad_seconds=2, quit_after=90, user="agent")
-    callee = callee_says_yes(tmp_path, peers, piper, quit_after=90)
+    # The agent speaks 15 s after answering: after the summary (about 7 s), with room for a loaded machine.
+    agent_track = np.concatenate([silence(15), piper.synthesize(AGENT_GREETING)])
+    desk = start_baresip(tmp_path / "agent", peers, agent_track, pad_seconds=4, quit_after=90, user="agent")
+    callee = callee_says_yes(tmp_path, peers, piper, quit_after=90, stays_seconds=60)  # the agent hangs up first
     script = transfer_script(f"sip:agent@127.0.0.1:{desk.sip_port}")
     script["nodes"]["agent"]["mode"] = "warm"
     attempt = place_and_finalize(trunk_attempt(tenant, settings, callee.sip_port, callee.rtp_base, script))
@@ -150,9 +152,10 @@ def test_warm_transfer_tells_the_agent_then_bridges_both_ways(tenant, settings, 
     # The agent heard the summary: who is on the line and their answer.
     agent_heard = normalise(whisper.transcribe(baresip_recording(desk, timeout=30)).text)
     assert "on the line" in agent_heard and "connecting you" in agent_heard, agent_heard
-    # The callee heard the agent through the bridge (the last 15 s of its recording).
+    # The callee heard the agent through the bridge (the last 12 s of its recording: the agent hangs up 4 s after,
+    # and the robot then ends the callee's call).
     callee_heard = baresip_recording(callee, timeout=30)
-    assert_heard(AGENT_GREETING, normalise(whisper.transcribe(callee_heard[-15 * 8000 :]).text))
+    assert_heard(AGENT_GREETING, normalise(whisper.transcribe(callee_heard[-12 * 8000 :]).text))
 
 
 @pytest.mark.parametrize(
