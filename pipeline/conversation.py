@@ -30,9 +30,10 @@ import numpy as np
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
-from pipeline.script import REPROMPT_PREFIX, render
+from pipeline.handoff import summary_context, transfer_for_node
+from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render
 from telephony.audio import CallRecorder, frames, rms_dbfs
-from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame
+from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialResult, EndReason, Frame, TransferStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class ConversationResult:
     slots: dict = field(default_factory=dict)
     amd: dict | None = None  # answering-machine detection's verdict (pipeline.amd.Verdict), when it ran
     stuck_at: str = ""  # the node the robot gave up on: the script kept sending the call back to it
+    transfer: dict | None = None  # the last hand-off to a person (pipeline.handoff): target, status, times
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Conversation:
         endpoint_config: EndpointConfig | None = None,
         barge_in: bool = True,
         echo_margin_db: float = ECHO_MARGIN_DB,
+        dial: Callable[[str], DialResult] | None = None,
     ) -> None:
         self.call = call
         self.script = script
@@ -116,6 +119,10 @@ class Conversation:
         self.slots: dict = {}
         self._end_of_speech_at: float | None = None  # wall clock, for response latency
         self.amd: dict | None = None
+        self.transfer: dict | None = None
+        self.dial = dial  # places the agent's call of a warm transfer (the campaign's carrier)
+        keypad = script.get("keypad_transfer") or {}
+        self.keypad_transfer: tuple[str, str] | None = (keypad.get("key", "0"), keypad["node"]) if keypad else None
 
     # -- media ---------------------------------------------------------------------------------------
 
@@ -298,18 +305,48 @@ class Conversation:
                     self._say(name, prompt)
                     name = node["next"]
                     continue
+                if node["type"] == "transfer":
+                    if prompt:
+                        self._say(name, prompt)
+                    if self._hand_off(name, node):
+                        self.call.hangup()
+                        return self._result(TRANSFERRED, EndReason.ROBOT_HANGUP)
+                    name = node["otherwise"]
+                    continue
                 name = self._ask(name, node, prompt, visits[name])
         except CallEnded as ended:
+            self.transfer = getattr(ended, "transfer", self.transfer)
             outcome = "unclear" if ended.reason is EndReason.CALLEE_HANGUP else "completed"
             return self._result(outcome, ended.reason)
+
+    def _hand_off(self, name: str, node: dict) -> bool:
+        """Transfer to the node's target; True once the person has the callee. A robot turn records it."""
+        start = self.call.elapsed_ms
+        try:
+            said = next((t.text for t in reversed(self.turns) if t.speaker == "callee"), "")
+            summary = summary_context(self.context, self.slots, said)
+            result, self.transfer = transfer_for_node(self.call, self._exchange, self.speak, self.dial, node, summary)
+        except CallEnded as ended:
+            self._record(TurnRecord("robot", name, f"[transfer to {node['to']}]", start, self.call.elapsed_ms))
+            self.turns[-1].slots = {"transfer": getattr(ended, "transfer", {})}
+            raise
+        text = f"[transfer to {node['to']}: {result.status.value}]"
+        self._record(TurnRecord("robot", name, text, start, self.call.elapsed_ms, slots={"transfer": self.transfer}))
+        return result.status is TransferStatus.CONNECTED
 
     def _ask(self, name: str, node: dict, prompt: str, visit: int) -> str:
         if visit > MAX_VISITS_PER_NODE:
             return node["otherwise"]
         barge_in = bool(node.get("barge_in", self.barge_in))
+        spec = node
+        if self.keypad_transfer and self.keypad_transfer[0] not in node.get("dtmf", {}):
+            # "press 0 for a person": the key ends keypad entry at once and leads to the transfer node
+            spec = {**node, "dtmf": {**node.get("dtmf", {}), self.keypad_transfer[0]: KEYPAD_TRANSFER}}
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
             heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
-            turn = self._listen(name, heard, node)
+            turn = self._listen(name, heard, spec)
+            if turn is not None and turn.intent == KEYPAD_TRANSFER:
+                return self.keypad_transfer[1]
             if turn is not None and turn.slots.get("probable_opt_out"):
                 if self._confirm_opt_out(name, barge_in):
                     self.slots["opt_out_confirmation"] = True
@@ -324,7 +361,9 @@ class Conversation:
         return node["otherwise"]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
-        return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots, self.amd)
+        return ConversationResult(
+            outcome, reason, self.turns, self.recorder, self.slots, self.amd, transfer=self.transfer
+        )
 
     # -- answering-machine detection (pipeline.amd): only when the script has a "voicemail" setting --------
 

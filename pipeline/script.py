@@ -8,7 +8,19 @@
         ...}}
 
 Node types: `say` (speak, then go to `next`), `ask` (speak, listen, branch on the intent in `on`; when nothing
-usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang up, record `outcome`).
+usable was heard it re-asks once, then goes to `otherwise`), `end` (speak, hang up, record `outcome`),
+`transfer` (speak, then hand the callee to a person at `to`, a number or a sip: URI: outcome `transferred`;
+when the person is busy, does not answer, or the transfer is refused or never reported within `timeout`
+seconds (default 45), the robot takes the callee back and goes to `otherwise`).
+
+    "agent": {"type": "transfer", "say": "Please hold, I am putting you through.", "to": "+12025550199",
+              "otherwise": "nobody_free"}
+
+`"mode": "warm"`: the robot dials the person itself, says `summary` (a template; pipeline.handoff.DEFAULT_SUMMARY
+by default) and bridges the two calls; the default `"cold"` asks the callee's side to call them (SIP REFER).
+
+Optional, top level: `"keypad_transfer": {"key": "0", "node": "agent"}`: pressing that key at any ask node goes
+to that transfer node ("press 0 for a person"), unless the node maps the key itself.
 
 Optional, top level: `"intents": {"reschedule": ["move my appointment", ...]}` (the campaign's own intents by
 example phrases), `"min_confidence": 0.8` (answers understood with less are re-asked; the default is
@@ -39,7 +51,11 @@ OUTCOMES = {
     "voicemail_left",
     "unclear",
 }
-NODE_TYPES = {"say", "ask", "end"}
+TRANSFERRED = "transferred"  # the outcome of a call handed to a person (a transfer node, not an end node)
+NODE_TYPES = {"say", "ask", "end", "transfer"}
+KEYPAD_TRANSFER = "keypad_transfer"  # the intent of the "press 0 for a person" key at an ask node
+TRANSFER_TIMEOUT = 45.0  # seconds for the far end to report how the transfer went, by default
+_TRANSFER_TARGET = re.compile(r"\+?[0-9*#]{2,32}|sips?:[^\s<>@]+@[^\s<>;]+(;[^\s<>]*)?")
 REPROMPT_PREFIX = "Sorry, I didn't catch that. "  # what the robot says before asking again
 
 
@@ -128,6 +144,8 @@ def _successors(node: dict) -> list[str]:
         return [node["next"]]
     if kind == "ask":
         return [*node["on"].values(), node["otherwise"]]
+    if kind == "transfer":
+        return [node["otherwise"]]
     return []
 
 
@@ -160,6 +178,8 @@ def validate_script(script: object) -> dict:
             if not isinstance(node.get("otherwise"), str):
                 raise ScriptError(f'Node {name!r}: an "ask" node needs "otherwise" for unclear answers.')
             _check_ask_options(name, node, intents)
+        if kind == "transfer":
+            _check_transfer(name, node)
         if kind == "end" and node.get("outcome") not in OUTCOMES:
             raise ScriptError(f"Node {name!r}: outcome must be one of {sorted(OUTCOMES)}.")
         for target in _successors(node):
@@ -168,7 +188,8 @@ def validate_script(script: object) -> dict:
             if target not in nodes:
                 raise ScriptError(f"Node {name!r} leads to {target!r}, which does not exist.")
 
-    reachable, todo = set(), [start]
+    keypad = _check_keypad_transfer(script)
+    reachable, todo = set(), [start, *([keypad] if keypad else [])]
     while todo:
         name = todo.pop()
         if name not in reachable:
@@ -179,7 +200,7 @@ def validate_script(script: object) -> dict:
         raise ScriptError(f"Node {unreachable[0]!r} cannot be reached from {start!r}.")
 
     # Every node must be able to reach an end node, or a call could loop forever.
-    can_end = {name for name, node in nodes.items() if node["type"] == "end"}
+    can_end = {name for name, node in nodes.items() if node["type"] in ("end", "transfer")}
     changed = True
     while changed:
         changed = False
@@ -243,6 +264,52 @@ def _check_voicemail(voicemail: object) -> None:
         raise ScriptError(f'"voicemail": bad placeholder in "say" ({exc}).') from None
 
 
+def _check_transfer(name: str, node: dict) -> None:
+    """A transfer node: `to` (a number or sip: URI), `otherwise`, optional `timeout` and `mode`."""
+    target = node.get("to")
+    if not isinstance(target, str) or not _TRANSFER_TARGET.fullmatch(target):
+        raise ScriptError(
+            f'Node {name!r}: a "transfer" node needs "to": a phone number (e.g. "+12025550199") '
+            'or a SIP URI (e.g. "sip:desk@pbx.example.com").'
+        )
+    if not isinstance(node.get("otherwise"), str):
+        raise ScriptError(f'Node {name!r}: a "transfer" node needs "otherwise" for when nobody takes the call.')
+    timeout = node.get("timeout", TRANSFER_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 5 <= timeout <= 120:
+        raise ScriptError(f'Node {name!r}: "timeout" must be a number of seconds from 5 to 120.')
+    if node.get("mode", "cold") not in ("cold", "warm"):
+        raise ScriptError(
+            f'Node {name!r}: "mode" is "cold" (the callee\'s side calls the person) or "warm" (the robot calls the '
+            "person, tells them who it is, then connects the two)."
+        )
+    summary = node.get("summary", "")
+    if not isinstance(summary, str):
+        raise ScriptError(f'Node {name!r}: "summary" must be text.')
+    try:
+        template_fields(summary)
+    except ValueError as exc:
+        raise ScriptError(f'Node {name!r}: bad placeholder in "summary" ({exc}).') from None
+
+
+def _check_keypad_transfer(script: dict) -> str | None:
+    """The optional `keypad_transfer` setting; returns its transfer node's name."""
+    setting = script.get("keypad_transfer")
+    if setting is None:
+        return None
+    nodes = script["nodes"]
+    if (
+        not isinstance(setting, dict)
+        or set(setting) - {"key", "node"}
+        or not isinstance(setting.get("key", "0"), str)
+        or not re.fullmatch(r"[0-9*#]", setting.get("key", "0"))
+    ):
+        raise ScriptError('"keypad_transfer" must be {"key": "0", "node": "<a transfer node>"} (key: one of 0-9 * #).')
+    target = setting.get("node")
+    if not isinstance(target, str) or nodes.get(target, {}).get("type") != "transfer":
+        raise ScriptError(f'"keypad_transfer": "node" must name a transfer node, not {target!r}.')
+    return target
+
+
 def _check_ask_options(name: str, node: dict, intents: set[str]) -> None:
     for intent in node["on"]:
         if intent not in intents:
@@ -279,6 +346,8 @@ def edges(script: dict) -> list[tuple[str, str, str]]:
         elif node["type"] == "ask":
             out.extend((name, intent, target) for intent, target in node["on"].items())
             out.append((name, "otherwise", node["otherwise"]))
+        elif node["type"] == "transfer":
+            out.append((name, "otherwise", node["otherwise"]))
     return out
 
 
@@ -308,7 +377,10 @@ def check_structure(script: dict) -> dict:
         return seen
 
     reachable = reach(script.get("start", ""), lambda n: successors[n])
-    ends = {name for name, node in nodes.items() if node.get("type") == "end"}
+    keypad = (script.get("keypad_transfer") or {}).get("node")
+    if keypad:  # pressing the key at any ask node goes there
+        reachable |= reach(keypad, lambda n: successors[n])
+    ends = {name for name, node in nodes.items() if node.get("type") in ("end", "transfer")}
 
     def fallback(name: str) -> list[str]:
         node = nodes[name]

@@ -37,6 +37,31 @@ class DialResult:
     detail: str = ""
 
 
+class TransferStatus(enum.StrEnum):
+    """How handing the callee to a person ended (the call stays with the robot unless CONNECTED)."""
+
+    CONNECTED = "connected"  # the target answered; the callee is talking to them now
+    REFUSED = "refused"  # the callee's side would not transfer (REFER answered 403, 405, 501...)
+    BUSY = "busy"  # the target was busy (486/600)
+    NO_ANSWER = "no_answer"  # the target did not answer (408/480/487)
+    FAILED = "failed"  # the target could not be reached for another reason
+    NO_REPORT = "no_report"  # the transfer was accepted but no final progress report came in time
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    status: TransferStatus
+    sip_code: int | None = None
+    detail: str = ""
+
+
+class Transfer(Protocol):
+    """A transfer under way: poll `result()` between exchanges (audio keeps flowing meanwhile)."""
+
+    def result(self) -> TransferResult | None:
+        """None while the transfer is under way; then how it ended."""
+
+
 @dataclass
 class Frame:
     """20 ms of callee audio plus any DTMF digit that arrived with it."""
@@ -66,6 +91,10 @@ class Call(Protocol):
         """
 
     def hangup(self) -> None: ...
+
+    def transfer(self, target: str, timeout: float) -> Transfer:
+        """Hand the callee to `target` (a number or a sip: URI), cold: the robot leaves once it is connected.
+        The result comes within `timeout` seconds (NO_REPORT when nobody said how it ended)."""
 
     @property
     def elapsed_ms(self) -> int:

@@ -32,6 +32,8 @@ from telephony.interface import (
     DialStatus,
     EndReason,
     Frame,
+    TransferResult,
+    TransferStatus,
 )
 from telephony.personas import (  # noqa: F401 (re-exported: the simulator's callees)
     LIBRARY,
@@ -50,6 +52,13 @@ Voice = Callable[[str], np.ndarray]
 ROBOT_SPEECH_DBFS = -45.0  # robot frames louder than this count as the robot talking
 GIVE_UP_SILENCE_MS = 20_000  # a persona hangs up when nothing happens for this long
 
+
+TRANSFER_RING_MS = 3000  # a simulated transfer target answers (or is found busy) after this much ringing
+TRANSFER_STATUS = {
+    DialStatus.ANSWERED: TransferStatus.CONNECTED,
+    DialStatus.BUSY: TransferStatus.BUSY,
+    DialStatus.NO_ANSWER: TransferStatus.NO_ANSWER,
+}
 
 BEEP_HZ, BEEP_MS, BEEP_AMPLITUDE = 1000.0, 400, 8000
 
@@ -155,12 +164,40 @@ class SimulatedCall:
             out.extend([part, pause])
         return np.concatenate(out[:-1])
 
+    def transfer(self, target: str, timeout: float = 45.0) -> SimulatedTransfer:
+        """Cold transfer in the virtual switch: the target is a virtual number (its last digit's persona says
+        whether it answers, is busy or does not answer; a sip: URI answers), known after TRANSFER_RING_MS of
+        the call's own media clock. Once connected the callee is gone from the robot's line."""
+        if self._ended is not None:
+            raise RuntimeError("the call is over: nothing to transfer")
+        persona = PERSONAS.get(target[-1:]) if not target.lower().startswith("sip") else None
+        dialled = persona.dial_status if persona is not None else DialStatus.ANSWERED
+        status = TRANSFER_STATUS.get(dialled, TransferStatus.FAILED)
+        code = persona.sip_code if persona is not None else 200
+        ring_ms = min(TRANSFER_RING_MS, int(timeout * 1000))
+        self._speaking.clear()  # on hold while the target rings
+        return SimulatedTransfer(self, self.elapsed_ms + ring_ms, TransferResult(status, code, f"simulated {target}"))
+
     def hangup(self) -> None:
         if self._ended is None:
             self._ended = EndReason.ROBOT_HANGUP
         if self._on_end is not None:
             on_end, self._on_end = self._on_end, None
             on_end()
+
+
+class SimulatedTransfer:
+    """A transfer in the virtual switch: its result shows once the call's clock reaches `due_ms`."""
+
+    def __init__(self, call: SimulatedCall, due_ms: int, outcome: TransferResult) -> None:
+        self._call, self._due_ms, self._outcome = call, due_ms, outcome
+
+    def result(self) -> TransferResult | None:
+        if self._call.elapsed_ms < self._due_ms:
+            return None
+        if self._outcome.status is TransferStatus.CONNECTED and self._call._ended is None:
+            self._call._ended = EndReason.ROBOT_HANGUP  # the callee is with the agent now, not on our line
+        return self._outcome
 
 
 class SimulatedCarrier:

@@ -68,6 +68,7 @@ class TrunkForm(forms.ModelForm):
             "register",
             "max_concurrent_calls",
             "calls_per_second",
+            "max_inbound_calls",
         ]
 
     def clean_password(self):

@@ -43,17 +43,20 @@ class TurnInline(admin.TabularInline):
 class CallAttemptAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "contact",
+        "direction",
+        "caller",
         "campaign",
         "status",
         "disposition",
+        "transfer_status",
         "dial_status",
         "sip_code",
         "talk_ms",
         "script_version",
         "ended_at",
     ]
-    list_filter = ["status", "disposition"]
-    search_fields = ["contact__phone"]
+    list_filter = ["status", "disposition", "direction"]
+    search_fields = ["contact__phone", "caller"]
     inlines = [TurnInline]
     readonly_fields = ["analysis_pretty"]
 

@@ -20,7 +20,17 @@ class CallAttempt(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="call_attempts")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="call_attempts")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attempts")
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound"  # the robot dialled the contact
+        INBOUND = "inbound"  # somebody called the campaign's caller id (campaigns.services.inbound)
+
+    # An inbound call from a number that is no contact of the campaign (or withheld) has no contact.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attempts", null=True, blank=True)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    caller = models.CharField(
+        max_length=32, blank=True, help_text="Inbound: the caller's number as presented (empty: withheld)."
+    )
     attempt_number = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Deferred until the calling window opens.")
@@ -45,6 +55,13 @@ class CallAttempt(models.Model):
     recording = models.CharField(max_length=300, blank=True, help_text="Path below MEDIA_ROOT.")
     full_transcript = models.TextField(blank=True)
     analysis = models.JSONField(default=dict, blank=True)
+    # The last hand-off to a person during the call (a script's transfer node); the whole record, with the SIP
+    # code and detail, is in analysis["transfer"].
+    transfer_target = models.CharField(max_length=200, blank=True, help_text="Number or SIP URI the call went to.")
+    transferred_at = models.DateTimeField(null=True, blank=True, help_text="When the transfer was started.")
+    transfer_status = models.CharField(
+        max_length=20, blank=True, help_text="connected, refused, busy, no_answer, failed or no_report."
+    )
     script_version = models.ForeignKey(
         "ScriptVersion",
         null=True,
@@ -74,6 +91,8 @@ class CallAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.contact_id is None:
+            return f"{self.caller or 'withheld'} (inbound)"
         return f"{self.contact.phone} #{self.attempt_number}"
 
 

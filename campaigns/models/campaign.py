@@ -26,6 +26,7 @@ class Disposition(models.TextChoices):
     FAILED = "failed"
     INVALID_NUMBER = "invalid_number"
     UNCLEAR = "unclear"
+    TRANSFERRED = "transferred"  # handed to a person (a script's transfer node)
 
 
 class Trunk(models.Model):
@@ -46,6 +47,9 @@ class Trunk(models.Model):
     register = models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it).")
     max_concurrent_calls = models.PositiveIntegerField(default=10)
     calls_per_second = models.FloatField(default=1.0)
+    max_inbound_calls = models.PositiveIntegerField(
+        default=2, help_text="Calls to the campaigns' caller ids answered at once (they also count as channels)."
+    )
 
     objects = TenantQuerySet.as_manager()
 

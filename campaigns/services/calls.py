@@ -29,6 +29,7 @@ from campaigns.services.campaigns import NoCallingWindow, add_to_do_not_call, ca
 from campaigns.services.dispatch import retry_at
 from campaigns.services.lifecycle import complete_if_done
 from campaigns.services.script_versions import current_version
+from campaigns.services.transfers import transfer_fields
 from campaigns.services.webhooks import queue_call_completed
 from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
@@ -307,6 +308,7 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
         recognizer_engine,
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,
+        dial=lambda target: carrier.dial(target, campaign.caller_id, settings.RING_TIMEOUT_SECONDS),
     )
     try:
         outcome = conversation.run()
@@ -330,7 +332,12 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
         end_reason=outcome.end_reason.value,
         talk_ms=outcome.recorder.duration_ms,
         recording=relative,
-        analysis={"slots": outcome.slots, **({"amd": outcome.amd} if outcome.amd else {})},
+        analysis={
+            "slots": outcome.slots,
+            **({"amd": outcome.amd} if outcome.amd else {}),
+            **({"transfer": outcome.transfer} if outcome.transfer else {}),
+        },
+        **transfer_fields(outcome.transfer, answered_at),
     )
     return "ended"
 
@@ -361,7 +368,9 @@ def finalize_call(attempt_id: int, now: dt.datetime | None = None, then_analyse=
         attempt = (
             CallAttempt.objects.select_for_update()
             .select_related("campaign", "contact")
-            .filter(id=attempt_id, status=CallAttempt.Status.ENDED)
+            # Only outbound attempts end here (they all have a contact); the condition on the contact's own column
+            # makes its join inner, which FOR UPDATE needs (the foreign key is nullable for inbound callers).
+            .filter(id=attempt_id, status=CallAttempt.Status.ENDED, contact__phone__isnull=False)
             .first()
         )
         if attempt is None:

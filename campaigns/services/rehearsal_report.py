@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 from campaigns.models import Rehearsal, RehearsalCall
-from pipeline.script import REPROMPT_PREFIX, check_structure, edges
+from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, check_structure, edges
 from telephony.personas import LIBRARY
 
 MAX_LISTED = 50  # misunderstood and re-asked turns listed (all are counted)
@@ -43,7 +43,7 @@ def _label(script: dict, src: str, dst: str, heard: str) -> str:
     node = script["nodes"].get(src, {})
     if node.get("type") == "say":
         return "next"
-    if node.get("type") == "ask" and node["on"].get(heard) == dst:
+    if node.get("type") == "ask" and (node["on"].get(heard) == dst or heard == KEYPAD_TRANSFER):
         return heard
     return "otherwise"
 
@@ -78,7 +78,7 @@ def analyse_call(call: RehearsalCall, script: dict) -> dict:
                 }
             )
     last = path[-1][0] if path else ""
-    reached_end = call.outcome == "voicemail_left" or nodes.get(last, {}).get("type") == "end"
+    reached_end = call.outcome in ("voicemail_left", TRANSFERRED) or nodes.get(last, {}).get("type") == "end"
     visits = Counter(node for node, _ in path)
     return {
         "path": [node for node, _ in path],

@@ -51,7 +51,11 @@ def call_payload(attempt: CallAttempt) -> dict:
             "answered_at": attempt.answered_at.isoformat() if attempt.answered_at else None,
             "ended_at": attempt.ended_at.isoformat() if attempt.ended_at else None,
             "slots": (attempt.analysis or {}).get("slots", {}),
-            "contact": {
+            "direction": attempt.direction,
+            "transfer": (attempt.analysis or {}).get("transfer"),
+            "contact": None  # an inbound caller who is no contact of the campaign
+            if contact is None
+            else {
                 "phone": contact.phone,
                 "first_name": contact.first_name,
                 "last_name": contact.last_name,

@@ -14,7 +14,7 @@ from pipeline.script import edges
 BOX_W, BOX_H = 150, 44
 COL, ROW = 230, 78
 MARGIN = 20
-KIND_COLOURS = {"ask": "#ebf4ff", "say": "#f7fafc", "end": "#f0fff4"}
+KIND_COLOURS = {"ask": "#ebf4ff", "say": "#f7fafc", "end": "#f0fff4", "transfer": "#fffaf0"}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@
 No Django here. See docs/SIP.md.
 """
 
-from telephony.sip.carrier import SipCall, SipCarrier
+from telephony.sip.carrier import IncomingCall, SipCall, SipCarrier, SipInbound
 from telephony.sip.config import TrunkConfig
 from telephony.sip.leg import dial_status
 
-__all__ = ["SipCall", "SipCarrier", "TrunkConfig", "dial_status"]
+__all__ = ["IncomingCall", "SipCall", "SipCarrier", "SipInbound", "TrunkConfig", "dial_status"]

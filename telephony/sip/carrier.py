@@ -19,8 +19,10 @@ from telephony.interface import Frame as Frame
 from telephony.sip import loop
 from telephony.sip.config import TrunkConfig
 from telephony.sip.endpoint import SipEndpoint
+from telephony.sip.inbound import InboundGate, InboundLeg
 from telephony.sip.leg import CallLeg
 from telephony.sip.media import RtpStream
+from telephony.sip.refer import ReferTransfer
 from telephony.sip.register import TrunkRegistration
 from telephony.sip.rtp_ports import PortAllocator
 from telephony.sip.transaction import Timers
@@ -102,6 +104,10 @@ class SipCall:
         """Queue RFC 4733 digits (120 ms each, 80 ms apart); they replace robot audio while they play."""
         loop.run(_call(self._rtp.queue_dtmf, digits), timeout=5)
 
+    def transfer(self, target: str, timeout: float = 45.0) -> ReferTransfer:
+        """Cold transfer by REFER (telephony.sip.refer); poll `.result()` while exchanging frames."""
+        return loop.run(_call(self._leg.refer, target, timeout), timeout=5)
+
     def hangup(self) -> None:
         waited = 0.0
         while self._rtp.outgoing and self._rtp.ended is None and waited < HANGUP_DRAIN_SECONDS:
@@ -182,15 +188,121 @@ class SipCarrier:
             if not registration.registered:
                 return DialResult(DialStatus.FAILED, code, detail=f"REGISTER failed: {reason}")
         rtp = await RtpStream.open(local_host, self._ports)
-        leg = CallLeg(endpoint, self.trunk, trunk_addr, rtp, number, caller_id, self.timers, self.media_timeout)
+        destination = _uri_address(number) or trunk_addr
+        leg = CallLeg(endpoint, self.trunk, destination, rtp, number, caller_id, self.timers, self.media_timeout)
         outcome = await leg.invite(ring_timeout)
         call = SipCall(leg) if outcome.status is DialStatus.ANSWERED else None
         log.info("SIP dial %s -> %s %s (%s) %s", number, outcome.status, outcome.sip_code, outcome.detail, leg.timings)
         return DialResult(outcome.status, outcome.sip_code, call=call, detail=outcome.detail)
 
 
+class IncomingCall:
+    """A call to us waiting for the product's decision (SipInbound.next_call): answer it or refuse it.
+    `caller` is None when the number was withheld or not given."""
+
+    def __init__(self, leg: InboundLeg) -> None:
+        self._leg = leg
+        self.call_id = leg.call_id
+        self.caller = leg.caller
+        self.called = leg.called
+        self.source = leg.trunk_addr
+        self.detail = ""
+
+    def answer(self) -> SipCall | None:
+        """200 OK: the call, or None (why in `detail`) when the caller gave up or offered no usable audio."""
+        error = loop.run(self._leg.answer(), timeout=5)
+        if error:
+            self.detail = error
+            return None
+        return SipCall(self._leg)
+
+    def reject(self, code: int = 486, reason: str = "Busy Here") -> None:
+        loop.call_soon(self._leg.reject, code, reason)
+
+
+class SipInbound:
+    """Takes calls to us on the trunk's local address (telephony.sip.inbound). Limits: `per_source` INVITEs
+    per `window` seconds from one address (then 503; a trunk sends every call from its own address, so keep it
+    above the trunk's busiest burst), INVITEs only from `allowed_sources` when given (else 403), at most
+    `max_waiting` calls awaiting a decision (then 486), a decision within `decide_within` seconds (then 480).
+    The product takes the calls with next_call()."""
+
+    def __init__(
+        self,
+        trunk: TrunkConfig,
+        rtp_port_range: tuple[int, int] = (20000, 30000),
+        *,
+        media_timeout: float = 30.0,
+        t1: float = 0.5,
+        max_waiting: int = 32,
+        per_source: int = 30,
+        window: float = 10.0,
+        decide_within: float = 10.0,
+        allowed_sources: frozenset[str] | None = None,
+    ) -> None:
+        self.trunk = trunk
+        self.timers = Timers(t1=t1)
+        key = (int(rtp_port_range[0]), int(rtp_port_range[1]))
+        self._ports = _allocators.setdefault(key, PortAllocator(*key))
+        self._waiting: queue.Queue[IncomingCall] = queue.Queue()
+        self._limits = {
+            "per_source": per_source,
+            "window": window,
+            "decide_within": decide_within,
+            "allowed_sources": allowed_sources,
+        }
+        self.max_waiting = max_waiting
+        self.media_timeout = media_timeout
+        self.gate: InboundGate | None = None
+        self._endpoint: SipEndpoint | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Listen; returns the local SIP address (host, port)."""
+        return loop.run(self._start(), timeout=10)
+
+    async def _start(self) -> tuple[str, int]:
+        host = self.trunk.local_host or _source_address_for((self.trunk.host, self.trunk.port))
+        endpoint = await SipEndpoint.get(host, self.trunk.local_port, self.trunk.transport)
+        self.gate = InboundGate(
+            endpoint, self.trunk, self._ports, self.timers, self.media_timeout, self._offer, **self._limits
+        )
+        endpoint.on_invite = self.gate.on_invite
+        self._endpoint = endpoint
+        return endpoint.local_addr
+
+    def _offer(self, leg: InboundLeg) -> bool:
+        if self._waiting.qsize() >= self.max_waiting:
+            return False
+        self._waiting.put(IncomingCall(leg))
+        return True
+
+    def next_call(self, timeout: float | None = None) -> IncomingCall | None:
+        try:
+            return self._waiting.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.on_invite = None
+
+
 async def _call(fn, *args):
     return fn(*args)
+
+
+def _uri_address(target: str) -> tuple[str, int] | None:
+    """A `sip:` URI whose host is an IP address is dialled there directly (an agent's phone on the LAN); a number,
+    or a URI with a name, goes through the trunk."""
+    if not target.startswith("sip:"):
+        return None
+    host_port = target[4:].split("@")[-1].split(";")[0]
+    host, _, port = host_port.rpartition(":") if host_port.count(":") == 1 else (host_port, "", "")
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        return None
+    return (host, int(port) if port.isdigit() else 5060)
 
 
 def _source_address_for(addr: tuple[str, int]) -> str:

@@ -133,6 +133,23 @@ class CallDialog:
         self.endpoint.send(ack, self.destination())
         return True
 
+    # -- a dialog the peer's INVITE creates (we are the UAS: telephony.sip.inbound) -----------------
+
+    def adopt_incoming(self, invite: SipRequest) -> None:
+        """Take the dialog's identity from a call to us: their Call-ID, tag, Contact and Record-Route (in order)."""
+        self._dialog.call_id = invite.call_id or ""
+        sender = invite.from_addr
+        self._dialog.remote_tag = sender.tag if sender is not None and sender.tag else ""
+        contacts = invite.contact
+        if contacts:
+            self._dialog.remote_target = stringify_uri(contacts[0].uri)
+        self._dialog.route_set = list(invite.headers.get("record-route"))
+        self._dialog.remote_cseq = invite.cseq.seq if invite.cseq else 0
+
+    def confirm_incoming(self) -> None:
+        """We sent the 2xx to their INVITE: the dialog is confirmed (RFC 3261 12.1.1)."""
+        self._dialog.state = DialogState.CONFIRMED
+
     def terminate(self) -> None:
         self._dialog.state = DialogState.TERMINATED
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiosipua import SipRequest, SipResponse, generate_tag
@@ -71,6 +72,7 @@ class SipEndpoint:
         self.protocol = "TCP" if transport.reliable else "UDP"
         self.loop = asyncio.get_running_loop()
         self.legs: dict[str, CallLeg] = {}
+        self.on_invite: Callable[[SipRequest], None] | None = None  # calls to us (telephony.sip.inbound)
         transport.on_message = self._on_message
         transport.on_unreachable = self._on_unreachable
 
@@ -135,7 +137,9 @@ class SipEndpoint:
             response = response_to(message, 200, "OK", generate_tag())
             response.headers.set_single("Allow", ALLOW)
             self.reply(response, message)
-        elif message.method == "INVITE":  # a registered robot may be offered calls: it does not take them
+        elif message.method == "INVITE" and self.on_invite is not None:
+            self.on_invite(message)
+        elif message.method == "INVITE":  # nobody takes calls on this endpoint
             self.reply(response_to(message, 603, "Decline", generate_tag()), message)
         elif message.method != "ACK":
             self.reply(response_to(message, 481, "Call/Transaction Does Not Exist", generate_tag()), message)

@@ -23,6 +23,7 @@ from telephony.sip.dialog import CallDialog
 from telephony.sip.endpoint import ALLOW, SipEndpoint, answer_digest
 from telephony.sip.g711 import CODECS
 from telephony.sip.media import RtpStream
+from telephony.sip.refer import ReferTransfer, refer_target
 from telephony.sip.sdp import SdpError, build_offer, moved_media, negotiate_answer
 from telephony.sip.session_timer import SessionTimer
 from telephony.sip.transaction import ClientTransaction, Timers, build_cancel
@@ -77,7 +78,8 @@ class CallLeg:
         domain = trunk.sip_domain
         default_port = "" if trunk.port == 5060 else f":{trunk.port}"
         tcp = ";transport=tcp" if endpoint.reliable else ""
-        self.request_uri = f"sip:{number}@{domain}{default_port}{tcp}"
+        # A SIP URI (a transfer's agent) is dialled as given; a number goes to the trunk's domain.
+        self.request_uri = number if number.startswith("sip:") else f"sip:{number}@{domain}{default_port}{tcp}"
         self.from_uri = f"sip:{trunk.from_user or caller_id or 'anonymous'}@{domain}"
         self.caller_id = caller_id
         pai = caller_id and (trunk.from_user or trunk.asserted_identity)
@@ -103,6 +105,7 @@ class CallLeg:
         self._invite_started = time.monotonic()
         self.codec_name = ""
         self.timings: dict[str, float] = {}
+        self.transfer: ReferTransfer | None = None
         endpoint.legs[self.call_id] = self
 
     @property
@@ -295,6 +298,9 @@ class CallLeg:
                 key, _, value = line.partition("=")
                 if key.strip().lower() == "signal" and value.strip():
                     self.rtp.deliver_digit(value.strip()[0].upper())
+        if method == "NOTIFY" and self.transfer is not None and self.transfer.on_notify(request):
+            self.dialog.reply(request, 200, "OK")
+            return
         if method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
             self.dialog.reply(request, 200, "OK")
             if method == "UPDATE":
@@ -302,12 +308,26 @@ class CallLeg:
             return
         self.dialog.reply(request, 501, "Not Implemented")
 
+    # -- transfer ----------------------------------------------------------------------------------
+
+    def refer(self, target: str, timeout: float) -> ReferTransfer:
+        """Cold transfer of the callee to `target` (telephony.sip.refer); one at a time."""
+        if self.ended is not None or not self.dialog.confirmed:
+            raise RuntimeError("the call is over: nothing to transfer")
+        if self.transfer is not None and self.transfer.outcome is None:
+            raise RuntimeError("a transfer is already under way")
+        refer_to = refer_target(target, self.trunk.sip_domain)
+        self.transfer = ReferTransfer(self.dialog, refer_to, self.from_uri, self.trunk.user_agent, timeout, self.auth)
+        return self.transfer.start()
+
     # -- ending ------------------------------------------------------------------------------------
 
     def _end(self, reason: EndReason) -> None:
         if self.ended is not None:
             return
         self.ended = reason
+        if self.transfer is not None:
+            self.transfer.on_call_ended()
         self.dialog.terminate()
         self.session_timer.stop()
         self.rtp.stop(reason)

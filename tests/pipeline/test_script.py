@@ -78,7 +78,7 @@ def test_start_names_missing_node():
 CASES = [
     pytest.param(
         {"confirmed": {"type": "hangup", "outcome": "interested"}},
-        "Node 'confirmed': type must be one of ['ask', 'end', 'say']",
+        "Node 'confirmed': type must be one of ['ask', 'end', 'say', 'transfer']",
         id="unknown-type",
     ),
     pytest.param({"confirmed": "end"}, "Node 'confirmed': type must be one of", id="node-not-object"),

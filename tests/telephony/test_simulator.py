@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from telephony.interface import SILENCE_FRAME, DialStatus
 from telephony.simulator import SimulatedCarrier
@@ -41,7 +42,6 @@ def test_without_a_cdr_path_nothing_is_written(tmp_path):
 
 # --- the rehearsal persona library ---------------------------------------------------------------------
 
-import pytest  # noqa: E402
 
 from telephony.audio import rms_dbfs  # noqa: E402
 from telephony.interface import CallEnded, EndReason  # noqa: E402
@@ -110,3 +110,30 @@ def test_a_noisy_line_is_never_silent_and_a_slow_talker_waits_and_pauses():
     first = next(i for i, p in enumerate(heard) if rms_dbfs(p) > -40)
     assert (first - 25) * 20 >= LIBRARY["slow"].reply_after_ms - 20
     assert voice.lines == [part.strip() for part in slow.lines[0].split(",")]  # spoken in parts, with pauses
+
+
+def test_simulated_transfer_rings_for_three_seconds_then_follows_the_targets_persona():
+    from telephony.interface import CallEnded, TransferStatus
+    from telephony.simulator import TRANSFER_RING_MS
+
+    carrier = SimulatedCarrier(quiet_voice)
+    for target, status, code in [
+        ("+12025550106", TransferStatus.BUSY, 486),
+        ("+12025550107", TransferStatus.NO_ANSWER, 487),
+        ("+12025550100", TransferStatus.FAILED, 404),
+        ("sip:desk@pbx.example.com", TransferStatus.CONNECTED, 200),
+    ]:
+        call = carrier.dial("+12025550101", "", 30).call
+        transfer = call.transfer(target, 45)
+        frames = 0
+        while transfer.result() is None:
+            call.exchange(SILENCE_FRAME)
+            frames += 1
+        assert frames * 20 == TRANSFER_RING_MS
+        assert (transfer.result().status, transfer.result().sip_code) == (status, code)
+        if status is TransferStatus.CONNECTED:  # the callee is with the person now, off the robot's line
+            with pytest.raises(CallEnded):
+                call.exchange(SILENCE_FRAME)
+        else:
+            call.exchange(SILENCE_FRAME)  # still the robot's call
+        call.hangup()
