@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_rehearsals_script_versions'),
+        ('campaigns', '0012_campaign_counters'),
     ]
 
     operations = [
