@@ -50,9 +50,11 @@ def test_owner_can_replace_and_keep_the_trunk_password(client, owner, trunk, ten
         "password": "",
         "caller_id": "",
         "max_concurrent_calls": 10,
+        "max_inbound_calls": 5,
         "calls_per_second": 1.0,
     }
-    assert client.post(url, form).status_code == 302
+    response = client.post(url, form)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     trunk.refresh_from_db()
     assert trunk.password == TRUNK_PASSWORD  # empty keeps the current one
     assert client.post(url, {**form, "password": "new-one"}).status_code == 302
