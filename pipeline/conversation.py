@@ -30,7 +30,8 @@ import numpy as np
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
-from pipeline.script import REPROMPT_PREFIX, render
+from pipeline.languages import pack
+from pipeline.script import REPROMPT_PREFIX, render  # noqa: F401 (English, re-exported)
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, EndReason, Frame
 
@@ -99,7 +100,9 @@ class Conversation:
         endpoint_config: EndpointConfig | None = None,
         barge_in: bool = True,
         echo_margin_db: float = ECHO_MARGIN_DB,
+        language: str = "en",
     ) -> None:
+        self.language = pack(language)  # re-ask and opt-out phrases, and how answers are understood
         self.call = call
         self.script = script
         self.context = context
@@ -238,7 +241,7 @@ class Conversation:
         return turn
 
     def _classify(self, text: str, asr_confidence: float) -> nlp.Intent:
-        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"))
+        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"), self.language.code)
         acted = intent.name != nlp.UNKNOWN and intent.confidence >= self.min_confidence
         if acted and intent.name == "opt_out":
             return intent
@@ -261,7 +264,7 @@ class Conversation:
 
     def _confirm_opt_out(self, name: str, barge_in: bool) -> bool:
         """Ask whether the callee wants no more calls; True when they said yes (the turn is an opt_out)."""
-        heard = self._say(name, OPT_OUT_QUESTION, barge_in=barge_in)
+        heard = self._say(name, self.language.opt_out_question, barge_in=barge_in)
         turn = self._listen(name, heard, confirming=True)
         return turn is not None and turn.intent == "opt_out"
 
@@ -279,7 +282,7 @@ class Conversation:
             if (machine := self._answering_machine()) is not None:
                 return machine
             while True:
-                node = nodes.get(name) or BUILTIN_NODES[name]
+                node = nodes.get(name) or self._builtin_node(name)
                 visits[name] = visits.get(name, 0) + 1
                 if visits[name] > MAX_VISITS_PER_NODE + 1:
                     # The script loops back here whatever is said (an `otherwise` into a cycle): without this
@@ -308,7 +311,8 @@ class Conversation:
             return node["otherwise"]
         barge_in = bool(node.get("barge_in", self.barge_in))
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
-            heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
+            reprompt = self.language.reprompt_prefix + prompt
+            heard = self._say(name, prompt if attempt == 0 else reprompt, barge_in=barge_in)
             turn = self._listen(name, heard, node)
             if turn is not None and turn.slots.get("probable_opt_out"):
                 if self._confirm_opt_out(name, barge_in):
@@ -322,6 +326,11 @@ class Conversation:
                     self.slots[node["capture"]] = value
                 return node["on"][turn.intent]
         return node["otherwise"]
+
+    def _builtin_node(self, name: str) -> dict:
+        if name == OPTED_OUT:
+            return {**BUILTIN_NODES[name], "say": self.language.opted_out_say}
+        return BUILTIN_NODES[name]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
         return ConversationResult(outcome, reason, self.turns, self.recorder, self.slots, self.amd)

@@ -312,14 +312,17 @@ class Speaker:
             self.on_lookup(hit)
 
 
-def build_engines(primary: str, gtts_tld: str = "com", gtts_timeout: float = 5.0) -> list[TTSEngine]:
-    """The engine chain for a configured primary engine, closed by the offline ones: piper, then espeak-ng."""
+def build_engines(
+    primary: str, gtts_tld: str = "com", gtts_timeout: float = 5.0, piper: bool = True
+) -> list[TTSEngine]:
+    """The engine chain for a configured primary engine, closed by the offline ones: piper (when the language
+    has a piper voice), then espeak-ng."""
     if primary not in ENGINES:
         raise TTSError(f"Unknown TTS engine {primary!r}; use one of {list(ENGINES)}.")
     engines: list[TTSEngine] = []
     if primary == "gtts":
         engines.append(GoogleTTS(gtts_tld, gtts_timeout))
-    if primary in ("gtts", "piper"):
+    if primary in ("gtts", "piper") and piper:
         engines.append(PiperTTS())
     engines.append(EspeakTTS())
     return engines
