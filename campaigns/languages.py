@@ -33,3 +33,13 @@ def asr_problem(language: str) -> str | None:
         f"no speech recogniser for {language!r} is installed (the bundled whisper model is English-only"
         f"{'' if not path else f'; VOSK_MODELS names {path}, which does not exist'}): {speech.asr_install_hint}"
     )
+
+
+def phone_region(language: str) -> str:
+    """Where a number written without +country is from, in a campaign of this language: the pack's region
+    (CN for Mandarin), else the deployment's DEFAULT_PHONE_REGION."""
+    try:
+        region = pack(language).phone_region
+    except UnsupportedLanguage:
+        region = ""
+    return region or getattr(settings, "DEFAULT_PHONE_REGION", "US")

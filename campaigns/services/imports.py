@@ -32,6 +32,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns import enqueue
+from campaigns.languages import phone_region
 from campaigns.models import Campaign, Contact, ContactImport
 from campaigns.phones import InvalidPhone, e164_and_zones
 
@@ -106,6 +107,11 @@ def _check_bytes(stream: BinaryIO) -> None:
             decoder.decode(block)
         except UnicodeDecodeError as exc:
             position, bad = offset - len(pending) + exc.start, (pending + block)[exc.start]
+            if _chinese_legacy_encoding(stream):
+                raise ImportFileError(
+                    "The file is in a Chinese encoding (GB18030/GBK, what Excel on a Chinese Windows saves), not "
+                    "UTF-8. Save it as 'CSV UTF-8 (逗号分隔)(*.csv)' and upload again; nothing was imported."
+                ) from None
             raise ImportFileError(
                 f"The file is not UTF-8 text (invalid byte 0x{bad:02x} at position {position}). "
                 "Save it as 'CSV UTF-8' and upload again."
@@ -120,6 +126,18 @@ def _check_bytes(stream: BinaryIO) -> None:
         ) from None
     if blank:
         raise ImportFileError("The file is empty.")
+
+
+def _chinese_legacy_encoding(stream: BinaryIO) -> bool:
+    """The whole file decodes as GB18030 (a superset of GBK and GB2312) and has Chinese characters in it.
+
+    Read into memory: only for a file already known not to be UTF-8, and uploads are capped in size."""
+    stream.seek(0)
+    try:
+        text = stream.read().decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return sum("\u4e00" <= char <= "\u9fff" for char in text) >= 2
 
 
 def _text(stream: BinaryIO) -> io.TextIOWrapper:
@@ -244,7 +262,7 @@ class _ChunkWriter:
     def __init__(self, campaign: Campaign, record: ContactImport, layout: _Layout) -> None:
         self.campaign, self.record, self.layout = campaign, record, layout
         self.phone_index = layout.header.index(layout.phone_column)
-        self.region = getattr(settings, "DEFAULT_PHONE_REGION", "US")
+        self.region = phone_region(campaign.language)
         self.zone_ok: dict[str, bool] = {}
         header = layout.header
         self.name_columns = [(name, header.index(name)) for name in ("first_name", "last_name") if name in header]

@@ -52,6 +52,8 @@ class LanguagePack:
     speech: SpeechDefaults
     # The encoder's similarity scale: multilingual-e5 puts every pair of short answers between ~0.8 and ~0.95
     # (MiniLM spreads them over 0..1), so its softmax needs a lower temperature and smaller rule bonuses.
+    # Numbers written without +country in a campaign of this language ("" = the deployment's DEFAULT_PHONE_REGION)
+    phone_region: str = ""
     temperature: float = 0.05
     bonus_scale: float = 1.0
     default_script: Callable[[], dict] = field(default=lambda: {})

@@ -249,6 +249,7 @@ PACK = LanguagePack(
         "and set the VOSK_MODELS line it prints",
     ),
     default_script=_default_script,
+    phone_region="CN",  # 138 0013 8000 and 010 1234 5678 are +86 numbers in a Mandarin campaign
     temperature=0.015,  # chosen on the dev split: no wrong action there, the most answers acted on (0.01: 1 wrong)
     bonus_scale=0.5,
 )
