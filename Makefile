@@ -36,8 +36,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: $(VENV)/.runtime $(MESSAGES)
 install-dev: $(VENV)/.dev $(MESSAGES)
 
+# `make demo LANG=zh`: the demo in Mandarin (LANG is otherwise the locale, e.g. C.UTF-8: English).
+DEMO_LANGUAGE := $(if $(filter zh zh-CN zh_CN,$(LANG)),zh,en)
 demo: install  ## a campaign to 20 virtual callees through real Celery workers, on embedded PostgreSQL + Redis
-	unset DATABASE_URL REDIS_URL SECRET_KEY; $(BIN)/python -m project.demo run
+	unset DATABASE_URL REDIS_URL SECRET_KEY; LANG=C.UTF-8 $(BIN)/python -m project.demo run --language $(DEMO_LANGUAGE)
 
 serve: install  ## the demo's dashboard and admin on http://127.0.0.1:8000/ (after make demo)
 	unset DATABASE_URL REDIS_URL SECRET_KEY; $(BIN)/python -m project.demo serve

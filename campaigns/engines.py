@@ -84,9 +84,15 @@ def carrier_for(campaign: Campaign, rehearsal: bool = False) -> Carrier:
     if rehearsal:
         return SimulatedCarrier(speaker("piper"), realtime=False, cdr_path=settings.SIMULATOR_CDR_PATH)
     if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
-        # Virtual callees speak with the offline voice, whatever the campaign uses.
+        # Virtual callees speak the campaign's language with an offline voice, whatever the campaign uses.
+        voice = (
+            speaker("piper") if pack(campaign.language).speech.piper_voice else speaker("espeak", "", campaign.language)
+        )
         return SimulatedCarrier(
-            speaker("piper"), realtime=settings.SIMULATOR_REALTIME, cdr_path=settings.SIMULATOR_CDR_PATH
+            voice,
+            realtime=settings.SIMULATOR_REALTIME,
+            cdr_path=settings.SIMULATOR_CDR_PATH,
+            language=campaign.language,
         )
     if settings.TELEPHONY_PROVIDER != "sip":
         raise CarrierConfigError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}: 'sip' or 'simulated'.")

@@ -11,7 +11,9 @@ from campaigns import engines
 from pipeline.languages import pack
 from pipeline.prompts import split_prompts, synthesize_prompts
 from pipeline.tts import EspeakTTS, GoogleTTS, mandarin_as_pinyin
-from telephony.interface import SAMPLE_RATE
+from telephony.audio import frames, rms_dbfs
+from telephony.interface import SAMPLE_RATE, SILENCE_FRAME
+from tests.factories import CampaignFactory
 
 SECONDS_PER_SYLLABLE = (0.12, 0.6)  # espeak-ng at 165 words a minute, pauses included
 
@@ -55,3 +57,24 @@ def test_espeak_mandarin_voices_read_characters_not_english_digits(voice):
     mandarin = espeak.synthesize("好的", voice, "zh-CN")
     as_english = espeak.synthesize("hay three dee five", "en", "en")  # what Debian's cmn voice said before
     assert mandarin.size < 0.8 * as_english.size, (mandarin.size, as_english.size)
+
+
+@pytest.mark.django_db
+def test_a_mandarin_dry_run_dials_virtual_callees_who_answer_in_mandarin(tmp_path, settings):
+    settings.TTS_CACHE_DIR = tmp_path
+    settings.SIMULATOR_REALTIME = False
+    engines.prompt_cache.cache_clear()
+    campaign = CampaignFactory(language="zh-CN", dry_run=True)
+    carrier = engines.carrier_for(campaign)
+    result = carrier.dial("+8613800138003", campaign.caller_id, 30)  # last digit 3: asks for a callback
+    call = result.call
+    assert call.lines == ("我现在在忙，明天下午再给我打吧。",)
+    robot = engines.speaker("espeak", "", "zh-CN").synthesize("请问您明天能来吗？")
+    heard = bytearray()
+    for chunk in [*frames(robot), *([SILENCE_FRAME] * 400)]:  # the robot asks, then listens for 8 s
+        heard += call.exchange(chunk).pcm
+    call.hangup()
+    speech = [i for i in range(0, len(heard), 320) if rms_dbfs(bytes(heard[i : i + 320])) > -40]
+    spoken_seconds = (speech[-1] - speech[0]) / 320 * 0.02
+    syllables = 15
+    assert SECONDS_PER_SYLLABLE[0] * syllables <= spoken_seconds <= SECONDS_PER_SYLLABLE[1] * syllables
