@@ -55,7 +55,10 @@ def test_the_dashboard_and_admin_follow_the_browsers_language(live_server, setti
 
     page.goto("/admin/")
     expect(page.locator("#site-name, #content h1").first).to_be_visible()
+    expect(page.locator("#site-name")).to_have_text("电话机器人")
     expect(page.locator("body")).to_contain_text("注销")  # Django's own zh-Hans admin catalogue ("Log out")
+    for label in ("外呼任务", "联系人", "免打扰名单", "SIP 中继"):  # our models' names, from locale/zh_Hans
+        expect(page.locator("#content-main")).to_contain_text(label)
     page.screenshot(path=str(ARTIFACTS / "03-admin.png"), full_page=True)
     chinese.close()
 
