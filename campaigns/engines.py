@@ -12,9 +12,11 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from campaigns.languages import vosk_model_for
 from campaigns.models import Campaign
 from pipeline import nlp
 from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
+from pipeline.languages import pack
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
 from telephony.interface import Carrier
 from telephony.simulator import SimulatedCarrier
@@ -35,30 +37,43 @@ def prompt_cache() -> PromptCache:
 def speaker(
     engine: str = "", voice: str = "", language: str = "en", on_lookup: Callable[[bool], None] | None = None
 ) -> Speaker:
-    """A campaign's speaker: its engine chain and voices; `on_lookup` is told of each cache hit or miss."""
+    """A campaign's speaker: its engine chain and voices; `on_lookup` is told of each cache hit or miss.
+
+    A language without a piper voice (Mandarin) speaks through gTTS, then espeak-ng in the pack's voice (`cmn`).
+    """
+    speech = pack(language).speech
     primary = engine or settings.TTS_ENGINE
-    engines = build_engines(primary, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS)
-    return Speaker(engines, prompt_cache(), language=language, voices=parse_voices(voice, primary), on_lookup=on_lookup)
+    if primary == "piper" and not speech.piper_voice:
+        primary = "gtts"
+    engines = build_engines(primary, settings.GTTS_TLD, settings.GTTS_TIMEOUT_SECONDS, piper=bool(speech.piper_voice))
+    voices = parse_voices(voice, primary)
+    if speech.espeak_voice:
+        voices.setdefault("espeak", speech.espeak_voice)
+    # English keeps the campaign's code as given ("en-GB"); other languages speak the pack's ("zh-CN").
+    speech_language = language if speech.piper_voice else speech.gtts_language
+    return Speaker(engines, prompt_cache(), language=speech_language, voices=voices, on_lookup=on_lookup)
 
 
-def warm_up_classifier() -> None:
+def warm_up_classifier(language: str = "en") -> None:
     """Load the answer classifier's embedding model and example bank before a call is dialled (once per process),
     not at the callee's first answer. A missing model is logged by pipeline.nlp, which then falls back to rules."""
     with contextlib.suppress(Exception):  # logged once by nlp.example_bank; classify() falls back to the rules
-        nlp.example_bank()
+        nlp.example_bank(language)
 
 
 @lru_cache(maxsize=4)
 def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
     engine = engine or settings.ASR_ENGINE
+    if engine == "whisper" and not pack(language).speech.whisper_model and vosk_model_for(language):
+        engine = "vosk"  # the bundled whisper is English-only: a language with a vosk model uses it
     if engine == "vosk":
-        path = settings.VOSK_MODELS.get(language)
+        path = vosk_model_for(language)
         if not path:
-            raise ASRError(f"No vosk model configured for {language!r}; set VOSK_MODELS (e.g. '{language}=/path').")
+            raise ASRError(f"No vosk model configured for {language!r}; {pack(language).speech.asr_install_hint}.")
         return VoskASR(path)
     if engine == "whisper":
-        if language != "en":
-            raise ASRError(f"The bundled whisper model is English-only; configure a vosk model for {language!r}.")
+        if not pack(language).speech.whisper_model:
+            raise ASRError(f"The bundled whisper model is English-only; {pack(language).speech.asr_install_hint}.")
         return WhisperASR(threads=settings.ASR_THREADS)
     raise ASRError(f"Unknown ASR engine {engine!r}; use one of {', '.join(ASR_ENGINES)}.")
 
@@ -69,9 +84,15 @@ def carrier_for(campaign: Campaign, rehearsal: bool = False) -> Carrier:
     if rehearsal:
         return SimulatedCarrier(speaker("piper"), realtime=False, cdr_path=settings.SIMULATOR_CDR_PATH)
     if campaign.dry_run or settings.TELEPHONY_PROVIDER == "simulated":
-        # Virtual callees speak with the offline voice, whatever the campaign uses.
+        # Virtual callees speak the campaign's language with an offline voice, whatever the campaign uses.
+        voice = (
+            speaker("piper") if pack(campaign.language).speech.piper_voice else speaker("espeak", "", campaign.language)
+        )
         return SimulatedCarrier(
-            speaker("piper"), realtime=settings.SIMULATOR_REALTIME, cdr_path=settings.SIMULATOR_CDR_PATH
+            voice,
+            realtime=settings.SIMULATOR_REALTIME,
+            cdr_path=settings.SIMULATOR_CDR_PATH,
+            language=campaign.language,
         )
     if settings.TELEPHONY_PROVIDER != "sip":
         raise CarrierConfigError(f"Unknown TELEPHONY_PROVIDER {settings.TELEPHONY_PROVIDER!r}: 'sip' or 'simulated'.")

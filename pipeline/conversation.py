@@ -31,7 +31,8 @@ from pipeline import amd, nlp
 from pipeline.asr import ASREngine
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.handoff import summary_context, transfer_for_node
-from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render
+from pipeline.languages import pack
+from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render  # noqa: F401 (REPROMPT_PREFIX: English, re-exported)
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialResult, EndReason, Frame, TransferStatus
 
@@ -102,7 +103,9 @@ class Conversation:
         barge_in: bool = True,
         echo_margin_db: float = ECHO_MARGIN_DB,
         dial: Callable[[str], DialResult] | None = None,
+        language: str = "en",
     ) -> None:
+        self.language = pack(language)  # re-ask and opt-out phrases, and how answers are understood
         self.call = call
         self.script = script
         self.context = context
@@ -245,7 +248,7 @@ class Conversation:
         return turn
 
     def _classify(self, text: str, asr_confidence: float) -> nlp.Intent:
-        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"))
+        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"), self.language.code)
         acted = intent.name != nlp.UNKNOWN and intent.confidence >= self.min_confidence
         if acted and intent.name == "opt_out":
             return intent
@@ -268,7 +271,7 @@ class Conversation:
 
     def _confirm_opt_out(self, name: str, barge_in: bool) -> bool:
         """Ask whether the callee wants no more calls; True when they said yes (the turn is an opt_out)."""
-        heard = self._say(name, OPT_OUT_QUESTION, barge_in=barge_in)
+        heard = self._say(name, self.language.opt_out_question, barge_in=barge_in)
         turn = self._listen(name, heard, confirming=True)
         return turn is not None and turn.intent == "opt_out"
 
@@ -286,7 +289,7 @@ class Conversation:
             if (machine := self._answering_machine()) is not None:
                 return machine
             while True:
-                node = nodes.get(name) or BUILTIN_NODES[name]
+                node = nodes.get(name) or self._builtin_node(name)
                 visits[name] = visits.get(name, 0) + 1
                 if visits[name] > MAX_VISITS_PER_NODE + 1:
                     # The script loops back here whatever is said (an `otherwise` into a cycle): without this
@@ -343,7 +346,8 @@ class Conversation:
             # "press 0 for a person": the key ends keypad entry at once and leads to the transfer node
             spec = {**node, "dtmf": {**node.get("dtmf", {}), self.keypad_transfer[0]: KEYPAD_TRANSFER}}
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
-            heard = self._say(name, prompt if attempt == 0 else REPROMPT_PREFIX + prompt, barge_in=barge_in)
+            reprompt = self.language.reprompt_prefix + prompt
+            heard = self._say(name, prompt if attempt == 0 else reprompt, barge_in=barge_in)
             turn = self._listen(name, heard, spec)
             if turn is not None and turn.intent == KEYPAD_TRANSFER:
                 return self.keypad_transfer[1]
@@ -359,6 +363,11 @@ class Conversation:
                     self.slots[node["capture"]] = value
                 return node["on"][turn.intent]
         return node["otherwise"]
+
+    def _builtin_node(self, name: str) -> dict:
+        if name == OPTED_OUT:
+            return {**BUILTIN_NODES[name], "say": self.language.opted_out_say}
+        return BUILTIN_NODES[name]
 
     def _result(self, outcome: str, reason: EndReason) -> ConversationResult:
         return ConversationResult(

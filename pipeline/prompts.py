@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import time
 
-from pipeline.conversation import REPROMPT_PREFIX
+from pipeline.languages import pack
 from pipeline.script import render, template_fields
 from pipeline.tts import Speaker, TTSError
 
 log = logging.getLogger(__name__)
 
 
-def script_prompts(script: dict) -> list[tuple[str, str]]:
+def script_prompts(script: dict, language: str = "en") -> list[tuple[str, str]]:
     """(node, prompt template) for everything the robot can say, re-prompts included, in script order."""
+    prefix = pack(language).reprompt_prefix
     prompts = []
     for name, node in script["nodes"].items():
         say = node.get("say", "")
@@ -25,14 +26,14 @@ def script_prompts(script: dict) -> list[tuple[str, str]]:
             continue
         prompts.append((name, say))
         if node["type"] == "ask":
-            prompts.append((name, REPROMPT_PREFIX.replace("{", "{{").replace("}", "}}") + say))
+            prompts.append((name, prefix.replace("{", "{{").replace("}", "}}") + say))
     return prompts
 
 
-def split_prompts(script: dict) -> tuple[list[str], list[str]]:
+def split_prompts(script: dict, language: str = "en") -> tuple[list[str], list[str]]:
     """(static texts, templates with placeholders)."""
     static, personal = [], []
-    for _, template in script_prompts(script):
+    for _, template in script_prompts(script, language):
         if template_fields(template):
             personal.append(template)
         else:
@@ -44,7 +45,7 @@ def split_prompts(script: dict) -> tuple[list[str], list[str]]:
 
 def synthesize_prompts(speaker: Speaker, script: dict, contexts: list[dict]) -> dict:
     """Static prompts plus each context's personal ones into the speaker's cache; figures of the work done."""
-    static, templates = split_prompts(script)
+    static, templates = split_prompts(script, speaker.language)
     personal: list[str] = []
     for context in contexts:
         for template in templates:

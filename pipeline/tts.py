@@ -118,6 +118,25 @@ class GoogleTTS:
 
 
 _ESPEAK_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,40}")
+_MANDARIN_VOICES = {"cmn", "zh", "zh-cn", "zh-CN", "cmn-latn-pinyin"}
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_FULL_WIDTH_PUNCTUATION = str.maketrans({"，": ",", "。": ".", "！": "!", "？": "?", "、": ",", "；": ",", "：": ","})
+
+
+def mandarin_as_pinyin(text: str) -> str:
+    """Chinese characters as numbered-tone pinyin ("好的" -> "hao3 de5"), punctuation kept as pauses.
+
+    Debian's espeak-ng has no Mandarin character dictionary: its `cmn` voice reads 好的 as the English words
+    "hay three dee five". Its `cmn-latn-pinyin` voice speaks pinyin with Mandarin sounds and tones, so the
+    characters are turned into pinyin first (pypinyin, a dictionary of readings that also picks 行 xing/hang
+    by context)."""
+    try:
+        from pypinyin import Style, lazy_pinyin
+    except ImportError:
+        raise TTSError("pypinyin is not installed (make install) : espeak-ng cannot read Chinese characters") from None
+    syllables = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors="default")
+    spoken = " ".join(syllables).translate(_FULL_WIDTH_PUNCTUATION)
+    return re.sub(r" +", " ", re.sub(r"\s+([,.!?])", r"\1", spoken)).strip()
 
 
 class EspeakTTS:
@@ -137,6 +156,11 @@ class EspeakTTS:
         voice = voice or language
         if not _ESPEAK_VOICE.fullmatch(voice):
             raise TTSError(f"espeak-ng voice {voice!r} is not a voice name such as 'en-us' or 'en-gb+f3'.")
+        if voice.split("+")[0] in _MANDARIN_VOICES and _HAN.search(text):
+            text, voice = (
+                mandarin_as_pinyin(text),
+                "cmn-latn-pinyin" + voice.partition("+")[1] + voice.partition("+")[2],
+            )
         # Text goes in on stdin, so a prompt that starts with '-' is never read as an option.
         command = [self.binary, "-v", voice, "-s", str(self.words_per_minute), "--stdout"]
         try:
@@ -312,14 +336,17 @@ class Speaker:
             self.on_lookup(hit)
 
 
-def build_engines(primary: str, gtts_tld: str = "com", gtts_timeout: float = 5.0) -> list[TTSEngine]:
-    """The engine chain for a configured primary engine, closed by the offline ones: piper, then espeak-ng."""
+def build_engines(
+    primary: str, gtts_tld: str = "com", gtts_timeout: float = 5.0, piper: bool = True
+) -> list[TTSEngine]:
+    """The engine chain for a configured primary engine, closed by the offline ones: piper (when the language
+    has a piper voice), then espeak-ng."""
     if primary not in ENGINES:
         raise TTSError(f"Unknown TTS engine {primary!r}; use one of {list(ENGINES)}.")
     engines: list[TTSEngine] = []
     if primary == "gtts":
         engines.append(GoogleTTS(gtts_tld, gtts_timeout))
-    if primary in ("gtts", "piper"):
+    if primary in ("gtts", "piper") and piper:
         engines.append(PiperTTS())
     engines.append(EspeakTTS())
     return engines

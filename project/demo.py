@@ -1,6 +1,7 @@
 """`make demo`: a campaign dialled to 20 virtual callees through real Celery workers, no servers needed.
 
 python -m project.demo run     # embedded PostgreSQL + Redis, migrate, upload, dial, report
+python -m project.demo run --language zh   # the same in Mandarin (`make demo LANG=zh`): script, callees, numbers
 python -m project.demo serve   # the same servers, with the dashboard and admin on :8000
 """
 
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.languages import pack
 from project.devservers import BASE_DIR, EmbeddedServers, Worker, start_embedded
 
 STATE_DIR = BASE_DIR / ".demo"
@@ -41,6 +43,7 @@ NAMES = [
     "Sami",
     "Tara",
 ]
+MANDARIN_NAMES = ["建国", "丽", "伟", "芳", "强", "敏", "静", "磊", "洋", "艳"]
 
 
 def demo_env(servers: EmbeddedServers) -> dict[str, str]:
@@ -70,16 +73,20 @@ def setup_django(env: dict[str, str]) -> None:
     call_command("migrate", verbosity=0)
 
 
-def write_call_list(path: Path) -> None:
-    """20 virtual callees; the number's last digit picks the persona (telephony.simulator.PERSONAS)."""
+def write_call_list(path: Path, mandarin: bool = False) -> None:
+    """20 virtual callees; the number's last digit picks the persona (telephony.simulator.PERSONAS).
+    In Mandarin: +86 mobile numbers written as a Chinese call list would have them (no country code)."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["phone", "first_name", "last_name", "appointment"])
         for i, name in enumerate(NAMES, start=1):
-            writer.writerow([f"+1 202 555 01{i:02d}", name, "Demo", "tomorrow at ten"])
+            if mandarin:
+                writer.writerow([f"138 0013 80{i:02d}", MANDARIN_NAMES[i % len(MANDARIN_NAMES)], "", "明天上午十点"])
+            else:
+                writer.writerow([f"+1 202 555 01{i:02d}", name, "Demo", "tomorrow at ten"])
 
 
-def prepare_campaign():
+def prepare_campaign(language: str = "en"):
     from django.contrib.auth import get_user_model
 
     from campaigns.models import Campaign, Membership, Role, Tenant
@@ -90,9 +97,12 @@ def prepare_campaign():
     user.set_password((STATE_DIR / "password").read_text())
     user.save()
     Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": Role.MANAGER})
+    mandarin = language.startswith("zh")
+    extra = {"language": "zh-CN", "script": pack("zh-CN").default_script()} if mandarin else {}
     campaign = Campaign.objects.create(
+        **extra,
         tenant=tenant,
-        name=f"Appointment reminders {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        name=f"{'预约提醒' if mandarin else 'Appointment reminders'} {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         caller_id="+12025550100",
         window_start=dt.time(0, 0),
         window_end=dt.time(23, 59, 59),
@@ -102,7 +112,7 @@ def prepare_campaign():
         created_by=user,
     )
     call_list = STATE_DIR / "call-list.csv"
-    write_call_list(call_list)
+    write_call_list(call_list, mandarin)
     report = import_contacts(campaign, call_list.read_bytes(), call_list.name, user)
     print(f"Uploaded {call_list.relative_to(BASE_DIR)}: {report.created} contacts, {len(report.rejected)} rejected")
     for row in report.rejected:  # after a first run: the opt-outs it recorded stay on the do-not-call list
@@ -192,13 +202,19 @@ def rehearse(campaign, timeout: float, calls: int = 10) -> bool:
     return True
 
 
-def run(timeout: float) -> int:
+def run(timeout: float, language: str = "en") -> int:
     started = time.monotonic()
     print("Starting embedded PostgreSQL and Redis in .demo/ ...")
     servers = start_embedded(STATE_DIR)
     env = demo_env(servers)
     setup_django(env)
-    campaign = prepare_campaign()
+    campaign = prepare_campaign(language)
+    from campaigns.languages import asr_problem
+
+    problem = asr_problem(campaign.language)
+    if problem:  # what a manager would be told on pressing Start
+        print(f"\nThe {campaign.language} campaign cannot start here: {problem}")
+        return 2
     worker = Worker(env, STATE_DIR / "worker.log", concurrency=2, name="demo")
     try:
         worker.wait_ready()
@@ -242,8 +258,9 @@ def main() -> int:
     parser.add_argument("command", choices=["run", "serve"])
     parser.add_argument("--timeout", type=float, default=480, help="seconds to wait for the campaign")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--language", default="en", help="en, or zh for a Mandarin campaign")
     args = parser.parse_args()
-    return run(args.timeout) if args.command == "run" else serve(args.port)
+    return run(args.timeout, args.language) if args.command == "run" else serve(args.port)
 
 
 if __name__ == "__main__":

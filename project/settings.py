@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/dashboard static files under gunicorn
     "campaigns.security.SecurityHeadersMiddleware",  # CSP everywhere; /api/: private, no-store, Vary: Authorization
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the dashboard and admin in the browser's language (en, zh-Hans)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -80,6 +81,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The interface's languages: English, and Simplified Chinese for zh-CN/zh-Hans browsers. The catalogue is
+# locale/zh_Hans/LC_MESSAGES/django.po, compiled to .mo by `make install` (manage.py compilemessages, gettext).
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from campaigns import views
 
-admin.site.site_header = "Campaign robot"
-admin.site.site_title = "Campaign robot"
+admin.site.site_header = _("Campaign robot")
+admin.site.site_title = _("Campaign robot")
 
 urlpatterns = [
     path("", views.home, name="home"),

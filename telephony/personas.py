@@ -8,7 +8,7 @@ data, importable by web code (no numpy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telephony.interface import DialStatus
 
@@ -61,6 +61,28 @@ PERSONAS: dict[str, Persona] = {
         "unallocated number", dial_status=DialStatus.INVALID_NUMBER, sip_code=404, expected_disposition="invalid_number"
     ),
 }
+
+
+# What the digit personas say in a Mandarin (zh) dry run: the same intents, in Mandarin.
+MANDARIN_LINES: dict[str, tuple[str, ...]] = {
+    "1": ("好的，我会准时到。",),
+    "2": ("不去了，我来不了。",),
+    "3": ("我现在在忙，明天下午再给我打吧。",),
+    "4": ("别再给我打电话了，把我的号码删掉。",),
+    "5": ("你打错了，这里没有这个人。",),
+    "9": ("不好意思，你能再说一遍吗？", "好的，没问题。"),
+}
+
+
+def persona_in(persona: Persona, language: str) -> Persona:
+    """The persona speaking the campaign's language: Mandarin lines for a zh campaign's digit personas (other
+    languages, and personas without Mandarin lines, keep their English lines)."""
+    if not language.lower().startswith(("zh", "cmn")):
+        return persona
+    for digit, digit_persona in PERSONAS.items():
+        if digit_persona is persona and digit in MANDARIN_LINES:
+            return replace(persona, lines=MANDARIN_LINES[digit], phrasings=())
+    return persona
 
 
 # The rehearsal library: the digit personas plus machines, bad lines and awkward callees, by name.

@@ -42,6 +42,7 @@ from telephony.personas import (  # noqa: F401 (re-exported: the simulator's cal
     REPLY_AFTER_MS,
     Persona,
     persona_for,
+    persona_in,
     rehearsal_number,
     seed_of,
 )
@@ -210,15 +211,18 @@ class SimulatedCarrier:
 
     _dials = itertools.count(1)
 
-    def __init__(self, voice: Voice, realtime: bool = False, cdr_path: Path | None = None) -> None:
+    def __init__(
+        self, voice: Voice, realtime: bool = False, cdr_path: Path | None = None, language: str = "en"
+    ) -> None:
         self._voice = voice
+        self._language = language  # the callees speak the campaign's language (personas.persona_in)
         self._realtime = realtime
         self._cdr_path = cdr_path
 
     def dial(self, number: str, caller_id: str, ring_timeout: float) -> DialResult:
         """`number` is a virtual number (its last digit picks the persona) or a rehearsal's
         `persona:<name>:<seed>` (see rehearsal_number)."""
-        persona = persona_for(number)
+        persona = persona_in(persona_for(number), self._language)
         record = f"{os.getpid()}-{next(self._dials)}"
         self._cdr("start", record, number)
         if persona.dial_status is not DialStatus.ANSWERED:

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,178 +16,351 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('cancelled', 'Cancelled')], db_index=True, default='draft', max_length=16)),
-                ('script', models.JSONField(default=campaigns.models.default_script, help_text='Conversation script (see README: Scripts).')),
-                ('caller_id', models.CharField(help_text='E.164 number presented to callees.', max_length=32)),
-                ('language', models.CharField(default='en', max_length=16)),
-                ('tts_engine', models.CharField(blank=True, help_text='Empty: the deployment default.', max_length=16)),
-                ('voice', models.CharField(blank=True, help_text='TTS voice; empty: the engine default.', max_length=64)),
-                ('window_start', models.TimeField(default=datetime.time(9, 0))),
-                ('window_end', models.TimeField(default=datetime.time(20, 0))),
-                ('max_concurrent_calls', models.PositiveIntegerField(default=5)),
-                ('max_attempts', models.PositiveSmallIntegerField(default=1)),
-                ('dry_run', models.BooleanField(default=False, help_text='Dial virtual callees instead of the carrier.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaigns', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "script",
+                    models.JSONField(
+                        default=campaigns.models.default_script, help_text="Conversation script (see README: Scripts)."
+                    ),
+                ),
+                ("caller_id", models.CharField(help_text="E.164 number presented to callees.", max_length=32)),
+                ("language", models.CharField(default="en", max_length=16)),
+                ("tts_engine", models.CharField(blank=True, help_text="Empty: the deployment default.", max_length=16)),
+                (
+                    "voice",
+                    models.CharField(blank=True, help_text="TTS voice; empty: the engine default.", max_length=64),
+                ),
+                ("window_start", models.TimeField(default=datetime.time(9, 0))),
+                ("window_end", models.TimeField(default=datetime.time(20, 0))),
+                ("max_concurrent_calls", models.PositiveIntegerField(default=5)),
+                ("max_attempts", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "dry_run",
+                    models.BooleanField(default=False, help_text="Dial virtual callees instead of the carrier."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="campaigns", to="campaigns.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone', models.CharField(help_text='E.164', max_length=20)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(blank=True, max_length=100)),
-                ('timezone', models.CharField(help_text='IANA zone used for the calling window.', max_length=64)),
-                ('custom_fields', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('done', 'Done'), ('skipped', 'Skipped')], default='pending', max_length=16)),
-                ('skip_reason', models.CharField(blank=True, max_length=200)),
-                ('source_line', models.PositiveIntegerField(blank=True, help_text='Line in the uploaded CSV.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='campaigns.campaign')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("phone", models.CharField(help_text="E.164", max_length=20)),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(blank=True, max_length=100)),
+                ("timezone", models.CharField(help_text="IANA zone used for the calling window.", max_length=64)),
+                ("custom_fields", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("queued", "Queued"),
+                            ("done", "Done"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("skip_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "source_line",
+                    models.PositiveIntegerField(blank=True, help_text="Line in the uploaded CSV.", null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="contacts", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="contacts", to="campaigns.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ContactImport',
+            name="ContactImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('created_count', models.PositiveIntegerField(default=0)),
-                ('rejected', models.JSONField(default=list, help_text='[{line, phone, reason}]')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='campaigns.campaign')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("filename", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("created_count", models.PositiveIntegerField(default=0)),
+                ("rejected", models.JSONField(default=list, help_text="[{line, phone, reason}]")),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="imports", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="campaigns.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CallAttempt',
+            name="CallAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt_number', models.PositiveSmallIntegerField(default=1)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('dialing', 'Dialing'), ('ended', 'Ended'), ('finalized', 'Finalized'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('not_before', models.DateTimeField(blank=True, help_text='Deferred until the calling window opens.', null=True)),
-                ('dial_status', models.CharField(blank=True, max_length=20)),
-                ('sip_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('end_reason', models.CharField(blank=True, max_length=20)),
-                ('outcome', models.CharField(blank=True, help_text='Script outcome.', max_length=64)),
-                ('disposition', models.CharField(blank=True, choices=[('completed', 'Completed'), ('interested', 'Interested'), ('not_interested', 'Not Interested'), ('callback_requested', 'Callback Requested'), ('opted_out', 'Opted Out'), ('wrong_person', 'Wrong Person'), ('voicemail_left', 'Voicemail Left'), ('no_answer', 'No Answer'), ('busy', 'Busy'), ('failed', 'Failed'), ('invalid_number', 'Invalid Number'), ('unclear', 'Unclear')], db_index=True, max_length=24)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('talk_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('recording', models.CharField(blank=True, help_text='Path below MEDIA_ROOT.', max_length=300)),
-                ('full_transcript', models.TextField(blank=True)),
-                ('analysis', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='call_attempts', to='campaigns.campaign')),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='campaigns.contact')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='call_attempts', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("attempt_number", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("dialing", "Dialing"),
+                            ("ended", "Ended"),
+                            ("finalized", "Finalized"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "not_before",
+                    models.DateTimeField(blank=True, help_text="Deferred until the calling window opens.", null=True),
+                ),
+                ("dial_status", models.CharField(blank=True, max_length=20)),
+                ("sip_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("end_reason", models.CharField(blank=True, max_length=20)),
+                ("outcome", models.CharField(blank=True, help_text="Script outcome.", max_length=64)),
+                (
+                    "disposition",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("completed", "Completed"),
+                            ("interested", "Interested"),
+                            ("not_interested", "Not Interested"),
+                            ("callback_requested", "Callback Requested"),
+                            ("opted_out", "Opted Out"),
+                            ("wrong_person", "Wrong Person"),
+                            ("voicemail_left", "Voicemail Left"),
+                            ("no_answer", "No Answer"),
+                            ("busy", "Busy"),
+                            ("failed", "Failed"),
+                            ("invalid_number", "Invalid Number"),
+                            ("unclear", "Unclear"),
+                        ],
+                        db_index=True,
+                        max_length=24,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("talk_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("recording", models.CharField(blank=True, help_text="Path below MEDIA_ROOT.", max_length=300)),
+                ("full_transcript", models.TextField(blank=True)),
+                ("analysis", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="call_attempts",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="campaigns.contact"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="call_attempts", to="campaigns.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Turn',
+            name="Turn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveSmallIntegerField()),
-                ('speaker', models.CharField(choices=[('robot', 'Robot'), ('callee', 'Callee')], max_length=8)),
-                ('node', models.CharField(blank=True, help_text='Script node this turn belongs to.', max_length=64)),
-                ('text', models.TextField(blank=True)),
-                ('intent', models.CharField(blank=True, max_length=32)),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('slots', models.JSONField(blank=True, default=dict)),
-                ('start_ms', models.PositiveIntegerField(help_text='Offset from answer, media time.')),
-                ('end_ms', models.PositiveIntegerField()),
-                ('asr_latency_ms', models.PositiveIntegerField(blank=True, help_text='End of speech to final text.', null=True)),
-                ('response_latency_ms', models.PositiveIntegerField(blank=True, help_text="End of callee speech to the robot's first audio.", null=True)),
-                ('attempt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='turns', to='campaigns.callattempt')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveSmallIntegerField()),
+                ("speaker", models.CharField(choices=[("robot", "Robot"), ("callee", "Callee")], max_length=8)),
+                ("node", models.CharField(blank=True, help_text="Script node this turn belongs to.", max_length=64)),
+                ("text", models.TextField(blank=True)),
+                ("intent", models.CharField(blank=True, max_length=32)),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                ("slots", models.JSONField(blank=True, default=dict)),
+                ("start_ms", models.PositiveIntegerField(help_text="Offset from answer, media time.")),
+                ("end_ms", models.PositiveIntegerField()),
+                (
+                    "asr_latency_ms",
+                    models.PositiveIntegerField(blank=True, help_text="End of speech to final text.", null=True),
+                ),
+                (
+                    "response_latency_ms",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="End of callee speech to the robot's first audio.", null=True
+                    ),
+                ),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="turns", to="campaigns.callattempt"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="campaigns.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['attempt', 'index'],
+                "ordering": ["attempt", "index"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('manager', 'Manager'), ('viewer', 'Viewer')], default='viewer', max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("manager", "Manager"), ("viewer", "Viewer")],
+                        default="viewer",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="campaigns.tenant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'tenant'), name='one_membership_per_tenant')],
+                "constraints": [models.UniqueConstraint(fields=("user", "tenant"), name="one_membership_per_tenant")],
             },
         ),
         migrations.CreateModel(
-            name='DoNotCall',
+            name="DoNotCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone', models.CharField(help_text='E.164', max_length=20)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='do_not_call', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("phone", models.CharField(help_text="E.164", max_length=20)),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="do_not_call", to="campaigns.tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'do-not-call entry',
-                'verbose_name_plural': 'do-not-call list',
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'phone'), name='one_dnc_entry_per_number')],
+                "verbose_name": "do-not-call entry",
+                "verbose_name_plural": "do-not-call list",
+                "constraints": [models.UniqueConstraint(fields=("tenant", "phone"), name="one_dnc_entry_per_number")],
             },
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['campaign', 'status'], name='campaigns_c_campaig_9bdcd0_idx'),
+            model_name="contact",
+            index=models.Index(fields=["campaign", "status"], name="campaigns_c_campaig_9bdcd0_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contact',
-            constraint=models.UniqueConstraint(fields=('campaign', 'phone'), name='one_contact_per_number'),
+            model_name="contact",
+            constraint=models.UniqueConstraint(fields=("campaign", "phone"), name="one_contact_per_number"),
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(fields=['tenant', 'status'], name='campaigns_c_tenant__09fbf3_idx'),
+            model_name="campaign",
+            index=models.Index(fields=["tenant", "status"], name="campaigns_c_tenant__09fbf3_idx"),
         ),
         migrations.AddIndex(
-            model_name='callattempt',
-            index=models.Index(fields=['campaign', 'status'], name='campaigns_c_campaig_a729dc_idx'),
+            model_name="callattempt",
+            index=models.Index(fields=["campaign", "status"], name="campaigns_c_campaig_a729dc_idx"),
         ),
         migrations.AddIndex(
-            model_name='callattempt',
-            index=models.Index(fields=['campaign', 'disposition'], name='campaigns_c_campaig_d6468b_idx'),
+            model_name="callattempt",
+            index=models.Index(fields=["campaign", "disposition"], name="campaigns_c_campaig_d6468b_idx"),
         ),
         migrations.AddIndex(
-            model_name='callattempt',
-            index=models.Index(fields=['tenant', '-created_at'], name='campaigns_c_tenant__b156ab_idx'),
+            model_name="callattempt",
+            index=models.Index(fields=["tenant", "-created_at"], name="campaigns_c_tenant__b156ab_idx"),
         ),
         migrations.AddConstraint(
-            model_name='callattempt',
-            constraint=models.UniqueConstraint(fields=('contact', 'attempt_number'), name='one_row_per_attempt'),
+            model_name="callattempt",
+            constraint=models.UniqueConstraint(fields=("contact", "attempt_number"), name="one_row_per_attempt"),
         ),
         migrations.AddConstraint(
-            model_name='turn',
-            constraint=models.UniqueConstraint(fields=('attempt', 'index'), name='one_turn_per_index'),
+            model_name="turn",
+            constraint=models.UniqueConstraint(fields=("attempt", "index"), name="one_turn_per_index"),
         ),
         migrations.AddConstraint(
-            model_name='turn',
-            constraint=models.CheckConstraint(condition=models.Q(('end_ms__gte', models.F('start_ms'))), name='turn_ends_after_start'),
+            model_name="turn",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_ms__gte", models.F("start_ms"))), name="turn_ends_after_start"
+            ),
         ),
     ]

@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0001_initial'),
+        ("campaigns", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contact',
-            name='call_zones',
-            field=models.JSONField(blank=True, default=list, help_text='Zones the calling window must hold in (all of them): a number spanning several zones is called only when it is inside the window in each. Empty: just `timezone`.'),
+            model_name="contact",
+            name="call_zones",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Zones the calling window must hold in (all of them): a number spanning several zones is called only when it is inside the window in each. Empty: just `timezone`.",
+            ),
         ),
         migrations.AlterField(
-            model_name='contact',
-            name='timezone',
+            model_name="contact",
+            name="timezone",
             field=models.CharField(help_text="IANA zone: the callee's local time.", max_length=64),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0003_engine'),
+        ("campaigns", "0003_engine"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trunk',
-            name='register',
-            field=models.BooleanField(default=False, help_text='REGISTER before calling (trunks that require it).'),
+            model_name="trunk",
+            name="register",
+            field=models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it)."),
         ),
     ]

@@ -4,30 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0004_trunk_register'),
+        ("campaigns", "0004_trunk_register"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contactimport',
-            name='error',
-            field=models.TextField(blank=True, help_text='Why a background import stored nothing.'),
+            model_name="contactimport",
+            name="error",
+            field=models.TextField(blank=True, help_text="Why a background import stored nothing."),
         ),
         migrations.AddField(
-            model_name='contactimport',
-            name='finished_at',
+            model_name="contactimport",
+            name="finished_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='contactimport',
-            name='status',
-            field=models.CharField(choices=[('processing', 'Processing'), ('done', 'Done'), ('failed', 'Failed')], default='done', max_length=12),
+            model_name="contactimport",
+            name="status",
+            field=models.CharField(
+                choices=[("processing", "Processing"), ("done", "Done"), ("failed", "Failed")],
+                default="done",
+                max_length=12,
+            ),
         ),
         migrations.AddField(
-            model_name='contactimport',
-            name='stored_file',
-            field=models.CharField(blank=True, help_text='Below MEDIA_ROOT, until imported.', max_length=300),
+            model_name="contactimport",
+            name="stored_file",
+            field=models.CharField(blank=True, help_text="Below MEDIA_ROOT, until imported.", max_length=300),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0005_background_imports'),
+        ("campaigns", "0005_background_imports"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callattempt',
-            name='queued_at',
-            field=models.DateTimeField(blank=True, help_text='Last put on the dial queue; the sweeper re-sends a message lost since.', null=True),
+            model_name="callattempt",
+            name="queued_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last put on the dial queue; the sweeper re-sends a message lost since.",
+                null=True,
+            ),
         ),
     ]

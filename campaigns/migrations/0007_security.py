@@ -42,7 +42,6 @@ def scrub_delivery_errors(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("campaigns", "0006_attempt_queued_at"),
         ("authtoken", "0004_alter_tokenproxy_options"),

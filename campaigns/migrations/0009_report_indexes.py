@@ -9,20 +9,20 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('campaigns', '0008_import_chunks'),
+        ("campaigns", "0008_import_chunks"),
     ]
 
     operations = [
         AddIndexConcurrently(
-            model_name='callattempt',
-            index=models.Index(fields=['campaign', '-created_at', '-id'], name='attempt_campaign_newest_idx'),
+            model_name="callattempt",
+            index=models.Index(fields=["campaign", "-created_at", "-id"], name="attempt_campaign_newest_idx"),
         ),
         AddIndexConcurrently(
-            model_name='callattempt',
-            index=models.Index(fields=['status', 'disposition'], name='attempt_status_disposition_idx'),
+            model_name="callattempt",
+            index=models.Index(fields=["status", "disposition"], name="attempt_status_disposition_idx"),
         ),
         AddIndexConcurrently(
-            model_name='turn',
-            index=models.Index(fields=['intent', 'attempt'], name='turn_intent_idx'),
+            model_name="turn",
+            index=models.Index(fields=["intent", "attempt"], name="turn_intent_idx"),
         ),
     ]

@@ -6,90 +6,191 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0009_report_indexes'),
+        ("campaigns", "0009_report_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Rehearsal',
+            name="Rehearsal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=12)),
-                ('calls', models.PositiveIntegerField()),
-                ('mix', models.JSONField(help_text='Persona name -> percent of the calls (adds up to 100).')),
-                ('seed', models.BigIntegerField(help_text='Personas, wording and contacts are picked from this: reproducible.')),
-                ('script', models.JSONField(help_text="The campaign's script when the rehearsal started.")),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now_add=True, help_text='Last sign of progress (a call finished).')),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rehearsals', to='campaigns.campaign')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=12,
+                    ),
+                ),
+                ("calls", models.PositiveIntegerField()),
+                ("mix", models.JSONField(help_text="Persona name -> percent of the calls (adds up to 100).")),
+                (
+                    "seed",
+                    models.BigIntegerField(
+                        help_text="Personas, wording and contacts are picked from this: reproducible."
+                    ),
+                ),
+                ("script", models.JSONField(help_text="The campaign's script when the rehearsal started.")),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now_add=True, help_text="Last sign of progress (a call finished)."),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rehearsals", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="campaigns.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RehearsalCall',
+            name="RehearsalCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('persona', models.CharField(max_length=32)),
-                ('seed', models.BigIntegerField()),
-                ('context', models.JSONField(default=dict, help_text="A contact's fields (never its number).")),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('dialing', 'Dialing'), ('ended', 'Ended')], default='queued', max_length=12)),
-                ('lines', models.JSONField(blank=True, default=list, help_text='What the persona said, in order.')),
-                ('dial_status', models.CharField(blank=True, max_length=20)),
-                ('end_reason', models.CharField(blank=True, max_length=20)),
-                ('outcome', models.CharField(blank=True, max_length=64)),
-                ('disposition', models.CharField(blank=True, choices=[('completed', 'Completed'), ('interested', 'Interested'), ('not_interested', 'Not Interested'), ('callback_requested', 'Callback Requested'), ('opted_out', 'Opted Out'), ('wrong_person', 'Wrong Person'), ('voicemail_left', 'Voicemail Left'), ('no_answer', 'No Answer'), ('busy', 'Busy'), ('failed', 'Failed'), ('invalid_number', 'Invalid Number'), ('unclear', 'Unclear')], max_length=24)),
-                ('stuck_at', models.CharField(blank=True, max_length=64)),
-                ('talk_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('turns', models.JSONField(blank=True, default=list, help_text='[{speaker, node, text, intent, confidence, ...}]')),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('rehearsal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rehearsal_calls', to='campaigns.rehearsal')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("persona", models.CharField(max_length=32)),
+                ("seed", models.BigIntegerField()),
+                ("context", models.JSONField(default=dict, help_text="A contact's fields (never its number).")),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("dialing", "Dialing"), ("ended", "Ended")],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("lines", models.JSONField(blank=True, default=list, help_text="What the persona said, in order.")),
+                ("dial_status", models.CharField(blank=True, max_length=20)),
+                ("end_reason", models.CharField(blank=True, max_length=20)),
+                ("outcome", models.CharField(blank=True, max_length=64)),
+                (
+                    "disposition",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("completed", "Completed"),
+                            ("interested", "Interested"),
+                            ("not_interested", "Not Interested"),
+                            ("callback_requested", "Callback Requested"),
+                            ("opted_out", "Opted Out"),
+                            ("wrong_person", "Wrong Person"),
+                            ("voicemail_left", "Voicemail Left"),
+                            ("no_answer", "No Answer"),
+                            ("busy", "Busy"),
+                            ("failed", "Failed"),
+                            ("invalid_number", "Invalid Number"),
+                            ("unclear", "Unclear"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("stuck_at", models.CharField(blank=True, max_length=64)),
+                ("talk_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "turns",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{speaker, node, text, intent, confidence, ...}]"
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "rehearsal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rehearsal_calls",
+                        to="campaigns.rehearsal",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="campaigns.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['rehearsal', 'index'],
+                "ordering": ["rehearsal", "index"],
             },
         ),
         migrations.CreateModel(
-            name='ScriptVersion',
+            name="ScriptVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('script', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='script_versions', to='campaigns.campaign')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("script", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="script_versions",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="campaigns.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', '-number'],
+                "ordering": ["campaign", "-number"],
             },
         ),
         migrations.AddField(
-            model_name='callattempt',
-            name='script_version',
-            field=models.ForeignKey(blank=True, help_text="The version of the campaign's script this call ran (set when dialled).", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='campaigns.scriptversion'),
+            model_name="callattempt",
+            name="script_version",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The version of the campaign's script this call ran (set when dialled).",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="campaigns.scriptversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rehearsal',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('campaign',), name='one_running_rehearsal_per_campaign'),
+            model_name="rehearsal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "running")),
+                fields=("campaign",),
+                name="one_running_rehearsal_per_campaign",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rehearsalcall',
-            constraint=models.UniqueConstraint(fields=('rehearsal', 'index'), name='one_rehearsal_call_per_index'),
+            model_name="rehearsalcall",
+            constraint=models.UniqueConstraint(fields=("rehearsal", "index"), name="one_rehearsal_call_per_index"),
         ),
         migrations.AddConstraint(
-            model_name='scriptversion',
-            constraint=models.UniqueConstraint(fields=('campaign', 'number'), name='one_script_version_per_number'),
+            model_name="scriptversion",
+            constraint=models.UniqueConstraint(fields=("campaign", "number"), name="one_script_version_per_number"),
         ),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, Disposition
 from campaigns.models.contacts import Contact
@@ -75,6 +76,8 @@ class CallAttempt(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("call attempt")
+        verbose_name_plural = _("call attempts")
         constraints = [
             models.UniqueConstraint(fields=["contact", "attempt_number"], name="one_row_per_attempt"),
         ]
@@ -154,7 +157,8 @@ class WebhookDelivery(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "webhook deliveries"
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         constraints = [
             # One delivery per event and call (or per campaign): a finalize that runs twice sends once.
             models.UniqueConstraint(fields=["campaign", "event", "attempt"], name="one_delivery_per_event"),

@@ -7,6 +7,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.fields import EncryptedTextField
 from campaigns.models.tenancy import Tenant, TenantQuerySet
@@ -52,6 +53,10 @@ class Trunk(models.Model):
     )
 
     objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("SIP trunk")
+        verbose_name_plural = _("SIP trunks")
 
     def __str__(self) -> str:
         return self.name
@@ -111,6 +116,8 @@ class Campaign(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         indexes = [models.Index(fields=["tenant", "status"])]
 
     def __str__(self) -> str:

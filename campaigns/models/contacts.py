@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign
 from campaigns.models.tenancy import Tenant, TenantQuerySet
@@ -49,6 +50,8 @@ class Contact(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="one_contact_per_number")]
         indexes = [models.Index(fields=["campaign", "status", "next_attempt_at"], name="contact_due_idx")]
 
@@ -80,8 +83,8 @@ class DoNotCall(models.Model):
     objects = DoNotCallQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "do-not-call entry"
-        verbose_name_plural = "do-not-call list"
+        verbose_name = _("do-not-call entry")
+        verbose_name_plural = _("do-not-call list")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "phone"], name="one_dnc_entry_per_number"),
             models.UniqueConstraint(fields=["phone"], condition=Q(tenant__isnull=True), name="one_global_dnc_entry"),
@@ -122,6 +125,8 @@ class ContactImport(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("contact import")
+        verbose_name_plural = _("contact imports")
         indexes = [
             models.Index(fields=["heartbeat_at"], condition=Q(status="processing"), name="import_processing_idx")
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, Disposition
 from campaigns.models.tenancy import Tenant, TenantQuerySet
@@ -39,6 +40,8 @@ class Rehearsal(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("rehearsal")
+        verbose_name_plural = _("rehearsals")
         constraints = [
             # Two rehearsals of one campaign at once would share its workers and muddle both reports.
             models.UniqueConstraint(

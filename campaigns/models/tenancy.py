@@ -7,6 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantQuerySet(models.QuerySet):
@@ -18,6 +19,10 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
 
     def __str__(self) -> str:
         return self.name
@@ -40,6 +45,8 @@ class Membership(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="one_membership_per_tenant")]
 
     def __str__(self) -> str:
@@ -57,7 +64,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"token {self.digest[:8]}... of {self.user}"

@@ -33,6 +33,7 @@ from campaigns.services.transfers import transfer_fields
 from campaigns.services.webhooks import queue_call_completed
 from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
+from pipeline.languages import UnsupportedLanguage
 from pipeline.tts import TTSError
 from telephony.interface import DialStatus
 
@@ -206,8 +207,10 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
             campaign.tts_engine, campaign.voice, campaign.language, on_lookup=prompt_stats.lookup_counter(campaign.id)
         )
         recognizer_engine = engines.asr_engine(campaign.language)
-        engines.warm_up_classifier()  # loaded now, before the gates: never between the last gate and the ring
-    except (engines.CarrierConfigError, ASRError, TTSError) as exc:
+        engines.warm_up_classifier(
+            campaign.language
+        )  # loaded now, before the gates: never between the last gate and the ring
+    except (engines.CarrierConfigError, ASRError, TTSError, UnsupportedLanguage) as exc:
         _finish(attempt, token, dial_status=DialStatus.FAILED.value, error=f"not dialled: {exc}"[:2000])
         return "ended"
 
@@ -309,6 +312,7 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
         now_local=now.astimezone(zoneinfo.ZoneInfo(contact.timezone)),
         on_turn=store_turn,
         dial=lambda target: carrier.dial(target, campaign.caller_id, settings.RING_TIMEOUT_SECONDS),
+        language=campaign.language,
     )
     try:
         outcome = conversation.run()

@@ -12,10 +12,10 @@ import io
 import json
 import zoneinfo
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from campaigns.languages import phone_region
 from campaigns.models import Campaign, Contact, ContactImport
 from campaigns.phones import InvalidPhone, e164_and_zones
 from campaigns.services.import_file import Layout
@@ -70,7 +70,7 @@ class ChunkWriter:
     def __init__(self, campaign: Campaign, record: ContactImport, layout: Layout) -> None:
         self.campaign, self.record, self.layout = campaign, record, layout
         self.phone_index = layout.header.index(layout.phone_column)
-        self.region = getattr(settings, "DEFAULT_PHONE_REGION", "US")
+        self.region = phone_region(campaign.language)
         self.zone_ok: dict[str, bool] = {}
         header = layout.header
         self.name_columns = [(name, header.index(name)) for name in ("first_name", "last_name") if name in header]

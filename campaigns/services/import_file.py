@@ -63,6 +63,11 @@ def _check_bytes(stream: BinaryIO) -> None:
             decoder.decode(block)
         except UnicodeDecodeError as exc:
             position, bad = offset - len(pending) + exc.start, (pending + block)[exc.start]
+            if _chinese_legacy_encoding(stream):
+                raise ImportFileError(
+                    "The file is in a Chinese encoding (GB18030/GBK, what Excel on a Chinese Windows saves), not "
+                    "UTF-8. Save it as 'CSV UTF-8 (逗号分隔)(*.csv)' and upload again; nothing was imported."
+                ) from None
             raise ImportFileError(
                 f"The file is not UTF-8 text (invalid byte 0x{bad:02x} at position {position}). "
                 "Save it as 'CSV UTF-8' and upload again."
@@ -77,6 +82,18 @@ def _check_bytes(stream: BinaryIO) -> None:
         ) from None
     if blank:
         raise ImportFileError("The file is empty.")
+
+
+def _chinese_legacy_encoding(stream: BinaryIO) -> bool:
+    """The whole file decodes as GB18030 (a superset of GBK and GB2312) and has Chinese characters in it.
+
+    Read into memory: only for a file already known not to be UTF-8, and uploads are capped in size."""
+    stream.seek(0)
+    try:
+        text = stream.read().decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return sum("\u4e00" <= char <= "\u9fff" for char in text) >= 2
 
 
 def _text(stream: BinaryIO) -> io.TextIOWrapper:

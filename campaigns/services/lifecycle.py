@@ -16,6 +16,7 @@ from django.db.models import Exists
 from django.utils import timezone
 
 from campaigns import enqueue
+from campaigns.languages import asr_problem
 from campaigns.models import CallAttempt, Campaign, CampaignEvent, Contact
 from campaigns.services.script_versions import current_version
 from campaigns.services.webhooks import queue_campaign_completed
@@ -53,6 +54,9 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
 
 def _ready(campaign: Campaign) -> None:
     validate_script(campaign.script)
+    problem = asr_problem(campaign.language)
+    if problem:  # never a silent call: a callee nobody can understand would be marked unclear, and called again
+        raise CampaignStateError(f"Campaign {campaign.name!r} cannot start: {problem}")
     if not campaign.dry_run and campaign.trunk_id is None and settings.TELEPHONY_PROVIDER == "sip":
         raise CampaignStateError(f"Campaign {campaign.name!r} has no SIP trunk: pick one, or make it a dry run.")
     if not campaign.webhook_secret and campaign.webhook_url:

@@ -27,6 +27,7 @@ from campaigns.services.calls import disposition_of
 from campaigns.services.rehearsals import finish_if_done
 from pipeline.asr import ASRError
 from pipeline.conversation import Conversation, TurnRecord
+from pipeline.languages import UnsupportedLanguage
 from pipeline.tts import TTSError
 from telephony.personas import rehearsal_number
 
@@ -106,7 +107,7 @@ def _run(row: RehearsalCall, rehearsal: Rehearsal, campaign: Campaign, live: lis
         # No on_lookup: the campaign's prompt-cache figures count live calls only.
         speaker = engines.speaker(campaign.tts_engine, campaign.voice, campaign.language)
         recognizer_engine = engines.asr_engine(campaign.language)
-    except (engines.CarrierConfigError, ASRError, TTSError) as exc:
+    except (engines.CarrierConfigError, ASRError, TTSError, UnsupportedLanguage) as exc:
         return {"dial_status": "failed", "end_reason": "error", "error": f"not dialled: {exc}"[:2000]}
     result = carrier.dial(rehearsal_number(row.persona, row.seed), campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
     if result.call is None:
@@ -122,6 +123,7 @@ def _run(row: RehearsalCall, rehearsal: Rehearsal, campaign: Campaign, live: lis
         recognizer_engine,
         now_local=timezone.now().astimezone(zoneinfo.ZoneInfo(row.timezone)),
         on_turn=lambda turn: turns.append(_turn_dict(turn)),
+        language=campaign.language,
     )
     try:
         outcome = conversation.run()

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -30,10 +31,10 @@ S = Campaign.Status
 
 # Lifecycle buttons: action -> (service, statuses it applies to, button label, message on success).
 LIFECYCLE = {
-    "start": (services.start_campaign, {S.DRAFT, S.SCHEDULED}, "Start", "started"),
-    "pause": (services.pause_campaign, {S.RUNNING}, "Pause", "paused"),
-    "resume": (services.resume_campaign, {S.PAUSED}, "Resume", "resumed"),
-    "cancel": (services.cancel_campaign, {S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED}, "Cancel", "cancelled"),
+    "start": (services.start_campaign, {S.DRAFT, S.SCHEDULED}, _("Start"), "started"),
+    "pause": (services.pause_campaign, {S.RUNNING}, _("Pause"), "paused"),
+    "resume": (services.resume_campaign, {S.PAUSED}, _("Resume"), "resumed"),
+    "cancel": (services.cancel_campaign, {S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED}, _("Cancel"), "cancelled"),
 }
 ACTIVE = {S.SCHEDULED, S.RUNNING, S.PAUSED}
 
@@ -151,8 +152,8 @@ def campaign_lifecycle(request, campaign_id: int, action: str):
 
 class CallFilter(forms.Form):
     disposition = forms.ChoiceField(required=False)
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
     intent = forms.ChoiceField(required=False)
 
     def __init__(self, data, intents: list[str]):

@@ -341,6 +341,17 @@ def test_start_with_a_broken_stored_script_is_400(api, tenant):
     assert campaign.status == Campaign.Status.DRAFT
 
 
+def test_start_a_campaign_in_a_language_nobody_here_can_understand_is_refused_with_the_install_command(api, tenant):
+    campaign = CampaignFactory(tenant=tenant, language="zh-CN")  # Mandarin: no recogniser installed here
+    ContactFactory.create_batch(2, campaign=campaign)
+    error = assert_error(api.post(url("campaign-start", tenant, campaign.id)), 409, "invalid_state")
+    assert "no speech recogniser for 'zh-CN'" in error["message"]
+    assert "install_vosk_model zh vosk-model-small-cn-0.22" in error["message"]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT and not campaign.events.exists()
+    assert campaign.contacts.filter(status=Contact.Status.PENDING).count() == 2  # nothing lost
+
+
 def test_pause_resume_cancel(api, tenant):
     campaign = CampaignFactory(tenant=tenant)
     contacts = ContactFactory.create_batch(3, campaign=campaign, status=Contact.Status.QUEUED)

@@ -161,13 +161,20 @@ def test_a_person_is_not_rung_while_another_call_to_them_is_live(campaign):
 
 
 @pytest.mark.django_db
-def test_engines_are_checked_before_anyone_is_rung(campaign):
-    Campaign.objects.filter(id=campaign.id).update(language="ko")  # whisper is English-only, no vosk model set
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        ("zh-CN", "English-only"),  # a language pack, but whisper is English-only and no vosk model is set
+        ("ko", "No language pack for 'ko'"),
+    ],
+)
+def test_engines_are_checked_before_anyone_is_rung(campaign, language, says):
+    Campaign.objects.filter(id=campaign.id).update(language=language)
     attempt = CallAttemptFactory(campaign=campaign, contact=ContactFactory(campaign=campaign))
     assert calls.place_call(attempt.id, now=NOON_NEW_YORK) == "ended"
     attempt.refresh_from_db()
     assert attempt.status == CallAttempt.Status.ENDED and attempt.dialed_at is None
-    assert attempt.error.startswith("not dialled:") and "English-only" in attempt.error
+    assert attempt.error.startswith("not dialled:") and says in attempt.error
     assert Contact.objects.get(id=attempt.contact_id).attempts_made == 0
 
 

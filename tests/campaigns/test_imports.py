@@ -211,6 +211,28 @@ def test_wrong_encoding_message_points_at_the_byte(campaign):
     assert "CSV UTF-8" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+def test_a_chinese_excel_csv_is_rejected_naming_its_encoding_and_nothing_is_stored(campaign, encoding):
+    ContactFactory(campaign=campaign)
+    data = "phone,first_name,last_name\n13800138000,建国,王\n+8613912345678,丽,李\n".encode(encoding)
+    with pytest.raises(ImportFileError, match=r"Chinese encoding \(GB18030/GBK.*CSV UTF-8"):
+        import_contacts(campaign, data)
+    assert Contact.objects.filter(campaign=campaign).count() == 1
+    assert not ContactImport.objects.exists()
+
+
+def test_a_mandarin_campaign_reads_numbers_without_country_code_as_chinese(tenant):
+    campaign = CampaignFactory(tenant=tenant, language="zh-CN")
+    data = "phone,first_name\n138 0013 8000,建国\n010-6552-9988,丽\n+12025550123,Ann\n".encode()
+    report = import_contacts(campaign, data)
+    assert report.created == 3, report
+    found = {c.phone: c for c in Contact.objects.filter(campaign=campaign)}
+    assert set(found) == {"+8613800138000", "+861065529988", "+12025550123"}
+    assert found["+8613800138000"].timezone == "Asia/Shanghai"  # a mobile: the country's zone
+    assert found["+861065529988"].timezone == "Asia/Shanghai"  # a Beijing landline
+    assert found["+8613800138000"].first_name == "建国"
+
+
 def test_file_over_the_size_limit(campaign, settings):
     settings.CONTACT_UPLOAD_MAX_BYTES = 64
     ok = csv_bytes("phone", "+12025550123")
