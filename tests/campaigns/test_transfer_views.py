@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import CallAttempt, Disposition
-from tests.campaigns.test_api import client_for, url
+from tests.campaigns.api_support import client_for, url
 from tests.factories import CallAttemptFactory, CampaignFactory, ContactFactory
 
 AGENT = "sip:desk@pbx.example.com"
