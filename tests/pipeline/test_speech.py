@@ -61,7 +61,7 @@ def test_unknown_engine_is_a_clear_error():
 
 
 def test_endpointer_finds_speech_and_trailing_silence():
-    config = EndpointConfig(trailing_silence_ms=400)
+    config = EndpointConfig(content_turns=False, trailing_silence_ms=400)
     endpointer = Endpointer(config)
     audio = np.concatenate([np.zeros(8000, np.int16), tone(1000), np.zeros(8000, np.int16)])
     states = [endpointer.feed(f, i * 20) for i, f in enumerate(frames(audio))]
@@ -157,9 +157,9 @@ def test_whisper_decodes_early_once_silence_begins(piper, whisper):
     assert_heard("Yes, I will be there. Friday works.", recognizer.result().text)
 
 
-def test_whisper_engines_on_one_model_share_its_lock(whisper):
+def test_whisper_engines_on_one_model_share_its_workers(whisper):
     """Live calls and post-call transcripts build separate WhisperASR objects; one CTranslate2 model per process
-    means one lock, or two threads would run the model at once."""
+    means one set of worker slots, or more decodes would run at once than the model has workers."""
     post_call = WhisperASR(short_window=False)
     assert post_call.model is whisper.model
-    assert post_call._lock is whisper._lock
+    assert post_call._loaded.slots is whisper._loaded.slots
