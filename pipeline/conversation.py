@@ -67,6 +67,7 @@ class TurnRecord:
     interrupted: bool = False  # a robot prompt cut short by the callee (barge-in)
     end_of_turn: str = ""  # callee turns: why the turn ended (pipeline.endpoint.EndOfTurn)
     asr_wait_ms: int | None = None  # callee turns: how long the final decode waited for a free ASR worker
+    pause_ms: int | None = None  # callee turns: media time from the end of speech to the end-of-turn decision
 
 
 @dataclass
@@ -223,7 +224,9 @@ class Conversation:
         self._end_of_speech_at = time.monotonic()
         if digits:
             return self._keypad_turn(node, digits, spec, first_key_at, now)
-        return self._callee_turn(node, recognizer, speech_start, now, endpointer.ended_by, confirming)
+        turn = self._callee_turn(node, recognizer, speech_start, now, endpointer.ended_by, confirming)
+        turn.pause_ms = endpointer.pause_ms
+        return turn
 
     def _callee_turn(self, node, recognizer, start: int, end: int, ended_by, confirming: bool) -> TurnRecord:
         decided_at = self._end_of_speech_at or time.monotonic()

@@ -85,6 +85,11 @@ class Endpointer:
         return self._silent_ms if self.state is State.SPEAKING else 0
 
     @property
+    def pause_ms(self) -> int:
+        """The silence that preceded the decision (after ENDED): how long the callee waited for the turn to end."""
+        return self._silent_ms
+
+    @property
     def wants_transcript(self) -> bool:
         """The answer sounds finished: the turn ends once `transcript()` confirms the words do not stop mid-phrase."""
         return self.state is State.SPEAKING and self._sounds_finished and not self._vetoed
