@@ -35,6 +35,7 @@ import numpy as np
 from bench.doc import replace_section
 from bench.sip_concurrency import GOODBYE, NOW, QUESTIONS, RATE, SCENARIO, code_version, percentile, script, write_pcap
 from bench.speech_data import synthesize
+from pipeline import nlp
 from pipeline.asr import WhisperASR
 from pipeline.conversation import Conversation
 from pipeline.script import REPROMPT_PREFIX
@@ -249,6 +250,7 @@ def main() -> None:
             speaker(text)  # presynthesised, as a campaign's static prompts are
         asr = WhisperASR(threads=args.asr_threads, workers=args.asr_workers)
         asr.transcribe(np.zeros(RATE, np.int16))
+        nlp.classify("yes", NOW)  # the answer classifier loads its model on first use: not inside a call
         rows, over = [], 0
         for n in args.levels:
             row = run_level(n, args.rounds, speaker, asr, workdir, args.seed)

@@ -40,6 +40,7 @@ def _end_of_speech_to_audio(turns) -> list[int]:
 
 def run_latency(args, command: str, machine: str) -> None:
     """End of callee speech -> the robot's first audio, per answered turn, with the prompt cache warm or cold."""
+    from pipeline import nlp
     from pipeline.asr import WhisperASR
     from pipeline.endpoint import EndpointConfig
     from pipeline.prompts import synthesize_prompts
@@ -48,6 +49,7 @@ def run_latency(args, command: str, machine: str) -> None:
     from telephony.simulator import PERSONAS
 
     whisper = WhisperASR(threads=1)
+    nlp.classify("yes", None)  # the answer classifier loads its model on first use: not inside the first call
     trailing = EndpointConfig().trailing_silence_ms
     answering = [d for d, p in sorted(PERSONAS.items()) if p.lines]
     rows = []

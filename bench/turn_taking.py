@@ -12,6 +12,7 @@ the callee's speech to the endpointer's decision (the robot answers once the fin
 
     .venv/bin/python -m bench.turn_taking            # both endpointing modes, prints the table
     .venv/bin/python -m bench.turn_taking --write    # and replaces the section in docs/PERFORMANCE.md
+    .venv/bin/python -m bench.turn_taking --costs    # CPU per turn-model verdict and per Silero VAD window
 """
 
 from __future__ import annotations
@@ -166,11 +167,43 @@ def report(rows: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def costs(rounds: int = 200) -> None:
+    """What the turn model costs per verdict, and what Silero VAD (the wheel's other model) would cost per call."""
+    import onnxruntime as ort
+
+    from pipeline.turn import VAD_MODEL_FILE, bundled_turn_model, model_file
+
+    model = bundled_turn_model()
+    answer = through_g711(np.concatenate([synthesize("piper", "1.0", "Yes, I will be there."), silence(200)]))
+    model.complete_probability(answer)
+    started = time.process_time()
+    for _ in range(rounds // 10):
+        model.complete_probability(answer)
+    verdict_ms = (time.process_time() - started) / (rounds // 10) * 1000
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    vad = ort.InferenceSession(str(model_file(VAD_MODEL_FILE)), sess_options=options)
+    state, window = np.zeros((2, 1, 128), np.float32), np.zeros((1, 32 + 256), np.float32)
+    rate = np.array(SAMPLE_RATE, np.int64)
+    started = time.process_time()
+    for _ in range(rounds * 10):
+        _, state = vad.run(None, {"input": window, "state": state, "sr": rate})
+    vad_us = (time.process_time() - started) / (rounds * 10) * 1e6
+    print(
+        f"turn model: {verdict_ms:.0f} ms of CPU per verdict (8 s window); Silero VAD: {vad_us:.0f} µs of CPU per "
+        f"32 ms window = {vad_us / 32_000 * 100:.2f} % of a core per call listening; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="replace the section in docs/PERFORMANCE.md")
     parser.add_argument("--modes", type=int, nargs="+", default=list(range(len(MODES))), help="which MODES rows")
+    parser.add_argument("--costs", action="store_true", help="only the CPU cost of the two models")
     args = parser.parse_args()
+    if args.costs:
+        return costs()
     asr = WhisperASR(threads=1)
     asr.transcribe_utterance(silence(1000))  # load before timing
     rows = run(asr, [list(MODES)[i] for i in args.modes])

@@ -18,6 +18,7 @@ from pipeline import nlp
 from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
 from pipeline.languages import pack
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
+from pipeline.turn import TurnModelMissing, bundled_turn_model
 from telephony.interface import Carrier
 from telephony.simulator import SimulatedCarrier
 from telephony.sip import SipCarrier, TrunkConfig
@@ -63,6 +64,11 @@ def warm_up_classifier(language: str = "en") -> None:
 
 @lru_cache(maxsize=4)
 def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
+    """The recogniser for a language, with the end-of-turn model loaded too (both before anyone's phone rings)."""
+    try:
+        bundled_turn_model()
+    except TurnModelMissing as exc:
+        raise ASRError(str(exc)) from exc
     engine = engine or settings.ASR_ENGINE
     if engine == "whisper" and not pack(language).speech.whisper_model and vosk_model_for(language):
         engine = "vosk"  # the bundled whisper is English-only: a language with a vosk model uses it
