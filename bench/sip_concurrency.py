@@ -7,8 +7,9 @@ recorded callee over RTP (a pcap built here: silence while the robot asks, then 
 four times). The script asks four questions, so each call gives four turn latencies.
 
 Turn latency is the product's `Turn.response_latency_ms` (what the dashboard's P50/P99 show): from the moment
-the endpointer decides the callee has finished (600 ms of trailing silence) to the robot's next prompt going
-out. The callee hears that plus the 600 ms of endpointing; both are in the table.
+the endpointer decides the callee has finished to the robot's next prompt going out. The callee hears that plus
+the endpointer's pause (600 ms with the fixed trailing silence this table was first measured with; 200 ms to 1.2 s
+with the end-of-turn model: bench/call_mix.py reports the sum turn by turn).
 
 Calls per level start staggered over one turn period (as traffic arrives), and each call slot makes `--rounds`
 calls back to back. Run (about 7 minutes):
