@@ -15,7 +15,8 @@ from django.conf import settings
 from campaigns.languages import vosk_model_for
 from campaigns.models import Campaign
 from pipeline import nlp
-from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
+from pipeline.asr import ASREngine, ASRError, WhisperASR
+from pipeline.asr_vosk import VoskASR
 from pipeline.languages import pack
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
 from pipeline.turn import TurnModelMissing, bundled_turn_model

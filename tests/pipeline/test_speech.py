@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.asr import ASRError, VoskASR, WhisperASR
+from pipeline.asr import ASRError, WhisperASR
+from pipeline.asr_vosk import VoskASR
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.tts import GoogleTTS, PromptCache, Speaker, TTSError, build_engines
 from telephony.audio import frames, through_g711
