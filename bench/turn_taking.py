@@ -13,6 +13,7 @@ the callee's speech to the endpointer's decision (the robot answers once the fin
     .venv/bin/python -m bench.turn_taking            # both endpointing modes, prints the table
     .venv/bin/python -m bench.turn_taking --write    # and replaces the section in docs/PERFORMANCE.md
     .venv/bin/python -m bench.turn_taking --costs    # CPU per turn-model verdict and per Silero VAD window
+    .venv/bin/python -m bench.turn_taking --vad --write   # energy detector vs Silero VAD on noisy lines
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import collections
 import datetime as dt
 import os
 import time
+from collections import deque
 
 import numpy as np
 
@@ -29,7 +31,7 @@ from bench.doc import replace_section
 from bench.speech_data import VOICES, synthesize
 from bench.speech_report import percentile
 from pipeline.asr import WhisperASR
-from pipeline.conversation import follow_pause
+from pipeline.conversation import PRE_ROLL_FRAMES, follow_pause
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from telephony.audio import frames, rms_dbfs, through_g711
 from telephony.interface import FRAME_MS, SAMPLE_RATE
@@ -90,10 +92,14 @@ def build(engine: str, voice: str, parts: tuple) -> tuple[np.ndarray, int, int]:
 
 def take_turn(audio: np.ndarray, config: EndpointConfig, asr: WhisperASR) -> tuple[int | None, str]:
     endpointer, recognizer = Endpointer(config), asr.recognizer()
+    pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
     clock = None
     for index, frame in enumerate(frames(audio)):
         if endpointer.feed(frame, index * FRAME_MS) is State.WAITING:
+            pre_roll.append(frame)
             continue
+        while pre_roll:  # as Conversation._listen: the frames just before the detected start are heard too
+            recognizer.accept(pre_roll.popleft())
         if config.content_turns:  # real-time pacing matters only when the transcript takes part
             clock = clock or time.monotonic() - index * FRAME_MS / 1000
             time.sleep(max(0.0, clock + index * FRAME_MS / 1000 - time.monotonic()))
@@ -167,6 +173,85 @@ def report(rows: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+VAD_START, VAD_END = "<!-- turn-vad:start -->", "<!-- turn-vad:end -->"
+
+
+def noisy(audio: np.ndarray, snr_db: float | None, seed: int) -> np.ndarray:
+    """Pink noise under the whole track at `snr_db` below the speech's active level (None: clean G.711)."""
+    from bench.speech_data import pink_noise
+
+    if snr_db is None:
+        return audio
+    x = audio.astype(np.float64)
+    active = x[np.abs(x) > 300]
+    level = np.sqrt(np.mean(active**2)) if active.size else 1000.0
+    return through_g711(np.clip(x + pink_noise(len(x), seed) * level / 10 ** (snr_db / 20), -32768, 32767))
+
+
+def vad_compare() -> str:
+    """With the fixed 600 ms silence (so only the voice activity detector differs, and no real time is needed):
+    does the turn end within 1 s of the end of the finished answers (the end measured on the clean audio, by
+    energy: it includes the quiet tail of the last syllable), and do the paused answers' pauses (700 ms and more)
+    end the turn, on clean and noisy lines; and does 5 s of noise alone start a turn."""
+    rows = []
+    finished = [build(e, v, (t,)) for _, e, v in VOICES for t in FINISHED]
+    paused = [build(e, v, (a, p, c)) for _, e, v in VOICES for a, p, c in PAUSED if p >= 700]
+    for snr in (None, 10.0, 5.0):
+        for vad in ("energy", "silero"):
+            config = EndpointConfig(content_turns=False, vad=vad)
+            on_time = paused_heard = false_starts = 0
+            delays = []
+            for seed, (audio, _, speech_end) in enumerate(finished):
+                ended_at = fixed_end(noisy(audio, snr, seed), config)
+                on_time += ended_at is not None and speech_end - 300 <= ended_at <= speech_end + 1000
+                delays.append(ended_at - speech_end if ended_at is not None else 60_000)
+            for seed, (audio, last_start, _) in enumerate(paused):
+                ended_at = fixed_end(noisy(audio, snr, seed + 1000), config)
+                paused_heard += ended_at is not None and ended_at < last_start
+            for seed in range(20):
+                quiet = through_g711(np.zeros(SAMPLE_RATE * 5, np.int16) + 40)  # a faint line hum under the noise
+                endpointer = Endpointer(config)
+                states = {endpointer.feed(f) for f in frames(noisy(quiet, snr, seed + 2000) if snr else quiet)}
+                false_starts += any(state is not State.WAITING for state in states)
+            rows.append(
+                f"| {'clean G.711' if snr is None else f'pink noise {snr:.0f} dB SNR'} | {vad} | "
+                f"{100 * on_time / len(finished):.0f} % | {median_delay(delays)} | "
+                f"{100 * paused_heard / len(paused):.0f} % | "
+                f"{false_starts} of 20 |"
+            )
+            print(rows[-1], flush=True)
+    return "\n".join(
+        [
+            "### Voice activity: energy detector or Silero VAD",
+            "",
+            f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d}, load average {os.getloadavg()[0]:.1f}. {vad_compare.__doc__}"
+            f" The same held-out answers and five voices as above ({len(finished)} finished answers, {len(paused)} "
+            "paused ones), pink noise under the whole track relative to the speech's active level; `vad=silero` "
+            "takes a frame for speech when it is above the energy floor and Silero's probability is at least 0.5.",
+            "",
+            "Command: `.venv/bin/python -m bench.turn_taking --vad --write`",
+            "",
+            "| line | detector | finished answers ended within 1 s | end of speech → end of turn, median ms "
+            "| pauses of 700+ ms heard | noise alone taken for speech |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+            *rows,
+        ]
+    )
+
+
+def median_delay(delays: list[int]) -> str:
+    median = percentile(delays, 50)
+    return "never ended" if median >= 60_000 else f"{median:.0f}"
+
+
+def fixed_end(audio: np.ndarray, config: EndpointConfig) -> int | None:
+    endpointer = Endpointer(config)
+    for index, frame in enumerate(frames(audio)):
+        if endpointer.feed(frame, index * FRAME_MS) is State.ENDED:
+            return (index + 1) * FRAME_MS
+    return None
+
+
 def costs(rounds: int = 200) -> None:
     """What the turn model costs per verdict, and what Silero VAD (the wheel's other model) would cost per call."""
     import onnxruntime as ort
@@ -201,9 +286,16 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="replace the section in docs/PERFORMANCE.md")
     parser.add_argument("--modes", type=int, nargs="+", default=list(range(len(MODES))), help="which MODES rows")
     parser.add_argument("--costs", action="store_true", help="only the CPU cost of the two models")
+    parser.add_argument("--vad", action="store_true", help="only the energy detector vs Silero VAD comparison")
     args = parser.parse_args()
     if args.costs:
         return costs()
+    if args.vad:
+        section = vad_compare()
+        print(section)
+        if args.write:
+            replace_section(VAD_START, VAD_END, section)
+        return None
     asr = WhisperASR(threads=1)
     asr.transcribe_utterance(silence(1000))  # load before timing
     rows = run(asr, [list(MODES)[i] for i in args.modes])

@@ -54,6 +54,10 @@ class EndpointConfig:
     trailing_silence_ms: int = 600  # content_turns off: the silence that ends the utterance
     max_utterance_ms: int = 15_000
     keep_audio_ms: int = 8_000  # what the turn model reads (its window)
+    # What tells speech from silence: "silero" (pipeline.turn.SileroVAD, confirming the energy detector's frames)
+    # or "energy" (the adaptive floor alone; on a line that is noisy from its first frame it never finds a pause).
+    vad: str = "silero"
+    vad_threshold: float = 0.5  # silero: the speech probability above which a frame is speech
 
 
 class Endpointer:
@@ -78,6 +82,13 @@ class Endpointer:
         self._vetoed = False  # the transcript said "not finished" during this pause
         self.last_probability: float | None = None
         self.model_calls = 0
+        self._vad = None
+        if self.config.vad == "silero":
+            from pipeline.turn import SileroVAD
+
+            self._vad = SileroVAD()
+        elif self.config.vad != "energy":
+            raise ValueError(f"unknown voice activity detector {self.config.vad!r}: 'energy' or 'silero'")
 
     @property
     def silent_ms(self) -> int:
@@ -101,6 +112,8 @@ class Endpointer:
         level = rms_dbfs(pcm)
         threshold = max(self.noise_floor + self.config.speech_margin_db, self.config.min_speech_dbfs)
         above_floor = level > threshold
+        if self._vad is not None:  # the floor still moves (the energy figures stay meaningful), speech is Silero's
+            above_floor = above_floor and self._vad.probability(pcm) >= self.config.vad_threshold
         voiced = above_floor and (min_dbfs is None or level > min_dbfs)
         if not above_floor:  # echo held back by min_dbfs is not line noise: it does not move the floor
             # Track the floor slowly upward, quickly downward.

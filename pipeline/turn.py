@@ -90,6 +90,43 @@ def bundled_turn_model() -> SmartTurn:
     return SmartTurn()
 
 
+@lru_cache(maxsize=1)
+def _vad_session():
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_file(VAD_MODEL_FILE)), sess_options=options)
+
+
+class SileroVAD:
+    """Silero VAD (the wheel's other model) on 8 kHz audio, for the endpointer's `vad="silero"`: 256-sample windows
+    (32 ms) with 32 samples of context, one instance per call (it keeps a recurrent state), one ONNX session per
+    process. `probability(frame)`: the speech probability of the latest complete window."""
+
+    WINDOW, CONTEXT = 256, 32
+
+    def __init__(self) -> None:
+        self._session = _vad_session()
+        self._state = np.zeros((2, 1, 128), np.float32)
+        self._context = np.zeros(self.CONTEXT, np.float32)
+        self._pending = np.zeros(0, np.float32)
+        self._rate = np.array(SAMPLE_RATE, np.int64)
+        self.last = 0.0
+
+    def probability(self, pcm: bytes) -> float:
+        from telephony.audio import pcm_to_array
+
+        self._pending = np.concatenate([self._pending, pcm_to_array(pcm).astype(np.float32) / 32768.0])
+        while self._pending.size >= self.WINDOW:
+            window, self._pending = self._pending[: self.WINDOW], self._pending[self.WINDOW :]
+            inputs = {"input": np.concatenate([self._context, window])[np.newaxis], "state": self._state}
+            output, self._state = self._session.run(None, {**inputs, "sr": self._rate})
+            self._context = window[-self.CONTEXT :]
+            self.last = float(np.asarray(output).reshape(-1)[0])
+        return self.last
+
+
 # Words an English answer does not end on: the callee paused mid-phrase ("Yes, but only after ..."). Auxiliaries
 # are left out on purpose ("Yes, I will.", "I think I can."), and so are words that end short answers ("No.",
 # "When?", "I'll do that.", "Really.").

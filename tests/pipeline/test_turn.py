@@ -8,12 +8,13 @@ an idle or a busy machine; bench/turn_taking.py runs the same in real time.
 """
 
 import time
+from collections import deque
 
 import numpy as np
 import pytest
 
 from pipeline.asr import WhisperASR
-from pipeline.conversation import follow_pause
+from pipeline.conversation import PRE_ROLL_FRAMES, follow_pause
 from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.turn import words_unfinished
 from telephony.audio import frames, rms_dbfs, through_g711
@@ -31,9 +32,13 @@ def take_turn(audio: np.ndarray, asr, config: EndpointConfig | None = None) -> t
     """Feed `audio` as a line would; returns (media ms at which the turn ended or None, the endpointer, the
     final transcript)."""
     endpointer, recognizer = Endpointer(config), asr.recognizer()
+    pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
     for index, frame in enumerate(frames(audio)):
         if endpointer.feed(frame, index * FRAME_MS) is State.WAITING:
+            pre_roll.append(frame)
             continue
+        while pre_roll:  # as Conversation._listen: the frames just before the detected start are heard too
+            recognizer.accept(pre_roll.popleft())
         recognizer.accept(frame)
         if endpointer.wants_transcript:  # the model asked for the words: media time stands still until they come
             recognizer.prepare()
