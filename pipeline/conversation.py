@@ -38,7 +38,8 @@ from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialRe
 
 log = logging.getLogger(__name__)
 
-PRE_ROLL_FRAMES = 10  # audio kept from before the detected speech start, so the first syllable is not cut
+PRE_ROLL_FRAMES = 16  # audio kept from before the detected speech start, so the first syllable is not cut (Silero
+# confirms speech ~120 ms after its onset; whisper hears short answers best with ~200 ms of quiet before them)
 NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech

@@ -62,7 +62,7 @@ def test_unknown_engine_is_a_clear_error():
 
 
 def test_endpointer_finds_speech_and_trailing_silence():
-    config = EndpointConfig(content_turns=False, trailing_silence_ms=400)
+    config = EndpointConfig(content_turns=False, trailing_silence_ms=400, vad="energy")  # a tone: not speech to Silero
     endpointer = Endpointer(config)
     audio = np.concatenate([np.zeros(8000, np.int16), tone(1000), np.zeros(8000, np.int16)])
     states = [endpointer.feed(f, i * 20) for i, f in enumerate(frames(audio))]
@@ -76,8 +76,9 @@ def test_endpointer_finds_speech_and_trailing_silence():
 def test_endpointer_ignores_silence_and_low_noise():
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(16000) * 30).astype(np.int16)  # about -60 dBFS line hiss
-    endpointer = Endpointer()
-    assert {endpointer.feed(f) for f in frames(noise)} == {State.WAITING}
+    for vad in ("energy", "silero"):
+        endpointer = Endpointer(EndpointConfig(vad=vad))
+        assert {endpointer.feed(f) for f in frames(noise)} == {State.WAITING}
 
 
 def vosk_model_path() -> Path:

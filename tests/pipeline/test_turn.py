@@ -81,7 +81,7 @@ def test_a_pause_mid_sentence_is_waited_through(piper, whisper):
 
 
 def test_an_unfinished_answer_ends_at_the_longer_limit(piper, whisper):
-    audio, speech_end = spoken(piper, "I think that maybe the")
+    audio, speech_end = spoken(piper, "I could only come in the morning because")
     ended_at, endpointer, _ = take_turn(audio, whisper)
     assert endpointer.ended_by is EndOfTurn.MAX_WAIT
     limit = EndpointConfig().max_pause_ms
@@ -104,14 +104,25 @@ def test_endless_speech_ends_at_the_maximum_length(piper, whisper):
     assert 6000 <= ended_at <= 6400
 
 
-def test_a_line_of_noise_or_music_ends_at_the_maximum_length(whisper):
+def noise_and_music() -> list[np.ndarray]:
     rng = np.random.default_rng(7)
-    noise = (rng.standard_normal(SAMPLE_RATE * 20) * 3000).astype(np.int16)  # about -21 dBFS, constant
-    t = np.arange(SAMPLE_RATE * 20) / SAMPLE_RATE
+    noise = (rng.standard_normal(SAMPLE_RATE * 8) * 3000).astype(np.int16)  # about -21 dBFS, constant
+    t = np.arange(SAMPLE_RATE * 8) / SAMPLE_RATE
     music = (np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t) ** 2 * 8000 + noise / 10).astype(np.int16)
-    config = EndpointConfig(max_utterance_ms=5000)
-    for audio in (noise[: SAMPLE_RATE * 8], music[: SAMPLE_RATE * 8]):
-        ended_at, endpointer, _ = take_turn(np.concatenate([silence(300), audio]), whisper, config)
+    return [np.concatenate([silence(300), through_g711(audio)]) for audio in (noise, music)]
+
+
+def test_a_line_of_noise_or_music_is_not_taken_for_speech(whisper):
+    for audio in noise_and_music():
+        ended_at, endpointer, text = take_turn(audio, whisper)
+        assert (ended_at, endpointer.state, text) == (None, State.WAITING, "")
+
+
+def test_noise_taken_for_speech_ends_at_the_maximum_length(whisper):
+    """The energy detector alone takes loud noise for speech: the turn still ends, at its length limit."""
+    config = EndpointConfig(max_utterance_ms=5000, vad="energy")
+    for audio in noise_and_music():
+        ended_at, endpointer, _ = take_turn(audio, whisper, config)
         assert ended_at is not None, "the turn never ended"
         assert ended_at <= 300 + 5000 + 100
         assert endpointer.ended_by in (EndOfTurn.MAX_LENGTH, EndOfTurn.MAX_WAIT, EndOfTurn.COMPLETE)
