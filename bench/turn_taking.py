@@ -4,7 +4,7 @@ A held-out set written for this benchmark (not used to choose any setting): 12 a
 ("Yes, <600 ms> but only after five."), pauses 400-1000 ms, and 8 finished answers without one; each spoken by
 five voices (piper `joe` at two speeds, espeak-ng en-us, en-gb+f3, en-us+m3), through G.711, fed frame by frame
 to the product's endpointer and whisper recogniser as Conversation._listen feeds them
-(pipeline.conversation.follow_pause), paced in real time from the first speech on (the speculative decode runs
+(pipeline.turn.follow_pause), paced in real time from the first speech on (the speculative decode runs
 meanwhile, as on a line).
 
 A *false cut-in*: the turn ended before the callee's last words began. *Turn taken*: media time from the end of
@@ -31,8 +31,9 @@ from bench.doc import replace_section
 from bench.speech_data import VOICES, synthesize
 from bench.speech_report import percentile
 from pipeline.asr import WhisperASR
-from pipeline.conversation import PRE_ROLL_FRAMES, follow_pause
+from pipeline.conversation import PRE_ROLL_FRAMES
 from pipeline.endpoint import EndpointConfig, Endpointer, State
+from pipeline.turn import follow_pause
 from telephony.audio import frames, rms_dbfs, through_g711
 from telephony.interface import FRAME_MS, SAMPLE_RATE
 

@@ -33,6 +33,7 @@ from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.handoff import summary_context, transfer_for_node
 from pipeline.languages import pack
 from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render  # noqa: F401 (REPROMPT_PREFIX: English, re-exported)
+from pipeline.turn import follow_pause
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialResult, EndReason, Frame, TransferStatus
 
@@ -44,7 +45,6 @@ NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
-EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
 OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
@@ -425,20 +425,3 @@ def _keypad_done(digits: str, spec: dict) -> bool:
         return True
     max_digits = spec.get("max_digits")
     return bool(max_digits) and len(digits) >= max_digits
-
-
-def follow_pause(endpointer: Endpointer, recognizer) -> State:
-    """After each frame of an open utterance (fed to both): start the speculative decode once the pause reaches
-    EARLY_DECODE_MS, supersede it when the callee goes on, and give the endpointer the words when it asks for them
-    (an answer that sounds finished ends only if its words do not stop mid-phrase)."""
-    if endpointer.state is State.ENDED:
-        return State.ENDED
-    if endpointer.silent_ms >= EARLY_DECODE_MS:
-        recognizer.prepare()
-    elif endpointer.silent_ms == 0:
-        recognizer.cancel_prepared()
-    if endpointer.wants_transcript:
-        text = recognizer.early_text()
-        if text is not None:
-            return endpointer.transcript(text)
-    return endpointer.state

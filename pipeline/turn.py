@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from pipeline.asr import Recognizer
+from pipeline.endpoint import Endpointer, State
 from telephony.interface import SAMPLE_RATE
 
 MODEL_RATE = 16000
@@ -28,6 +30,7 @@ WINDOW_S = 8  # the model's input: the last 8 s of the utterance, zero-padded in
 TURN_MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
 VAD_MODEL_FILE = "silero_vad.onnx"
 MODEL_PACKAGE = "pipecat-ai"
+EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 MODEL_ENV = "TURN_MODEL_DIR"  # a folder holding the .onnx files instead (an image that copies them elsewhere)
 
 
@@ -148,3 +151,20 @@ def words_unfinished(text: str) -> bool:
         return True
     words = re.findall(r"[a-z']+", stripped.lower())
     return bool(words) and words[-1] in _UNFINISHED_ENDINGS
+
+
+def follow_pause(endpointer: Endpointer, recognizer: Recognizer) -> State:
+    """After each frame of an open utterance (fed to both): start the speculative decode once the pause reaches
+    EARLY_DECODE_MS, supersede it when the callee goes on, and give the endpointer the words when it asks for them
+    (an answer that sounds finished ends only if its words do not stop mid-phrase)."""
+    if endpointer.state is State.ENDED:
+        return State.ENDED
+    if endpointer.silent_ms >= EARLY_DECODE_MS:
+        recognizer.prepare()
+    elif endpointer.silent_ms == 0:
+        recognizer.cancel_prepared()
+    if endpointer.wants_transcript:
+        text = recognizer.early_text()
+        if text is not None:
+            return endpointer.transcript(text)
+    return endpointer.state

@@ -2,7 +2,7 @@
 short pause, the transcript's last words, and the limits (endless speech, noise, silence).
 
 Each utterance is fed frame by frame to the product's endpointer and whisper recogniser, exactly as
-Conversation._listen feeds them (pipeline.conversation.follow_pause). Media time is counted in frames and the
+Conversation._listen feeds them (pipeline.turn.follow_pause). Media time is counted in frames and the
 speculative decode is awaited without counting it (as if it were instant), so the decisions are timed the same on
 an idle or a busy machine; bench/turn_taking.py runs the same in real time.
 """
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from pipeline.asr import WhisperASR
-from pipeline.conversation import PRE_ROLL_FRAMES, follow_pause
+from pipeline.conversation import PRE_ROLL_FRAMES
 from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
-from pipeline.turn import words_unfinished
+from pipeline.turn import follow_pause, words_unfinished
 from telephony.audio import frames, rms_dbfs, through_g711
 from telephony.interface import FRAME_MS, SAMPLE_RATE
 from tests.support.speech import assert_heard
