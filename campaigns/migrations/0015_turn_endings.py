@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0013_transfer'),
+        ('campaigns', '0014_model_names_translatable'),
     ]
 
     operations = [
