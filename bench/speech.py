@@ -52,7 +52,8 @@ def machine() -> str:
 
 
 def asr_engine(name: str, threads: int, full_window: bool = False):
-    from pipeline.asr import VoskASR, WhisperASR
+    from pipeline.asr import WhisperASR
+    from pipeline.asr_vosk import VoskASR
 
     if name == "whisper":
         return WhisperASR(threads=threads, short_window=not full_window)

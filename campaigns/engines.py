@@ -15,9 +15,11 @@ from django.conf import settings
 from campaigns.languages import vosk_model_for
 from campaigns.models import Campaign
 from pipeline import nlp
-from pipeline.asr import ASREngine, ASRError, VoskASR, WhisperASR
+from pipeline.asr import ASREngine, ASRError, WhisperASR
+from pipeline.asr_vosk import VoskASR
 from pipeline.languages import pack
 from pipeline.tts import PromptCache, Speaker, build_engines, parse_voices
+from pipeline.turn import TurnModelMissing, bundled_turn_model
 from telephony.interface import Carrier
 from telephony.simulator import SimulatedCarrier
 from telephony.sip import SipCarrier, TrunkConfig
@@ -63,6 +65,11 @@ def warm_up_classifier(language: str = "en") -> None:
 
 @lru_cache(maxsize=4)
 def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
+    """The recogniser for a language, with the end-of-turn model loaded too (both before anyone's phone rings)."""
+    try:
+        bundled_turn_model()
+    except TurnModelMissing as exc:
+        raise ASRError(str(exc)) from exc
     engine = engine or settings.ASR_ENGINE
     if engine == "whisper" and not pack(language).speech.whisper_model and vosk_model_for(language):
         engine = "vosk"  # the bundled whisper is English-only: a language with a vosk model uses it
@@ -74,7 +81,7 @@ def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
     if engine == "whisper":
         if not pack(language).speech.whisper_model:
             raise ASRError(f"The bundled whisper model is English-only; {pack(language).speech.asr_install_hint}.")
-        return WhisperASR(threads=settings.ASR_THREADS)
+        return WhisperASR(threads=settings.ASR_THREADS, workers=settings.ASR_WORKERS)
     raise ASRError(f"Unknown ASR engine {engine!r}; use one of {', '.join(ASR_ENGINES)}.")
 
 

@@ -9,7 +9,9 @@ and however many Celery prefork children there are:
 - queue depth: the length of each Celery queue's list in the broker (Redis), priority lists included;
 - workers consuming each queue: a Celery `active_queues` broadcast (waits METRICS_INSPECT_TIMEOUT seconds);
 - TTS prompt cache hits and misses: the per-campaign counters pipeline.prompts keeps in Redis, summed;
-- ASR and turn (response) latency histograms: from `Turn` rows, folded incrementally into Redis (below).
+- ASR and turn (response) latency histograms, the ASR queue wait (time a final decode waited for a free ASR
+  worker) and why callee turns ended: from `Turn` rows, folded incrementally into Redis (below);
+- live calls per dial worker process: the DIALING attempts grouped by the host:pid their claim token names.
 
 The latency histograms are counters that must never go down, yet a full scan of every turn on each scrape grows
 with the table. So each scrape folds only the turns it has not yet counted into cumulative bucket counts kept in
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -72,7 +75,14 @@ HISTOGRAMS = (
         (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
         "Turn (response) latency: end of the callee's speech to the robot's first audio.",
     ),
+    LatencyHistogram(
+        "robocall_asr_queue_wait_seconds",
+        "asr_wait_ms",
+        (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
+        "Time a callee turn's final speech decode waited for a free ASR worker in its dial process.",
+    ),
 )
+TURN_ENDINGS = ("complete", "max_wait", "pause", "max_length", "hang_up", "keypad")
 
 # KEYS[1] the state hash; ARGV: expected last_id, new last_id, new seen_max, then field/increment pairs.
 _FOLD = """
@@ -99,6 +109,8 @@ def _turn_increments(after_id: int, upto_id: int) -> dict[str, int]:
             aggregates[h.bucket_field(le)] = Count("id", filter=present & Q(**{f"{h.field}__lte": le * 1000}))
         aggregates[f"{h.name}:count"] = Count("id", filter=present)
         aggregates[f"{h.name}:sum_ms"] = Sum(h.field, filter=present)
+    for reason in TURN_ENDINGS:
+        aggregates[f"turn_end:{reason}"] = Count("id", filter=Q(end_of_turn=reason))
     row = Turn.objects.filter(id__gt=after_id, id__lte=upto_id).aggregate(**aggregates)
     return {key: int(value or 0) for key, value in row.items()}
 
@@ -173,6 +185,15 @@ class RobotCollector:
             "Calls in progress (attempts claimed by a dialling worker).",
             value=by_status.get(CallAttempt.Status.DIALING, 0),
         )
+        per_worker = GaugeMetricFamily(
+            "robocall_worker_live_calls",
+            "Calls in progress per dial worker process (host:pid of the claim).",
+            labels=["worker"],
+        )
+        tokens = CallAttempt.objects.filter(status=CallAttempt.Status.DIALING).values_list("worker", flat=True)
+        for worker, n in sorted(Counter(token.rsplit(":", 1)[0] for token in tokens if token).items()):
+            per_worker.add_metric([worker], n)
+        yield per_worker
         attempts = GaugeMetricFamily("robocall_call_attempts", "Call attempts by status.", labels=["status"])
         for status in CallAttempt.Status.values:
             attempts.add_metric([status], by_status.get(status, 0))
@@ -208,6 +229,12 @@ class RobotCollector:
             yield HistogramMetricFamily(
                 h.name, h.doc, buckets=buckets, sum_value=state.get(f"{h.name}:sum_ms", 0) / 1000
             )
+        endings = CounterMetricFamily(
+            "robocall_turn_endings", "Callee turns by why they ended (pipeline.endpoint.EndOfTurn).", labels=["reason"]
+        )
+        for reason in TURN_ENDINGS:
+            endings.add_metric([reason], state.get(f"turn_end:{reason}", 0))
+        yield endings
 
         hits = misses = 0
         for key in client.scan_iter(match=TTS_STATS_PATTERN, count=500):

@@ -1,19 +1,24 @@
 """Streaming speech recognition behind one interface.
 
 A Recognizer is fed 20 ms frames of 8 kHz PCM16 as they arrive (`accept`) and asked for the utterance's final
-result once the endpointer says the callee stopped (`result`). Vosk decodes as frames arrive and gives
-partials; faster-whisper decodes the buffered utterance at the end (it has no true streaming mode).
+result once the endpointer says the callee stopped (`result`). Vosk (pipeline.asr_vosk) decodes as frames arrive
+and gives partials; faster-whisper decodes the buffered utterance at the end (it has no true streaming mode), or
+speculatively once a pause begins (`prepare`).
+
+Whisper capacity per process: `workers` decodes run at once (CTranslate2 `num_workers`: model replicas that
+share nothing but the process), each on `threads` cores; further decodes wait for a free worker, and the wait is
+reported on each Transcript (`wait_ms`). A speculative decode superseded because the callee went on is cancelled:
+dropped from the queue if it has not started, stopped between the encoder and the decoder if it has.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +47,7 @@ class Transcript:
     text: str
     confidence: float
     words: list[Word] = field(default_factory=list)
+    wait_ms: int = 0  # how long the decode waited for a free ASR worker (0: none, or a streaming engine)
 
 
 class Recognizer(Protocol):
@@ -57,8 +63,18 @@ class Recognizer(Protocol):
     def cancel_prepared(self) -> None:
         """The caller spoke again: forget the early decoding."""
 
+    def early_text(self) -> str | None:
+        """The text of the utterance so far when the engine has it now (a finished early decoding, a partial);
+        None while it is still being worked out. Never blocks."""
 
-_EARLY = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="asr-early")
+
+class Cancelled(Exception):
+    """A speculative decode was superseded before it finished."""
+
+
+# Speculative decodes run here; how many decode at once is bounded by the model's workers (the semaphore), so
+# this pool only needs enough threads to keep every worker busy while others wait.
+_EARLY = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="asr-early")
 
 
 class ASREngine(Protocol):
@@ -78,19 +94,60 @@ def upsample(audio: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class DecodeStats:
+    """What one process's whisper model did (read by tests and benches; never reset)."""
+
+    decodes: int = 0  # decodes that ran the encoder
+    cancelled: int = 0  # superseded speculative decodes stopped before or during their run
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+
 class _LoadedWhisper:
-    """One CTranslate2 model per process and the lock that serialises its use: cached together, so every
-    WhisperASR built on the same model (live calls, post-call transcripts) waits on the same lock."""
+    """One CTranslate2 model per process with `workers` replicas, and the semaphore that admits that many decodes
+    at once: cached together, so every WhisperASR on the same model (live calls, post-call transcripts) shares
+    them."""
 
-    model: object
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, model: object, workers: int) -> None:
+        self.model = model
+        self.workers = workers
+        self.slots = threading.BoundedSemaphore(workers)
+        self.stats = DecodeStats()
+        self._stats_lock = threading.Lock()
+
+    def acquire(self, cancelled: threading.Event | None) -> float:
+        """Wait for a free worker (seconds waited); raises Cancelled if the decode is superseded meanwhile."""
+        start = time.monotonic()
+        while not self.slots.acquire(timeout=0.02):
+            if cancelled is not None and cancelled.is_set():
+                self.count_cancelled()
+                raise Cancelled
+        if cancelled is not None and cancelled.is_set():
+            self.slots.release()
+            self.count_cancelled()
+            raise Cancelled
+        with self._stats_lock:
+            self.stats.decodes += 1
+            self.stats.in_flight += 1
+            self.stats.most_in_flight = max(self.stats.most_in_flight, self.stats.in_flight)
+        return time.monotonic() - start
+
+    def release(self) -> None:
+        with self._stats_lock:
+            self.stats.in_flight -= 1
+        self.slots.release()
+
+    def count_cancelled(self) -> None:
+        with self._stats_lock:
+            self.stats.cancelled += 1
 
 
-@lru_cache(maxsize=2)
-def _whisper_model(path: str, threads: int) -> _LoadedWhisper:
+@lru_cache(maxsize=4)
+def _whisper_model(path: str, threads: int, workers: int = 1) -> _LoadedWhisper:
     from faster_whisper import WhisperModel
 
-    return _LoadedWhisper(WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads))
+    model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads, num_workers=workers)
+    return _LoadedWhisper(model, workers)
 
 
 def bundled_whisper_path() -> str:
@@ -115,27 +172,50 @@ class WhisperASR:
     name = "whisper"
 
     def __init__(
-        self, model_path: str | None = None, threads: int = 1, language: str = "en", short_window: bool = True
+        self,
+        model_path: str | None = None,
+        threads: int = 1,
+        language: str = "en",
+        short_window: bool = True,
+        workers: int = 1,
     ) -> None:
-        loaded = _whisper_model(model_path or bundled_whisper_path(), threads)
-        self.model, self._lock = loaded.model, loaded.lock  # one model per process, used one call at a time
+        self._loaded = _whisper_model(model_path or bundled_whisper_path(), threads, workers)
+        self.model = self._loaded.model  # one model per process, `workers` decodes at a time
         self.language = language
         self.short_window = short_window
+
+    @property
+    def stats(self) -> DecodeStats:
+        return self._loaded.stats
 
     def recognizer(self) -> Recognizer:
         return _BufferedRecognizer(self)
 
-    def transcribe_utterance(self, audio: np.ndarray) -> Transcript:
-        """One endpointed answer in a live call: the short window when enabled and the answer is short."""
+    def transcribe_utterance(
+        self, audio: np.ndarray, cancelled: threading.Event | None = None, queued_at: float | None = None
+    ) -> Transcript:
+        """One endpointed answer in a live call: the short window when enabled and the answer is short.
+        `cancelled`: set when the decode is superseded (raises Cancelled); `queued_at`: when it was asked for
+        (monotonic), so the wait reported includes time spent queued before this call."""
         if self.short_window and SAMPLE_RATE // 10 <= audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE:
-            with self._lock:
-                return _short_window_transcribe(self.model, upsample(audio), self.language)
+            queued_at = queued_at if queued_at is not None else time.monotonic()
+            self._loaded.acquire(cancelled)
+            waited = time.monotonic() - queued_at
+            try:
+                result = _short_window_transcribe(self.model, upsample(audio), self.language, cancelled)
+            except Cancelled:
+                self._loaded.count_cancelled()
+                raise
+            finally:
+                self._loaded.release()
+            return Transcript(result.text, result.confidence, result.words, int(waited * 1000))
         return self.transcribe(audio)
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("", 0.0)
-        with self._lock:
+        self._loaded.acquire(None)
+        try:
             segments, _ = self.model.transcribe(
                 upsample(audio),
                 language=self.language,
@@ -145,6 +225,8 @@ class WhisperASR:
                 vad_filter=False,
             )
             segments = list(segments)
+        finally:
+            self._loaded.release()
         words = [Word(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]
         text = " ".join(s.text.strip() for s in segments).strip()
         if not segments:
@@ -154,8 +236,16 @@ class WhisperASR:
         return Transcript(text, round(confidence, 3), words)
 
 
-def _short_window_transcribe(model, audio: np.ndarray, language: str) -> Transcript:
-    """Greedy decoding of one short utterance with the encoder window cut to its length (plus 1 s)."""
+def _short_window_transcribe(
+    model, audio: np.ndarray, language: str, cancelled: threading.Event | None = None
+) -> Transcript:
+    """Greedy decoding of one short utterance with the encoder window cut to its length (plus 10 s). A set
+    `cancelled` stops it between its steps (the encoder, the decoder, the word alignment each run uninterrupted)."""
+
+    def check() -> None:
+        if cancelled is not None and cancelled.is_set():
+            raise Cancelled
+
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -165,7 +255,9 @@ def _short_window_transcribe(model, audio: np.ndarray, language: str) -> Transcr
     # 10 ms frames. Ten seconds of padding: with less, tiny.en starts repeating the utterance into the padding
     # (measured on the bench set: WER 50 % with 1 s, 30 % with 4 s, 14 % with 10 s, 17 % with the full 30 s).
     window = min(3000, frames + SHORT_WINDOW_PAD_FRAMES)
+    check()
     encoded = model.encode(pad_or_trim(features, window))
+    check()
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
     prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
     result = model.model.generate(
@@ -182,6 +274,7 @@ def _short_window_transcribe(model, audio: np.ndarray, language: str) -> Transcr
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
     if not tokens or (result.no_speech_prob > 0.6 and avg_logprob < -1.0):  # whisper's own silence rule
         return Transcript("", 0.0)
+    check()
     # In a cut window whisper may "hear" the utterance again in the padding. Such words align to no audio:
     # zero length, piled up at the end. Everything from the first of them on is dropped.
     aligned = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
@@ -196,14 +289,35 @@ def _short_window_transcribe(model, audio: np.ndarray, language: str) -> Transcr
     return Transcript(tokenizer.decode(kept).strip(), round(math.exp(avg_logprob), 3), words)
 
 
+class _EarlyDecode:
+    """A speculative decode of the utterance as it was when the pause began; `cancel` stops it (see module doc)."""
+
+    def __init__(self, engine: WhisperASR, audio: np.ndarray) -> None:
+        self.engine = engine
+        self.cancelled = threading.Event()
+        queued_at = time.monotonic()
+        self.future = _EARLY.submit(engine.transcribe_utterance, audio, self.cancelled, queued_at)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        if self.future.cancel():  # still in the pool's queue: it never starts
+            self.engine._loaded.count_cancelled()
+
+    def done_text(self) -> str | None:
+        if not self.future.done() or self.future.cancelled() or self.future.exception() is not None:
+            return None
+        return self.future.result().text
+
+
 class _BufferedRecognizer:
     """Buffers the utterance; decodes it at the end, or speculatively once silence begins (`prepare`), so the
-    decoding overlaps the endpointer's trailing-silence wait. Silence fed after `prepare` changes nothing."""
+    decoding overlaps the endpointer's pause. Silence fed after `prepare` changes nothing: the early result is
+    the final one. Speech after it supersedes it (`cancel_prepared`)."""
 
     def __init__(self, engine: WhisperASR) -> None:
         self.engine = engine
         self.chunks: list[bytes] = []
-        self._early: concurrent.futures.Future | None = None
+        self._early: _EarlyDecode | None = None
 
     def accept(self, pcm: bytes) -> str | None:
         self.chunks.append(pcm)
@@ -211,84 +325,23 @@ class _BufferedRecognizer:
 
     def prepare(self) -> None:
         if self._early is None and self.chunks:
-            self._early = _EARLY.submit(self.engine.transcribe_utterance, pcm_to_array(b"".join(self.chunks)))
+            self._early = _EarlyDecode(self.engine, pcm_to_array(b"".join(self.chunks)))
 
     def cancel_prepared(self) -> None:
         if self._early is not None:
-            self._early.cancel()
+            if not self._early.future.done():
+                self._early.cancel()
             self._early = None
+
+    def early_text(self) -> str | None:
+        return self._early.done_text() if self._early is not None else None
 
     def result(self) -> Transcript:
         audio = pcm_to_array(b"".join(self.chunks))
         self.chunks, early, self._early = [], self._early, None
-        if early is not None and not early.cancelled():
-            return early.result()
+        if early is not None:
+            try:
+                return early.future.result()
+            except (Cancelled, concurrent.futures.CancelledError):
+                pass
         return self.engine.transcribe_utterance(audio)
-
-
-# --- vosk ------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def _vosk_model(path: str):
-    import vosk
-
-    vosk.SetLogLevel(-1)
-    if not (Path(path) / "am").is_dir() and not (Path(path) / "final.mdl").exists():
-        raise ASRError(f"{path} is not a vosk model folder (unpack a model from alphacephei.com/vosk/models there).")
-    return vosk.Model(path)
-
-
-class VoskASR:
-    """Kaldi-based true streaming recogniser; one model folder per language."""
-
-    name = "vosk"
-
-    def __init__(self, model_path: str) -> None:
-        self.model = _vosk_model(str(model_path))
-
-    def recognizer(self) -> Recognizer:
-        return _VoskRecognizer(self.model)
-
-    def transcribe(self, audio: np.ndarray) -> Transcript:
-        recognizer = self.recognizer()
-        for start in range(0, len(audio), SAMPLE_RATE):
-            recognizer.accept(audio[start : start + SAMPLE_RATE].astype("<i2").tobytes())
-        return recognizer.result()
-
-
-class _VoskRecognizer:
-    def __init__(self, model) -> None:
-        import vosk
-
-        self._kaldi = vosk.KaldiRecognizer(model, MODEL_RATE)
-        self._kaldi.SetWords(True)
-        self._resampler = soxr.ResampleStream(SAMPLE_RATE, MODEL_RATE, 1, dtype="int16")
-        self._finished: list[dict] = []
-
-    def accept(self, pcm: bytes) -> str | None:
-        chunk = self._resampler.resample_chunk(pcm_to_array(pcm))
-        if self._kaldi.AcceptWaveform(chunk.astype("<i2").tobytes()):
-            self._finished.append(json.loads(self._kaldi.Result()))
-            return None
-        return json.loads(self._kaldi.PartialResult()).get("partial") or None
-
-    def prepare(self) -> None:  # vosk decodes as audio arrives: nothing to start early
-        pass
-
-    def cancel_prepared(self) -> None:
-        pass
-
-    def result(self) -> Transcript:
-        tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-        if tail.size:
-            self._kaldi.AcceptWaveform(tail.astype("<i2").tobytes())
-        parts = [*self._finished, json.loads(self._kaldi.FinalResult())]
-        self._finished = []
-        self._resampler = soxr.ResampleStream(SAMPLE_RATE, MODEL_RATE, 1, dtype="int16")
-        words = [
-            Word(w["word"], w["start"], w["end"], w.get("conf", 1.0)) for part in parts for w in part.get("result", [])
-        ]
-        text = " ".join(p.get("text", "") for p in parts if p.get("text")).strip()
-        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
-        return Transcript(text, round(confidence, 3), words)

@@ -29,21 +29,22 @@ import numpy as np
 
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
-from pipeline.endpoint import EndpointConfig, Endpointer, State
+from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.handoff import summary_context, transfer_for_node
 from pipeline.languages import pack
 from pipeline.script import KEYPAD_TRANSFER, REPROMPT_PREFIX, TRANSFERRED, render  # noqa: F401 (REPROMPT_PREFIX: English, re-exported)
+from pipeline.turn import follow_pause
 from telephony.audio import CallRecorder, frames, rms_dbfs
 from telephony.interface import FRAME_MS, SILENCE_FRAME, Call, CallEnded, DialResult, EndReason, Frame, TransferStatus
 
 log = logging.getLogger(__name__)
 
-PRE_ROLL_FRAMES = 10  # audio kept from before the detected speech start, so the first syllable is not cut
+PRE_ROLL_FRAMES = 16  # audio kept from before the detected speech start, so the first syllable is not cut (Silero
+# confirms speech ~120 ms after its onset; whisper hears short answers best with ~200 ms of quiet before them)
 NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
-EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
 OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
 OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
@@ -65,6 +66,9 @@ class TurnRecord:
     asr_latency_ms: int | None = None
     response_latency_ms: int | None = None
     interrupted: bool = False  # a robot prompt cut short by the callee (barge-in)
+    end_of_turn: str = ""  # callee turns: why the turn ended (pipeline.endpoint.EndOfTurn)
+    asr_wait_ms: int | None = None  # callee turns: how long the final decode waited for a free ASR worker
+    pause_ms: int | None = None  # callee turns: media time from the end of speech to the end-of-turn decision
 
 
 @dataclass
@@ -189,39 +193,46 @@ class Conversation:
         digits, last_key_at = heard.dtmf, self.call.elapsed_ms
         first_key_at = heard.speech_start if heard.dtmf else None
         now = started
-        while not _keypad_done(digits, spec):
-            frame = self._exchange(SILENCE_FRAME)
-            now = self.call.elapsed_ms
-            if frame.dtmf:
-                digits, last_key_at = digits + frame.dtmf, now
-                first_key_at = now if first_key_at is None else first_key_at
-                continue
-            if digits:
-                if now - last_key_at >= DTMF_INTERDIGIT_MS:
+        try:
+            while not _keypad_done(digits, spec):
+                frame = self._exchange(SILENCE_FRAME)
+                now = self.call.elapsed_ms
+                if frame.dtmf:
+                    digits, last_key_at = digits + frame.dtmf, now
+                    first_key_at = now if first_key_at is None else first_key_at
+                    continue
+                if digits:
+                    if now - last_key_at >= DTMF_INTERDIGIT_MS:
+                        break
+                    continue
+                state = endpointer.feed(frame.pcm, now)
+                if state is State.WAITING:
+                    pre_roll.append(frame.pcm)
+                    if now - started >= NO_INPUT_TIMEOUT_MS:
+                        return None
+                    continue
+                if speech_start is None:
+                    speech_start = max(started, now - (len(pre_roll) + 1) * FRAME_MS)
+                    for earlier in pre_roll:
+                        recognizer.accept(earlier)
+                recognizer.accept(frame.pcm)
+                if follow_pause(endpointer, recognizer) is State.ENDED:
                     break
-                continue
-            state = endpointer.feed(frame.pcm, now)
-            if state is State.WAITING:
-                pre_roll.append(frame.pcm)
-                if now - started >= NO_INPUT_TIMEOUT_MS:
-                    return None
-                continue
-            if speech_start is None:
-                speech_start = max(started, now - (len(pre_roll) + 1) * FRAME_MS)
-                for earlier in pre_roll:
-                    recognizer.accept(earlier)
-            recognizer.accept(frame.pcm)
-            if state is State.ENDED:
-                break
-            if endpointer.silent_ms >= EARLY_DECODE_MS:
-                recognizer.prepare()  # decode during the rest of the trailing silence
-            elif endpointer.silent_ms == 0:
-                recognizer.cancel_prepared()
+        except CallEnded:
+            if speech_start is not None and not digits:  # hung up mid-answer: what they said is still kept
+                self._callee_turn(node, recognizer, speech_start, now, EndOfTurn.HANG_UP, confirming)
+            raise
         self._end_of_speech_at = time.monotonic()
         if digits:
             return self._keypad_turn(node, digits, spec, first_key_at, now)
+        turn = self._callee_turn(node, recognizer, speech_start, now, endpointer.ended_by, confirming)
+        turn.pause_ms = endpointer.pause_ms
+        return turn
+
+    def _callee_turn(self, node, recognizer, start: int, end: int, ended_by, confirming: bool) -> TurnRecord:
+        decided_at = self._end_of_speech_at or time.monotonic()
         transcript = recognizer.result()
-        asr_latency = int((time.monotonic() - self._end_of_speech_at) * 1000)
+        asr_latency = int((time.monotonic() - decided_at) * 1000)
         intent = self._classify(transcript.text, transcript.confidence or 1.0)
         if confirming:
             intent = self._confirmation(intent)
@@ -229,12 +240,14 @@ class Conversation:
             "callee",
             node,
             transcript.text,
-            speech_start,
-            now,
+            start,
+            end,
             intent=intent.name,
             confidence=transcript.confidence,
             slots=intent.slots,
             asr_latency_ms=asr_latency,
+            end_of_turn=str(ended_by or ""),
+            asr_wait_ms=transcript.wait_ms,
         )
         self._record(turn)
         return turn
@@ -244,6 +257,7 @@ class Conversation:
         turn = TurnRecord(
             "callee", node, f"[keypad {digits}]", start, end, intent.name, intent.confidence, intent.slots
         )
+        turn.end_of_turn = EndOfTurn.KEYPAD.value
         self._record(turn)
         return turn
 

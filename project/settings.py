@@ -237,7 +237,9 @@ GTTS_TIMEOUT_SECONDS = env.float("GTTS_TIMEOUT_SECONDS", default=5.0)
 ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 # Vosk models per language: VOSK_MODELS="en=/srv/vosk/en,ko=/srv/vosk/ko"
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
-ASR_THREADS = env.int("ASR_THREADS", default=1)
+ASR_THREADS = env.int("ASR_THREADS", default=1)  # cores per whisper decode
+# Whisper decodes at once per dial process (CTranslate2 workers); a further answer waits for one (asr_wait_ms).
+ASR_WORKERS = env.int("ASR_WORKERS", default=2)
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country
 # Personal prompts (`{first_name}`) synthesised ahead for this many of the next contacts to be dialled.
 TTS_PRESYNTH_CONTACTS = env.int("TTS_PRESYNTH_CONTACTS", default=50)

@@ -119,6 +119,14 @@ class Turn(models.Model):
     response_latency_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="End of callee speech to the robot's first audio."
     )
+    end_of_turn = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Callee turns: why the turn ended (complete, max_wait, max_length, pause, hang_up, keypad).",
+    )
+    asr_wait_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Callee turns: time the final decode waited for a free ASR worker."
+    )
 
     objects = TenantQuerySet.as_manager()
 

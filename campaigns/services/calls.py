@@ -67,6 +67,8 @@ def save_turn(attempt: CallAttempt, index: int, turn: TurnRecord) -> Turn:
         end_ms=turn.end_ms,
         asr_latency_ms=turn.asr_latency_ms,
         response_latency_ms=turn.response_latency_ms,
+        end_of_turn=turn.end_of_turn,
+        asr_wait_ms=turn.asr_wait_ms,
     )
 
 

@@ -159,6 +159,29 @@ def test_latency_histograms_count_each_turn_once_a_scrape_after_it_is_seen(clien
     assert histogram(again, "robocall_asr_latency_seconds") == histogram(counted, "robocall_asr_latency_seconds")
 
 
+def test_asr_queue_wait_turn_endings_and_live_calls_per_dial_worker(client, token, tenant):
+    before = scrape(client)
+    attempt = CallAttemptFactory(contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)))
+    for index, (wait, ended_by) in enumerate(((0, "complete"), (80, "complete"), (400, "max_wait"), (None, ""))):
+        TurnFactory(attempt=attempt, index=index, asr_wait_ms=wait, end_of_turn=ended_by)
+    for token_ in ("dial-a:101:aaaa0001", "dial-a:101:aaaa0002", "dial-b:7:bbbb0001"):
+        CallAttemptFactory(contact=ContactFactory(campaign=attempt.campaign), status="dialing", worker=token_)
+    scrape(client)  # the first scrape that sees the turns only moves the mark
+    after = scrape(client)
+    wait = delta(
+        histogram(after, "robocall_asr_queue_wait_seconds"), histogram(before, "robocall_asr_queue_wait_seconds")
+    )
+    assert (wait["0.01"], wait["0.1"], wait["0.5"], wait["count"], wait["sum"]) == (1, 2, 3, 3, 0.48)
+    endings = {
+        reason: value(after, "robocall_turn_endings_total", reason=reason)
+        - value(before, "robocall_turn_endings_total", reason=reason)
+        for reason in ("complete", "max_wait", "max_length")
+    }
+    assert endings == {"complete": 2, "max_wait": 1, "max_length": 0}
+    assert value(after, "robocall_worker_live_calls", worker="dial-a:101") == 2
+    assert value(after, "robocall_worker_live_calls", worker="dial-b:7") == 1
+
+
 def test_histogram_fold_starts_again_when_the_database_is_behind_redis(tenant):
     redis = metrics.redis_client()
     redis.hset(

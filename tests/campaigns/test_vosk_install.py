@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from pipeline.asr import VoskASR
+from pipeline.asr_vosk import VoskASR
 from telephony.audio import frames, read_wav_mono, to_line_audio
 
 pytestmark = pytest.mark.slow

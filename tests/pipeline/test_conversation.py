@@ -14,8 +14,10 @@ import pytest
 from pipeline.conversation import OPT_OUT_QUESTION, REPROMPT_PREFIX, Conversation
 from pipeline.nlp import normalise
 from pipeline.script import DEFAULT_SCRIPT, validate_script
+from telephony.interface import EndReason
 from telephony.simulator import PERSONAS, SimulatedCarrier
 from tests.support.linecall import LineCall, Move
+from tests.support.speech import assert_heard
 
 pytestmark = pytest.mark.slow
 
@@ -247,3 +249,13 @@ def test_a_node_the_script_keeps_sending_the_call_back_to_is_given_up(piper, whi
     result = Conversation(call, TRAP_SCRIPT, {}, piper.synthesize, whisper, NOW).run()
     assert (result.outcome, result.stuck_at) == ("unclear", "stuck")
     assert sum(t.node == "stuck" and t.speaker == "robot" for t in result.turns) == 6  # 3 visits, asked twice each
+
+
+def test_a_callee_who_hangs_up_mid_answer_keeps_what_they_said(piper, whisper):
+    said = "Well I was going to say that my husband usually drives me there on Mondays"
+    call = LineCall([Move(piper.synthesize(said), hang_up_after_ms=2500)])
+    result, _ = run(call, piper, whisper)
+    assert result.end_reason is EndReason.CALLEE_HANGUP
+    last = result.turns[-1]
+    assert (last.speaker, last.end_of_turn) == ("callee", "hang_up")
+    assert_heard("Well I was going to say", last.text)  # the words before the line went dead

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.asr import ASRError, VoskASR, WhisperASR
+from pipeline.asr import ASRError, WhisperASR
+from pipeline.asr_vosk import VoskASR
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.tts import GoogleTTS, PromptCache, Speaker, TTSError, build_engines
 from telephony.audio import frames, through_g711
@@ -61,7 +62,7 @@ def test_unknown_engine_is_a_clear_error():
 
 
 def test_endpointer_finds_speech_and_trailing_silence():
-    config = EndpointConfig(trailing_silence_ms=400)
+    config = EndpointConfig(content_turns=False, trailing_silence_ms=400, vad="energy")  # a tone: not speech to Silero
     endpointer = Endpointer(config)
     audio = np.concatenate([np.zeros(8000, np.int16), tone(1000), np.zeros(8000, np.int16)])
     states = [endpointer.feed(f, i * 20) for i, f in enumerate(frames(audio))]
@@ -75,8 +76,9 @@ def test_endpointer_finds_speech_and_trailing_silence():
 def test_endpointer_ignores_silence_and_low_noise():
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(16000) * 30).astype(np.int16)  # about -60 dBFS line hiss
-    endpointer = Endpointer()
-    assert {endpointer.feed(f) for f in frames(noise)} == {State.WAITING}
+    for vad in ("energy", "silero"):
+        endpointer = Endpointer(EndpointConfig(vad=vad))
+        assert {endpointer.feed(f) for f in frames(noise)} == {State.WAITING}
 
 
 def vosk_model_path() -> Path:
@@ -157,9 +159,9 @@ def test_whisper_decodes_early_once_silence_begins(piper, whisper):
     assert_heard("Yes, I will be there. Friday works.", recognizer.result().text)
 
 
-def test_whisper_engines_on_one_model_share_its_lock(whisper):
+def test_whisper_engines_on_one_model_share_its_workers(whisper):
     """Live calls and post-call transcripts build separate WhisperASR objects; one CTranslate2 model per process
-    means one lock, or two threads would run the model at once."""
+    means one set of worker slots, or more decodes would run at once than the model has workers."""
     post_call = WhisperASR(short_window=False)
     assert post_call.model is whisper.model
-    assert post_call._lock is whisper._lock
+    assert post_call._loaded.slots is whisper._loaded.slots

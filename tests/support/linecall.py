@@ -33,6 +33,7 @@ class Move:
     during_prompt_ms: int | None = None
     after_quiet_ms: int = 600
     key_gap_ms: int = 200
+    hang_up_after_ms: int | None = None  # the callee hangs up this long after starting this move
     started_at_ms: int | None = field(default=None, init=False)  # when the callee began (media time)
 
 
@@ -53,6 +54,7 @@ class LineCall:
         self._quiet_ms = 0
         self._robot_spoke = False
         self._ended: EndReason | None = None
+        self._hang_up_at: int | None = None
         self._idle_ms = 0
 
     @property
@@ -65,6 +67,9 @@ class LineCall:
         assert len(outgoing) == FRAME_BYTES
         self.sent.append(outgoing)
         now = self.elapsed_ms
+        if self._hang_up_at is not None and now >= self._hang_up_at:
+            self._ended = EndReason.CALLEE_HANGUP
+            raise CallEnded(self._ended)
         self._watch_robot(outgoing, now)
         self._cue(now)
         pcm = self._playing.popleft() if self._playing else SILENCE_FRAME
@@ -110,6 +115,8 @@ class LineCall:
         self.moves.popleft()
         self.done.append(move)
         move.started_at_ms = now
+        if move.hang_up_after_ms is not None:
+            self._hang_up_at = now + move.hang_up_after_ms
         self._robot_spoke = False
         self._prompt_started_at = None
         if move.audio is not None:
