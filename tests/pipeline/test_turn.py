@@ -65,10 +65,11 @@ def test_a_complete_answer_ends_the_turn_soon_after_the_pause_begins(piper, whis
     audio, speech_end = spoken(piper, "I am not interested in this offer.")
     ended_at, endpointer, text = take_turn(audio, whisper)
     assert endpointer.ended_by is EndOfTurn.COMPLETE, endpointer.last_probability
-    # The 200 ms pause (the model's verdict and the transcript take no media time here; on a line they add their
-    # wall time, measured by bench/turn_taking.py). The fixed silence ended it at +600 ms; an answer that does
-    # not sound finished ends at +1200 ms.
-    assert speech_end + 180 <= ended_at <= speech_end + 260, (speech_end, ended_at)
+    # At the model's first verdict (200 ms into the pause) or its second (+300 ms): piper's samples differ from
+    # run to run and machine to machine, and the model's probability near 0.5 with them (seen: +200 and +500 ms).
+    # The verdicts and the transcript take no media time here; on a line they add their wall time, measured by
+    # bench/turn_taking.py. An answer that does not sound finished ends at +1200 ms.
+    assert speech_end + 180 <= ended_at <= speech_end + 560, (speech_end, ended_at)
     assert_heard("I am not interested in this offer.", text)
 
 
