@@ -53,7 +53,7 @@ system-deps:  ## the Debian packages above (apt; skipped when all are present)
 test: install-dev system-deps lint  ## the whole suite against PostgreSQL and Redis
 	$(BIN)/pytest
 
-test-faults: install-dev system-deps  ## the fault-injection campaign at full size (2,000 contacts; `make test` runs 300)
+test-faults: install-dev system-deps  ## the fault-injection campaign at full size (2,000 contacts; `make test` runs 200)
 	FAULT_CONTACTS=2000 $(BIN)/pytest tests/faults -s
 
 lint: install-dev  ## ruff, and the import contracts in pyproject.toml (layers point one way)

@@ -1,6 +1,6 @@
 """The README's promises under faults: a campaign through real workers while its PostgreSQL and Redis are
 restarted and paused and its workers are killed (tests/faults/campaign.py). `make test` runs it at
-FAULT_CONTACTS=300; `make test-faults` at 2,000. The figures are printed and kept in test-artifacts/faults.json."""
+FAULT_CONTACTS=200; `make test-faults` at 2,000. The figures are printed and kept in test-artifacts/faults.json."""
 
 import json
 import os
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def figures():
-    contacts = int(os.environ.get("FAULT_CONTACTS", "300"))
+    contacts = int(os.environ.get("FAULT_CONTACTS", "200"))
     result = subprocess.run(
         [sys.executable, "-m", "tests.faults.campaign", "--contacts", str(contacts)],
         cwd=ROOT,
