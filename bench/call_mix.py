@@ -33,7 +33,18 @@ from pathlib import Path
 import numpy as np
 
 from bench.doc import replace_section
-from bench.sip_concurrency import GOODBYE, NOW, QUESTIONS, RATE, SCENARIO, code_version, percentile, script, write_pcap
+from bench.sip_concurrency import (
+    GOODBYE,
+    NOW,
+    QUESTIONS,
+    RATE,
+    SCENARIO,
+    code_version,
+    percentile,
+    run_calls,
+    script,
+    write_pcap,
+)
 from bench.speech_data import synthesize
 from pipeline import nlp
 from pipeline.asr import WhisperASR
@@ -169,17 +180,8 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, workdir: P
                     if profile.expects:
                         found["understood"].append(t.intent == profile.expects)
 
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    wall = time.monotonic()
-    threads = [threading.Thread(target=slot, args=(i,), name=f"call-{i}") for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.monotonic() - wall
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    wall, cpu = run_calls(slot, n)
     callees.stop()
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     call_minutes = sum(talk_s) / 60
     return {
         "n": n,
@@ -195,7 +197,7 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, workdir: P
         "endings": dict(endings),
         "cpu_cores": cpu / wall,
         "cpu_s_per_call_min": cpu / call_minutes if call_minutes else float("nan"),
-        "rss_mb": after.ru_maxrss / 1024,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # the peak so far: the run's
         "load": os.getloadavg()[0],
         "wall": wall,
         "errors": errors,

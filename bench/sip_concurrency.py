@@ -173,17 +173,8 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, pcap: Path
                 if outcome.outcome != "interested":
                     errors.append(f"outcome {outcome.outcome} ({outcome.end_reason})")
 
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    wall = time.monotonic()
-    threads = [threading.Thread(target=slot, args=(i,), name=f"call-{i}") for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.monotonic() - wall
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    wall, cpu = run_calls(slot, n)
     peer.stop()
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "n": n,
         "calls": len(turns),
@@ -200,6 +191,21 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, pcap: Path
         "wall": wall,
         "errors": errors,
     }
+
+
+def run_calls(slot, n: int) -> tuple[float, float]:
+    """`slot(i)` for i in range(n), one thread each, all at once: the wall seconds until the last ends and the
+    CPU seconds the process spent meanwhile."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    threads = [threading.Thread(target=slot, args=(i,), name=f"call-{i}") for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def code_version() -> str:
