@@ -20,11 +20,11 @@ NUMERAL = "零〇一幺二两三四五六七八九十百千万0-9"
 # Words with a numeral in them that are not numbers ("一定", "一下"), and time words: never digits.
 _NOT_A_NUMBER = re.compile(
     r"一(定|下|点儿|些|起|样|直|般|遍|次|会|共|切|天)|万一|统一|唯一|第一|周[一二三四五六日天]|星期[一二三四五六日天]|"
-    rf"礼拜[一二三四五六日天]|[{NUMERAL}]+ ?(个|点|号|天|月|年|岁|遍|次|位|小时|分钟|钟头|块|元|楼|人)"
+    rf"礼拜[一二三四五六日天]|[{NUMERAL}]+ ?(个|点|号|天|月|年|岁|遍|次|位|小时|分钟|钟头|楼|人)"
 )
 _DIGIT_FILLER = re.compile(
     r"我的|号码|手机号|电话|是|验证码|后[四六]位|尾号|卡号|密码|嗯|呃|啊|吧|给|打个|分|我看一下|那个|就是|应该|好像|呢|哦|"
-    r"了|保单号?|身份证号?|证件号?|就诊卡号?|病历号?|\b(ok|okay|yes|yeah)\b"
+    r"了|保单号?|身份证号?|证件号?|就诊卡号?|病历号?|\b(ok|okay|yes|yeah)\b|左右|大概|差不多|块钱?|元|以上|至少|起码|最少"
 )
 DIGIT_SHARE = 0.6  # numerals must make up this share of the characters that are not filler
 # What a recogniser writes for a numeral it misheard, read as that numeral only beside another numeral.
@@ -42,16 +42,23 @@ _SCORE = re.compile(
 
 
 def cardinal(run: str) -> int:
-    """A Chinese number with units: 二十三 -> 23, 十 -> 10, 两千零一十八 -> 2018, 一万二 -> 12000 (loosely)."""
-    total, section, digit = 0, 0, None
+    """A Chinese number with units: 二十三 -> 23, 十 -> 10, 两千零一十八 -> 2018, 3千 -> 3000, and the spoken
+    elision of the last unit: 一万二 -> 12000, 三千五 -> 3500, 两百五 -> 250 (一百零五 stays 105)."""
+    total, section, digit, last_unit = 0, 0, None, None
     for char in run:
-        if char in _DIGIT:
-            digit = _DIGIT[char]
+        if char.isdigit() or char in _DIGIT:
+            digit = int(char) if char.isdigit() else _DIGIT[char]
         elif char == "万":
-            total, section, digit = (section + (digit or 0)) * 10000, 0, None
+            total, section, digit, last_unit = (section + (digit or 0)) * 10000, 0, None, 10000
+            continue
         else:  # 十 百 千: a unit multiplies the digit before it (十 alone is 10)
             section += (1 if digit is None else digit) * _UNIT[char]
-            digit = None
+            digit, last_unit = None, _UNIT[char]
+            continue
+        if char in "零〇":
+            last_unit = None  # 一百零五: the digit after 零 is units
+    if digit is not None and last_unit and last_unit >= 100 and run[-2:-1] not in ("零", "〇"):
+        digit *= last_unit // 10  # the unit left unsaid after the last digit
     return total + section + (digit or 0)
 
 
@@ -98,6 +105,11 @@ def _homophones(norm: str) -> str:
     return "".join(chars)
 
 
+_COUNT = re.compile(
+    rf"^(就|有|一共|总共|家里|我们家|我家)?(有)?([{NUMERAL}]{{1,3}}|俩|仨)(个)?(人|位|口人)?(吧|啊|呢)?$"
+)
+
+
 def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
     """幺三八 / 一三八 0013 / 两两七 / 二十三 / 十分 / 六个六 / 七分吧 -> the digit string, else None.
 
@@ -108,6 +120,11 @@ def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
     if len(parts) > 1 and re.search(rf"[{NUMERAL}]", parts[-1]):
         norm = parts[-1]  # a self-correction: the final number wins
     norm = _REPEAT.sub(lambda m: m.group(2) * cardinal(m.group(1)), _homophones(norm))
+    count = _COUNT.match(norm)
+    # 两个 / 三个人 / 俩: a count is the answer
+    if count and (count.group(4) or count.group(5) or count.group(3) in ("俩", "仨")):
+        people = count.group(3)
+        return "2" if people == "俩" else "3" if people == "仨" else _run_digits(people)
     score = _SCORE.search(norm)
     if score and not re.search(rf"[{NUMERAL}]", norm[: score.start()]):
         return _run_digits(score.group(1) or score.group(2))
