@@ -204,6 +204,7 @@ def test_more_callback_times(text, expected):
         ("布要了", "deny"),
         ("侬是啥人", "question"),  # Wu: 侬 = 你
         ("你稍等一下", "unknown"),  # a hold is not a callback
+        ("什么时候都行", "affirm"),  # "any time is fine" is not a question
     ],
 )
 def test_general_mechanisms_decide_the_label(text, intent):
