@@ -48,7 +48,9 @@ _MISHEARD = [
 ]
 
 
-_CORRECTION = re.compile(r"(?:哦|噢|啊|呃)不对|不对不对|我是说|我说错了|说错了|更正一下")
+_CORRECTION = re.compile(
+    r"(?:哦|噢|啊|呃)不(?:对|(?=[一二两三四五六七八九十零幺0-9明后下上今周星礼]))|不对不对|我是说|我说错了|说错了|更正一下"
+)
 
 
 def normalise(text: str) -> str:

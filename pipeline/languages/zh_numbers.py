@@ -141,8 +141,8 @@ def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
 
 # --- callback times ----------------------------------------------------------------------------------------
 
-_DAYPART_HOURS = {"早上": 9, "明早": 9, "今早": 9, "上午": 9, "中午": 12, "下午": 14, "傍晚": 17, "晚上": 18,
-                  "今晚": 18, "明晚": 18}  # fmt: skip
+_DAYPART_HOURS = {"早上": 9, "明早": 9, "今早": 9, "上午": 9, "中午": 12, "下午": 14, "后晌": 14, "傍晚": 17,
+                  "晚上": 18, "今晚": 18, "明晚": 18}  # fmt: skip
 _WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
 _NUM = rf"[{NUMERAL}]+"
 
@@ -172,8 +172,13 @@ def _day(norm: str, today: dt.date) -> dt.date | None:
         return saturday + dt.timedelta(days=7) if "下周末" in norm else saturday
     if re.search(r"下(周|星期|礼拜)", norm):
         return today + dt.timedelta(days=7 - today.weekday())
+    if date and not date.group(1) and re.search(r"下(个)?月", norm):  # 下个月五号
+        first = dt.date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+        return _date(first, None, _number(date.group(2)))
     if date:
         return _date(today, date.group(1), _number(date.group(2)))
+    if re.search(r"下(个)?月", norm):  # next month: its first day
+        return dt.date(today.year + (today.month == 12), today.month % 12 + 1, 1)
     return None
 
 

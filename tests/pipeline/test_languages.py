@@ -219,3 +219,17 @@ def test_the_final_statement_wins_in_a_self_correction():
     result = nlp.classify("明天 哦不对 后天下午再打吧", NOW, language="zh-CN")
     assert result.name == "callback_request"
     assert result.slots["callback_at"] == "2026-03-06T14:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("下午三点 哦不 四点", dt.datetime(2026, 3, 4, 16, 0)),  # corrected: the last time
+        ("下个月", dt.datetime(2026, 4, 1, 10, 0)),  # next month: its first day
+        ("下个月五号", dt.datetime(2026, 4, 5, 10, 0)),
+        ("明天后晌", dt.datetime(2026, 3, 5, 14, 0)),  # northern "afternoon"
+    ],
+)
+def test_corrected_and_monthly_callback_times(text, expected):
+    zh = pack("zh-CN")
+    assert zh.resolve_callback_time(zh.normalise(text), NOW) == expected.replace(tzinfo=SHANGHAI)
