@@ -124,3 +124,16 @@ def test_admin_change_form_labels_in_chinese_english_unchanged(client, manager, 
     zh = client.get(reverse("admin:campaigns_contactimport_change", args=[record.id]), **ZH).content.decode()
     assert "<th>行号</th><th>电话</th><th>原因</th>" in zh
     assert "<td>在免打扰名单中</td>" in zh
+
+
+def test_dashboard_campaign_and_calls_pages_in_chinese_english_unchanged(client, manager, campaign):
+    Campaign.objects.filter(id=campaign.id).update(dry_run=True, max_attempts=1)
+    client.force_login(manager)
+    zh = client.get(reverse("campaign", args=[campaign.id]), **ZH).content.decode()
+    assert "演练（虚拟被叫）" in zh and "每个联系人最多拨打 1 次" in zh and "拨打时段" in zh
+    en = client.get(reverse("campaign", args=[campaign.id]), **EN).content.decode()
+    assert "Dry run (virtual callees)" in en and "up to 1 attempt per contact" in en
+    zh = client.get(reverse("calls", args=[campaign.id]), **ZH).content.decode()
+    assert '<p class="muted">0 通电话</p>' in zh, zh[zh.find("</form>") :][:200]
+    en = client.get(reverse("calls", args=[campaign.id]), **EN).content.decode()
+    assert '<p class="muted">0 calls</p>' in en
