@@ -233,3 +233,8 @@ def test_the_final_statement_wins_in_a_self_correction():
 def test_corrected_and_monthly_callback_times(text, expected):
     zh = pack("zh-CN")
     assert zh.resolve_callback_time(zh.normalise(text), NOW) == expected.replace(tzinfo=SHANGHAI)
+
+
+def test_an_absurd_interval_is_no_callback_time_and_no_crash():
+    result = nlp.classify("过99999999999小时再打", NOW, language="zh-CN")
+    assert result.name == "callback_request" and "callback_at" not in result.slots
