@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from campaigns.models import Campaign, ContactImport
+from campaigns.models import Campaign, ContactImport, Rehearsal
 from tests.campaigns.api_support import assert_error, url
 from tests.factories import CampaignFactory, ContactFactory, DoNotCallFactory
 
@@ -137,3 +137,15 @@ def test_dashboard_campaign_and_calls_pages_in_chinese_english_unchanged(client,
     assert '<p class="muted">0 通电话</p>' in zh, zh[zh.find("</form>") :][:200]
     en = client.get(reverse("calls", args=[campaign.id]), **EN).content.decode()
     assert '<p class="muted">0 calls</p>' in en
+
+
+def test_dashboard_rehearsal_page_in_chinese(client, manager, campaign):
+    rehearsal = Rehearsal.objects.create(
+        tenant=campaign.tenant, campaign=campaign, calls=2, mix={"agree": 100}, seed=1, script=campaign.script
+    )
+    client.force_login(manager)
+    page = reverse("campaign-rehearsal", args=[campaign.id, rehearsal.id])
+    zh = client.get(page, **ZH).content.decode()
+    assert "只有虚拟被叫：没有拨打任何人" in zh and "话术流程图" in zh
+    en = client.get(page, **EN).content.decode()
+    assert "Virtual callees only: nobody was called" in en and "Script map" in en
