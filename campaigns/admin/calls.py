@@ -7,6 +7,8 @@ import json
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.admin.base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from campaigns.models import (
@@ -18,6 +20,7 @@ from campaigns.models import (
     Turn,
     WebhookDelivery,
 )
+from campaigns.services.import_reasons import reason_text
 
 
 @admin.register(Contact)
@@ -113,15 +116,21 @@ class ContactImportAdmin(ReadOnlyTenantAdmin):
     exclude = ["stored_file"]
     REJECTED_SHOWN = 1000
 
-    @admin.display(description="Rejected rows")
+    @admin.display(description=gettext_lazy("Rejected rows"))
     def rejected_rows(self, obj):
         shown = list(obj.rejections.order_by("line").values_list("line", "phone", "reason")[: self.REJECTED_SHOWN])
         if not shown:
             return "-"
+        shown = [(line, phone, reason_text(reason)) for line, phone, reason in shown]
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", shown)
         more = obj.rejected_count - len(shown)
-        note = format_html("<p>{} more rows rejected (the API lists them all).</p>", more) if more > 0 else ""
-        return format_html("<table><tr><th>Line</th><th>Phone</th><th>Reason</th></tr>{}</table>{}", rows, note)
+        note = ""
+        if more > 0:
+            note = format_html(
+                "<p>{}</p>", _("%(count)s more rows rejected (the API lists them all).") % {"count": more}
+            )
+        head = format_html("<tr><th>{}</th><th>{}</th><th>{}</th></tr>", _("Line"), _("Phone"), _("Reason"))
+        return format_html("<table>{}{}</table>{}", head, rows, note)
 
 
 @admin.register(WebhookDelivery)

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from campaigns.admin.base import TenantScopedAdmin
 from campaigns.models import (
@@ -21,6 +22,7 @@ from campaigns.models import (
 )
 from campaigns.selectors import campaign_progress
 from campaigns.services import rehearsals
+from campaigns.services.import_reasons import reason_text
 from campaigns.services.imports import ImportFileError, upload_contacts
 from campaigns.services.lifecycle import (
     CampaignStateError,
@@ -212,20 +214,27 @@ class CampaignAdmin(TenantScopedAdmin):
             upload = form.cleaned_data["file"]
             try:
                 report = upload_contacts(campaign, upload, upload.name, request.user)
+                if not isinstance(report, ContactImport):
+                    for row in report.rejected:
+                        row.reason = reason_text(row.reason)
             except ImportFileError as exc:
                 error = str(exc)
             else:
                 if isinstance(report, ContactImport):  # large: imported in the background
                     self.message_user(
                         request,
-                        f"{upload.name} is being imported in the background; its report appears under "
-                        "Contact imports when done.",
+                        _(
+                            "%(file)s is being imported in the background; its report appears under Contact imports "
+                            "when done."
+                        )
+                        % {"file": upload.name},
                         messages.INFO,
                     )
                     return redirect("admin:campaigns_contactimport_change", report.id)
                 self.message_user(
                     request,
-                    f"{report.created} contacts added, {len(report.rejected)} rows rejected.",
+                    _("%(created)s contacts added, %(rejected)s rows rejected.")
+                    % {"created": report.created, "rejected": len(report.rejected)},
                     messages.SUCCESS if not report.rejected else messages.WARNING,
                 )
         context = {
@@ -235,6 +244,6 @@ class CampaignAdmin(TenantScopedAdmin):
             "form": form,
             "report": report,
             "error": error,
-            "title": f"Upload a call list to {campaign.name}",
+            "title": _("Upload a call list to %(campaign)s") % {"campaign": campaign.name},
         }
         return TemplateResponse(request, "admin/campaigns/campaign/upload.html", context)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,7 +21,7 @@ class Conflict(exceptions.APIException):
     """The object is in a state that does not allow this (e.g. starting a cancelled campaign)."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is not in a state that allows this."
+    default_detail = gettext_lazy("The object is not in a state that allows this.")
     default_code = "invalid_state"
 
 
@@ -27,7 +29,7 @@ class BadFile(exceptions.APIException):
     """An uploaded file that cannot be read as a call list at all; nothing was stored."""
 
     status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The file cannot be read as a call list."
+    default_detail = gettext_lazy("The file cannot be read as a call list.")
     default_code = "bad_file"
 
 
@@ -35,7 +37,7 @@ class TooLarge(exceptions.APIException):
     """A request body over the limit; nothing was read past it."""
 
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
+    default_detail = gettext_lazy("The request body is too large.")
     default_code = "too_large"
 
 
@@ -67,7 +69,7 @@ def error_body(exc: exceptions.APIException) -> dict:
             name, messages = next(iter(fields.items()))
             message = f"{name}: {' '.join(messages)}"
         else:
-            message = "Some fields are invalid."
+            message = _("Some fields are invalid.")
         return {"code": "invalid", "message": message, "fields": fields}
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
@@ -102,12 +104,14 @@ def _body(code: str, message: str) -> dict:
 def bad_request(request, exception, template_name="400.html"):
     if _is_api(request):
         if isinstance(exception, RequestDataTooBig):
-            return JsonResponse(_body("too_large", "The request body is too large."), status=413)
-        return JsonResponse(_body("bad_request", "The request cannot be processed."), status=400)
+            return JsonResponse(_body("too_large", _("The request body is too large.")), status=413)
+        return JsonResponse(_body("bad_request", _("The request cannot be processed.")), status=400)
     return defaults.bad_request(request, exception, template_name)
 
 
 def server_error(request, template_name="500.html"):
     if _is_api(request):
-        return JsonResponse(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+        return JsonResponse(
+            _body("server_error", _("Something went wrong on our side; it has been logged.")), status=500
+        )
     return defaults.server_error(request, template_name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -40,7 +41,7 @@ class JSONParser(parsers.JSONParser):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         raw = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(raw) > limit:
-            raise TooLarge(f"The request body is over {limit} bytes.")
+            raise TooLarge(_("The request body is over %(limit)s bytes.") % {"limit": limit})
         too_deep = ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
         try:
             data = super().parse(io.BytesIO(raw), media_type, parser_context)

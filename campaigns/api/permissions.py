@@ -9,6 +9,7 @@ owners/managers write (the same rule as the admin); a viewer's write is a 403.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from rest_framework import permissions, throttling
 from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
@@ -24,11 +25,11 @@ def resolve_tenant(user, slug: str) -> tuple[Tenant, str]:
     if user.is_superuser:  # as in the admin: a superuser sees every tenant, and may do what an owner may
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
-            raise NotFound("No such tenant.")
+            raise NotFound(_("No such tenant."))
         return tenant, Role.OWNER
     membership = Membership.objects.select_related("tenant").filter(user=user, tenant__slug=slug).first()
     if membership is None:
-        raise NotFound("No such tenant.")
+        raise NotFound(_("No such tenant."))
     return membership.tenant, membership.role
 
 

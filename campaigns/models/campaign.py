@@ -37,19 +37,27 @@ class Trunk(models.Model):
         UDP = "udp"
         TCP = "tcp"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trunks")
-    name = models.CharField(max_length=100)
-    host = models.CharField(max_length=255)
-    port = models.PositiveIntegerField(default=5060)
-    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
-    username = models.CharField(max_length=100, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trunks", verbose_name=_("tenant"))
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    host = models.CharField(max_length=255, verbose_name=_("host"))
+    port = models.PositiveIntegerField(default=5060, verbose_name=_("port"))
+    transport = models.CharField(
+        max_length=8, choices=Transport.choices, default=Transport.UDP, verbose_name=_("transport")
+    )
+    username = models.CharField(max_length=100, blank=True, verbose_name=_("username"))
     password = EncryptedTextField(blank=True, help_text="Write-only: never shown back. Encrypted at rest.")
-    caller_id = models.CharField(max_length=32, blank=True, help_text="Default caller id (E.164).")
-    register = models.BooleanField(default=False, help_text="REGISTER before calling (trunks that require it).")
-    max_concurrent_calls = models.PositiveIntegerField(default=10)
-    calls_per_second = models.FloatField(default=1.0)
+    caller_id = models.CharField(
+        max_length=32, blank=True, help_text="Default caller id (E.164).", verbose_name=_("caller id")
+    )
+    register = models.BooleanField(
+        default=False, help_text="REGISTER before calling (trunks that require it).", verbose_name=_("register")
+    )
+    max_concurrent_calls = models.PositiveIntegerField(default=10, verbose_name=_("max concurrent calls"))
+    calls_per_second = models.FloatField(default=1.0, verbose_name=_("calls per second"))
     max_inbound_calls = models.PositiveIntegerField(
-        default=2, help_text="Calls to the campaigns' caller ids answered at once (they also count as channels)."
+        default=2,
+        help_text="Calls to the campaigns' caller ids answered at once (they also count as channels).",
+        verbose_name=_("max inbound calls"),
     )
 
     objects = TenantQuerySet.as_manager()
@@ -80,38 +88,66 @@ class Campaign(models.Model):
         COMPLETED = "completed"
         CANCELLED = "cancelled"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
-    name = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    script = models.JSONField(default=default_script, help_text="Conversation script (see README: Scripts).")
-    caller_id = models.CharField(max_length=32, help_text="E.164 number presented to callees.")
-    language = models.CharField(max_length=16, default="en")
-    tts_engine = models.CharField(max_length=16, blank=True, help_text="Empty: the deployment default.")
-    voice = models.CharField(max_length=64, blank=True, help_text="TTS voice; empty: the engine default.")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns", verbose_name=_("tenant"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True, verbose_name=_("status")
+    )
+    script = models.JSONField(
+        default=default_script, help_text="Conversation script (see README: Scripts).", verbose_name=_("script")
+    )
+    caller_id = models.CharField(
+        max_length=32, help_text="E.164 number presented to callees.", verbose_name=_("caller id")
+    )
+    language = models.CharField(max_length=16, default="en", verbose_name=_("language"))
+    tts_engine = models.CharField(
+        max_length=16, blank=True, help_text="Empty: the deployment default.", verbose_name=_("tts engine")
+    )
+    voice = models.CharField(
+        max_length=64, blank=True, help_text="TTS voice; empty: the engine default.", verbose_name=_("voice")
+    )
     # Daily calling window, in each callee's local time.
-    window_start = models.TimeField(default=dt.time(9, 0))
-    window_end = models.TimeField(default=dt.time(20, 0))
-    starts_at = models.DateTimeField(null=True, blank=True, help_text="A scheduled campaign starts then.")
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="No call is placed after this.")
-    trunk = models.ForeignKey(Trunk, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
-    max_concurrent_calls = models.PositiveIntegerField(default=5)
-    calls_per_second = models.FloatField(default=1.0)
-    max_attempts = models.PositiveSmallIntegerField(default=3, help_text="Dialled attempts per contact.")
+    window_start = models.TimeField(default=dt.time(9, 0), verbose_name=_("window start"))
+    window_end = models.TimeField(default=dt.time(20, 0), verbose_name=_("window end"))
+    starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="A scheduled campaign starts then.", verbose_name=_("starts at")
+    )
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="No call is placed after this.", verbose_name=_("ends at")
+    )
+    trunk = models.ForeignKey(
+        Trunk, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("trunk")
+    )
+    max_concurrent_calls = models.PositiveIntegerField(default=5, verbose_name=_("max concurrent calls"))
+    calls_per_second = models.FloatField(default=1.0, verbose_name=_("calls per second"))
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Dialled attempts per contact.", verbose_name=_("max attempts")
+    )
     retry_policy = models.JSONField(
         default=default_retry_policy,
         blank=True,
         help_text='Minutes before a retry, per disposition: {"busy": 10, ...}.',
+        verbose_name=_("retry policy"),
     )
     disposition_map = models.JSONField(
-        default=dict, blank=True, help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.'
+        default=dict,
+        blank=True,
+        help_text='Script outcome -> disposition, e.g. {"confirmed": "interested"}.',
+        verbose_name=_("disposition map"),
     )
-    webhook_url = models.URLField(blank=True, help_text="POSTed on call and campaign completion (HMAC-signed).")
+    webhook_url = models.URLField(
+        blank=True, help_text="POSTed on call and campaign completion (HMAC-signed).", verbose_name=_("webhook url")
+    )
     webhook_secret = EncryptedTextField(blank=True, help_text="Signs webhook bodies; set on save. Encrypted at rest.")
-    dry_run = models.BooleanField(default=False, help_text="Dial virtual callees instead of the carrier.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(
+        default=False, help_text="Dial virtual callees instead of the carrier.", verbose_name=_("dry run")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -157,13 +193,15 @@ class Campaign(models.Model):
 class CampaignEvent(models.Model):
     """Every lifecycle transition: who moved the campaign from what to what, and when."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16)
-    to_status = models.CharField(max_length=16)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    note = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant"))
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events", verbose_name=_("campaign"))
+    from_status = models.CharField(max_length=16, verbose_name=_("from status"))
+    to_status = models.CharField(max_length=16, verbose_name=_("to status"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("actor")
+    )
+    note = models.CharField(max_length=200, blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -178,12 +216,16 @@ class ScriptVersion(models.Model):
     """A campaign's script as it was from a moment on: recorded when the campaign starts and whenever its script
     is edited after that, numbered 1, 2, ... per campaign. Each dialled attempt points at the version it ran."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="script_versions")
-    number = models.PositiveIntegerField()
-    script = models.JSONField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant"))
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="script_versions", verbose_name=_("campaign")
+    )
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    script = models.JSONField(verbose_name=_("script"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 

@@ -18,24 +18,35 @@ class Contact(models.Model):
         DONE = "done"
         SKIPPED = "skipped"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contacts")
-    phone = models.CharField(max_length=20, help_text="E.164")
-    first_name = models.CharField(max_length=100, blank=True)
-    last_name = models.CharField(max_length=100, blank=True)
-    timezone = models.CharField(max_length=64, help_text="IANA zone: the callee's local time.")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("tenant"))
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("campaign")
+    )
+    phone = models.CharField(max_length=20, help_text="E.164", verbose_name=_("phone"))
+    first_name = models.CharField(max_length=100, blank=True, verbose_name=_("first name"))
+    last_name = models.CharField(max_length=100, blank=True, verbose_name=_("last name"))
+    timezone = models.CharField(
+        max_length=64, help_text="IANA zone: the callee's local time.", verbose_name=_("timezone")
+    )
     call_zones = models.JSONField(
         default=list,
         blank=True,
         help_text="Zones the calling window must hold in (all of them): a number spanning several zones is "
         "called only when it is inside the window in each. Empty: just `timezone`.",
+        verbose_name=_("call zones"),
     )
-    custom_fields = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    skip_reason = models.CharField(max_length=200, blank=True)
-    attempts_made = models.PositiveSmallIntegerField(default=0, help_text="Attempts actually dialled.")
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not dialled before this.")
-    source_line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the uploaded CSV.")
+    custom_fields = models.JSONField(default=dict, blank=True, verbose_name=_("custom fields"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    skip_reason = models.CharField(max_length=200, blank=True, verbose_name=_("skip reason"))
+    attempts_made = models.PositiveSmallIntegerField(
+        default=0, help_text="Attempts actually dialled.", verbose_name=_("attempts made")
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not dialled before this.", verbose_name=_("next attempt at")
+    )
+    source_line = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Line in the uploaded CSV.", verbose_name=_("source line")
+    )
     contact_import = models.ForeignKey(
         "ContactImport",
         null=True,
@@ -44,8 +55,9 @@ class Contact(models.Model):
         db_index=False,  # read through (campaign, phone); an import's own duplicates are told from the others'
         related_name="+",
         help_text="The upload that added this contact.",
+        verbose_name=_("contact import"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -75,10 +87,12 @@ class DoNotCallQuerySet(TenantQuerySet):
 class DoNotCall(models.Model):
     """A number never to call. tenant NULL: the global list (regulator or operator), managed by superusers."""
 
-    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="do_not_call")
-    phone = models.CharField(max_length=20, help_text="E.164")
-    reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="do_not_call", verbose_name=_("tenant")
+    )
+    phone = models.CharField(max_length=20, help_text="E.164", verbose_name=_("phone"))
+    reason = models.CharField(max_length=200, blank=True, verbose_name=_("reason"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = DoNotCallQuerySet.as_manager()
 
@@ -106,21 +120,33 @@ class ContactImport(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
-    filename = models.CharField(max_length=255)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    rows = models.PositiveIntegerField(default=0, help_text="Rows read so far (blank lines do not count).")
-    created_count = models.PositiveIntegerField(default=0)
-    rejected_count = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DONE)
-    error = models.TextField(blank=True, help_text="Why a background import stopped.")
-    stored_file = models.CharField(max_length=300, blank=True, help_text="Below MEDIA_ROOT, until imported.")
-    resume_line = models.PositiveIntegerField(default=0, help_text="Last line of the file stored (progress).")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last chunk stored by a worker.")
-    runs = models.PositiveSmallIntegerField(default=0, help_text="Workers that started or resumed it.")
-    finished_at = models.DateTimeField(null=True, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant"))
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports", verbose_name=_("campaign"))
+    filename = models.CharField(max_length=255, verbose_name=_("filename"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    rows = models.PositiveIntegerField(
+        default=0, help_text="Rows read so far (blank lines do not count).", verbose_name=_("rows")
+    )
+    created_count = models.PositiveIntegerField(default=0, verbose_name=_("created count"))
+    rejected_count = models.PositiveIntegerField(default=0, verbose_name=_("rejected count"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DONE, verbose_name=_("status"))
+    error = models.TextField(blank=True, help_text="Why a background import stopped.", verbose_name=_("error"))
+    stored_file = models.CharField(
+        max_length=300, blank=True, help_text="Below MEDIA_ROOT, until imported.", verbose_name=_("stored file")
+    )
+    resume_line = models.PositiveIntegerField(
+        default=0, help_text="Last line of the file stored (progress).", verbose_name=_("resume line")
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last chunk stored by a worker.", verbose_name=_("heartbeat at")
+    )
+    runs = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that started or resumed it.", verbose_name=_("runs")
+    )
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -149,11 +175,13 @@ class ImportRejection(models.Model):
     """One rejected row of an upload (written with COPY, a chunk at a time). `e164`: the number when it parsed, so a
     later duplicate in the same file names this line."""
 
-    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rejections")
-    line = models.PositiveIntegerField()
-    phone = models.TextField(blank=True, help_text="As written in the file.")
-    reason = models.TextField()
-    e164 = models.CharField(max_length=20, blank=True)
+    contact_import = models.ForeignKey(
+        ContactImport, on_delete=models.CASCADE, related_name="rejections", verbose_name=_("contact import")
+    )
+    line = models.PositiveIntegerField(verbose_name=_("line"))
+    phone = models.TextField(blank=True, help_text="As written in the file.", verbose_name=_("phone"))
+    reason = models.TextField(verbose_name=_("reason"))
+    e164 = models.CharField(max_length=20, blank=True, verbose_name=_("e164"))
 
     class Meta:
         indexes = [

@@ -23,19 +23,27 @@ class Rehearsal(models.Model):
 
     ACTIVE = (Status.RUNNING,)
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rehearsals")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
-    calls = models.PositiveIntegerField()
-    mix = models.JSONField(help_text="Persona name -> percent of the calls (adds up to 100).")
-    seed = models.BigIntegerField(help_text="Personas, wording and contacts are picked from this: reproducible.")
-    script = models.JSONField(help_text="The campaign's script when the rehearsal started.")
-    report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now_add=True, help_text="Last sign of progress (a call finished).")
-    finished_at = models.DateTimeField(null=True, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant"))
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="rehearsals", verbose_name=_("campaign")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("requested by")
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status"))
+    calls = models.PositiveIntegerField(verbose_name=_("calls"))
+    mix = models.JSONField(help_text="Persona name -> percent of the calls (adds up to 100).", verbose_name=_("mix"))
+    seed = models.BigIntegerField(
+        help_text="Personas, wording and contacts are picked from this: reproducible.", verbose_name=_("seed")
+    )
+    script = models.JSONField(help_text="The campaign's script when the rehearsal started.", verbose_name=_("script"))
+    report = models.JSONField(default=dict, blank=True, verbose_name=_("report"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(
+        auto_now_add=True, help_text="Last sign of progress (a call finished).", verbose_name=_("updated at")
+    )
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -61,29 +69,39 @@ class RehearsalCall(models.Model):
         DIALING = "dialing"
         ENDED = "ended"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    rehearsal = models.ForeignKey(Rehearsal, on_delete=models.CASCADE, related_name="rehearsal_calls")
-    index = models.PositiveIntegerField()
-    persona = models.CharField(max_length=32)
-    seed = models.BigIntegerField()
-    context = models.JSONField(default=dict, help_text="A contact's fields (never its number).")
-    timezone = models.CharField(max_length=64, default="UTC")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    lines = models.JSONField(default=list, blank=True, help_text="What the persona said, in order.")
-    dial_status = models.CharField(max_length=20, blank=True)
-    end_reason = models.CharField(max_length=20, blank=True)
-    outcome = models.CharField(max_length=64, blank=True)
-    disposition = models.CharField(max_length=24, choices=Disposition.choices, blank=True)
-    stuck_at = models.CharField(max_length=64, blank=True)
-    talk_ms = models.PositiveIntegerField(null=True, blank=True)
-    turns = models.JSONField(default=list, blank=True, help_text="[{speaker, node, text, intent, confidence, ...}]")
-    error = models.TextField(blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant"))
+    rehearsal = models.ForeignKey(
+        Rehearsal, on_delete=models.CASCADE, related_name="rehearsal_calls", verbose_name=_("rehearsal")
+    )
+    index = models.PositiveIntegerField(verbose_name=_("index"))
+    persona = models.CharField(max_length=32, verbose_name=_("persona"))
+    seed = models.BigIntegerField(verbose_name=_("seed"))
+    context = models.JSONField(
+        default=dict, help_text="A contact's fields (never its number).", verbose_name=_("context")
+    )
+    timezone = models.CharField(max_length=64, default="UTC", verbose_name=_("timezone"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, verbose_name=_("status"))
+    lines = models.JSONField(
+        default=list, blank=True, help_text="What the persona said, in order.", verbose_name=_("lines")
+    )
+    dial_status = models.CharField(max_length=20, blank=True, verbose_name=_("dial status"))
+    end_reason = models.CharField(max_length=20, blank=True, verbose_name=_("end reason"))
+    outcome = models.CharField(max_length=64, blank=True, verbose_name=_("outcome"))
+    disposition = models.CharField(
+        max_length=24, choices=Disposition.choices, blank=True, verbose_name=_("disposition")
+    )
+    stuck_at = models.CharField(max_length=64, blank=True, verbose_name=_("stuck at"))
+    talk_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("talk ms"))
+    turns = models.JSONField(
+        default=list, blank=True, help_text="[{speaker, node, text, intent, confidence, ...}]", verbose_name=_("turns")
+    )
+    error = models.TextField(blank=True, verbose_name=_("error"))
     # Signs of life of the worker running the call, as for a live attempt (campaigns.services.call_guard): a call
     # whose lease and heartbeat both lapse lost its worker, and its rehearsal fails (rehearsals.recover_lost_calls).
-    worker = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, verbose_name=_("worker"))
+    lease_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("lease expires at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
 
     objects = TenantQuerySet.as_manager()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
+from django.utils.translation import gettext as _
+
 from campaigns.models import Campaign, DoNotCall
 
 # The lifecycle lives in campaigns.services.lifecycle; these names stay importable from here.
@@ -37,8 +39,8 @@ def calling_window_opens(campaign: Campaign, zones: list[str], now: dt.datetime)
         if all(_inside(campaign, zone, moment) for zone in zones):
             return moment
     raise NoCallingWindow(
-        f"The calling window {campaign.window_start:%H:%M}-{campaign.window_end:%H:%M} is never open in all of "
-        f"{', '.join(zones)} at once; set the contact's timezone."
+        _("The calling window %(window)s is never open in all of %(zones)s at once; set the contact's timezone.")
+        % {"window": f"{campaign.window_start:%H:%M}-{campaign.window_end:%H:%M}", "zones": ", ".join(zones)}
     )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "telephone", "tel")
 BLOCK = 1 << 20  # bytes read at a time
@@ -19,7 +21,7 @@ BLOCK = 1 << 20  # bytes read at a time
 # multi-line cell is an address or a note: a few lines): otherwise the rows after it silently become one value.
 MAX_ROW_LINES = 5
 BOM = codecs.BOM_UTF8
-BINARY = "This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8."
+BINARY = gettext_lazy("This is not a CSV file (it contains binary data). Export the sheet as CSV UTF-8.")
 
 
 class ImportFileError(ValueError):
@@ -33,7 +35,10 @@ def readable_size(n: int) -> str:
 def too_large(size: int) -> str:
     """What an upload over CONTACT_UPLOAD_MAX_BYTES is told (admin, API, and the request-size middleware)."""
     limit = settings.CONTACT_UPLOAD_MAX_BYTES
-    return f"The file is {readable_size(size)}; the limit is {readable_size(limit)}. Split it into parts."
+    return _("The file is %(size)s; the limit is %(limit)s. Split it into parts.") % {
+        "size": readable_size(size),
+        "limit": readable_size(limit),
+    }
 
 
 def check_size(size: int) -> None:
@@ -53,7 +58,7 @@ def _check_bytes(stream: BinaryIO) -> None:
     while block := stream.read(BLOCK):
         if first:
             if b"\x00" in block[:4096]:
-                raise ImportFileError(BINARY)
+                raise ImportFileError(str(BINARY))
             if block.startswith(BOM):
                 block, offset = block[len(BOM) :], len(BOM)
             first = False
@@ -65,23 +70,31 @@ def _check_bytes(stream: BinaryIO) -> None:
             position, bad = offset - len(pending) + exc.start, (pending + block)[exc.start]
             if _chinese_legacy_encoding(stream):
                 raise ImportFileError(
-                    "The file is in a Chinese encoding (GB18030/GBK, what Excel on a Chinese Windows saves), not "
-                    "UTF-8. Save it as 'CSV UTF-8 (逗号分隔)(*.csv)' and upload again; nothing was imported."
+                    _(
+                        "The file is in a Chinese encoding (GB18030/GBK, what Excel on a Chinese Windows saves), not "
+                        "UTF-8. Save it as 'CSV UTF-8 (逗号分隔)(*.csv)' and upload again; nothing was imported."
+                    )
                 ) from None
             raise ImportFileError(
-                f"The file is not UTF-8 text (invalid byte 0x{bad:02x} at position {position}). "
-                "Save it as 'CSV UTF-8' and upload again."
+                _(
+                    "The file is not UTF-8 text (invalid byte %(byte)s at position %(position)s). "
+                    "Save it as 'CSV UTF-8' and upload again."
+                )
+                % {"byte": f"0x{bad:02x}", "position": position}
             ) from None
         offset += len(block)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ImportFileError(
-            f"The file is not UTF-8 text (it ends inside a character at position {offset}). "
-            "Save it as 'CSV UTF-8' and upload again."
+            _(
+                "The file is not UTF-8 text (it ends inside a character at position %(position)s). "
+                "Save it as 'CSV UTF-8' and upload again."
+            )
+            % {"position": offset}
         ) from None
     if blank:
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_("The file is empty."))
 
 
 def _chinese_legacy_encoding(stream: BinaryIO) -> bool:
@@ -136,15 +149,20 @@ def rows(stream: BinaryIO, layout: Layout) -> Iterator[tuple[int, list[str]]]:
             first, previous = previous + 1, line
             if line - first + 1 > MAX_ROW_LINES:
                 raise ImportFileError(
-                    f"A quoted value starting on line {first} runs over {line - first + 1} lines (to line "
-                    f'{line}), so those lines would be read as one value: a closing quote (") is probably '
-                    "missing. Fix the quote and upload again."
+                    _(
+                        "A quoted value starting on line %(first)s runs over %(count)s lines (to line %(line)s), so "
+                        'those lines would be read as one value: a closing quote (") is probably missing. Fix the '
+                        "quote and upload again."
+                    )
+                    % {"first": first, "count": line - first + 1, "line": line}
                 )
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not rows
             yield line, row
     except csv.Error as exc:
-        raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+        raise ImportFileError(
+            _("The file is not valid CSV near line %(line)s: %(error)s.") % {"line": reader.line_num, "error": exc}
+        ) from None
     finally:
         text.detach()
 
@@ -157,17 +175,20 @@ def check_file(stream: BinaryIO) -> Layout:
     try:
         header = _header(next(csv.reader(text, dialect)))
     except StopIteration:
-        raise ImportFileError("The file is empty.") from None
+        raise ImportFileError(_("The file is empty.")) from None
     except csv.Error as exc:
-        raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
+        raise ImportFileError(_("The file is not valid CSV: %(error)s.") % {"error": exc}) from None
     finally:
         text.detach()
     phone_column = next((c for c in PHONE_COLUMNS if c in header), None)
     if phone_column is None:
-        raise ImportFileError(f"No phone column: the header needs one of {', '.join(PHONE_COLUMNS)}; found {header}.")
+        raise ImportFileError(
+            _("No phone column: the header needs one of %(names)s; found %(header)s.")
+            % {"names": ", ".join(PHONE_COLUMNS), "header": header}
+        )
     if len(set(header)) != len(header):
-        raise ImportFileError("The header repeats a column name.")
+        raise ImportFileError(_("The header repeats a column name."))
     layout = Layout(dialect, header, phone_column)
     if sum(1 for _ in rows(stream, layout)) == 0:  # every row read: a broken quote far down is found here
-        raise ImportFileError("The file has a header but no rows.")
+        raise ImportFileError(_("The file has a header but no rows."))
     return layout

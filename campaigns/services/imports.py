@@ -160,7 +160,7 @@ def upload_contacts(campaign: Campaign, upload: BinaryIO, filename: str, user=No
     if size <= settings.CONTACT_UPLOAD_SYNC_BYTES:
         return import_contacts(campaign, upload, filename, user)
     if b"\x00" in upload.read(4096):
-        raise ImportFileError(BINARY)
+        raise ImportFileError(str(BINARY))
     upload.seek(0)
     relative = f"tenant_{campaign.tenant_id}/imports/{uuid.uuid4().hex}.csv"
     path = Path(settings.MEDIA_ROOT) / relative

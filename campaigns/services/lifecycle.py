@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns import enqueue
 from campaigns.languages import asr_problem
@@ -37,7 +38,8 @@ def _transition(campaign: Campaign, allowed: list[str], target: str, actor=None,
             return False
         if current not in allowed:
             raise CampaignStateError(
-                f"Campaign {campaign.name!r} is {current}; only a {' or '.join(allowed)} campaign can become {target}."
+                _("Campaign %(name)s is %(status)s; only a %(allowed)s campaign can become %(target)s.")
+                % {"name": repr(campaign.name), "status": current, "allowed": _(" or ").join(allowed), "target": target}
             )
         Campaign.objects.filter(id=campaign.id).update(status=target, **fields)
         CampaignEvent.objects.create(
@@ -56,9 +58,13 @@ def _ready(campaign: Campaign) -> None:
     validate_script(campaign.script)
     problem = asr_problem(campaign.language)
     if problem:  # never a silent call: a callee nobody can understand would be marked unclear, and called again
-        raise CampaignStateError(f"Campaign {campaign.name!r} cannot start: {problem}")
+        raise CampaignStateError(
+            _("Campaign %(name)s cannot start: %(problem)s") % {"name": repr(campaign.name), "problem": problem}
+        )
     if not campaign.dry_run and campaign.trunk_id is None and settings.TELEPHONY_PROVIDER == "sip":
-        raise CampaignStateError(f"Campaign {campaign.name!r} has no SIP trunk: pick one, or make it a dry run.")
+        raise CampaignStateError(
+            _("Campaign %(name)s has no SIP trunk: pick one, or make it a dry run.") % {"name": repr(campaign.name)}
+        )
     if not campaign.webhook_secret and campaign.webhook_url:
         Campaign.objects.filter(id=campaign.id).update(webhook_secret=secrets.token_hex(32))
 
@@ -97,7 +103,10 @@ def resume_campaign(campaign: Campaign, actor=None) -> int:
     """Paused -> running (re-dispatches waiting contacts). Returns how many are waiting."""
     campaign.refresh_from_db(fields=["status"])
     if campaign.status not in (S.PAUSED, S.RUNNING):
-        raise CampaignStateError(f"Campaign {campaign.name!r} is {campaign.status}; only a paused campaign can resume.")
+        raise CampaignStateError(
+            _("Campaign %(name)s is %(status)s; only a paused campaign can resume.")
+            % {"name": repr(campaign.name), "status": campaign.status}
+        )
     return start_campaign(campaign, actor, note="resumed")
 
 

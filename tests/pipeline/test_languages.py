@@ -144,3 +144,97 @@ def test_each_pack_says_what_the_robot_says_when_it_reasks_and_confirms():
     assert "没有听清" in zh.reprompt_prefix and "不再拨打" in zh.opt_out_question
     script = zh.default_script()
     assert "按时来吗" in script["nodes"][script["start"]]["say"]
+
+
+# --- general mechanisms added after the second Mandarin set (examples written here, not taken from a set) -------
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("五十六七十八", "5678"),  # numbers with units said one after another
+        ("二十三零五", "2305"),
+        ("三个八", "888"),  # N个M: M said N times
+        ("给个八分吧 服务一般", "8"),  # a score, whatever follows it
+        ("零分", "0"),
+        ("幺三八 不对 幺三九", "139"),  # a self-correction: the final number
+        ("幺期八九", "1789"),  # a misheard numeral inside a run of numerals
+        ("一万五左右", "15000"),  # the unit left unsaid, an amount
+        ("两个人", "2"),  # a count as the whole answer
+    ],
+)
+def test_spoken_number_forms(text, digits):
+    assert pack("zh-CN").spoken_digits(pack("zh-CN").normalise(text)) == digits
+
+
+@pytest.mark.parametrize("text", ["十分满意", "五点十分", "三分钟以后", "两个小时", "我不要打疫苗"])
+def test_adverbs_clock_minutes_and_durations_are_not_numbers(text):
+    assert pack("zh-CN").spoken_digits(pack("zh-CN").normalise(text)) is None
+
+
+def test_cardinals_with_the_last_unit_left_unsaid():
+    assert [cardinal(n) for n in ("三千五", "两百五", "一万二", "一百零五", "3千", "1万5")] == [
+        3500, 250, 12000, 105, 3000, 15000,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("三月十号", dt.datetime(2026, 3, 10, 10, 0)),
+        ("二号", dt.datetime(2026, 4, 2, 10, 0)),  # the 2nd has passed this month: next month's
+        ("周末", dt.datetime(2026, 3, 7, 10, 0)),  # the coming Saturday
+        ("八点以后", dt.datetime(2026, 3, 4, 20, 0)),  # eight in the morning has passed: this evening
+        ("四点", dt.datetime(2026, 3, 4, 16, 0)),  # a bare 1-6 o'clock is the afternoon
+        ("明早九点", dt.datetime(2026, 3, 5, 9, 0)),
+    ],
+)
+def test_more_callback_times(text, expected):
+    assert pack("zh-CN").resolve_callback_time(text, NOW) == expected.replace(tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("不是不行 给我办吧", "affirm"),  # a negated negative
+        ("能不能换个时间", "question"),  # A-not-A is a question, not a no
+        ("怎么又打来了 一天好几遍", "opt_out"),  # anger at repeated calls
+        ("垃黑", "opt_out"),  # a misheard 拉黑
+        ("他是我爸 他出差了", "wrong_person"),  # a relative answering
+        ("布要了", "deny"),
+        ("侬是啥人", "question"),  # Wu: 侬 = 你
+        ("你稍等一下", "unknown"),  # a hold is not a callback
+        ("什么时候都行", "affirm"),  # "any time is fine" is not a question
+    ],
+)
+def test_general_mechanisms_decide_the_label(text, intent):
+    assert nlp.classify(text, NOW, language="zh-CN").name == intent
+
+
+def test_getting_a_jab_is_not_a_call():
+    assert nlp.classify("我不要打疫苗", NOW, language="zh-CN").name != "opt_out"
+
+
+def test_the_final_statement_wins_in_a_self_correction():
+    result = nlp.classify("明天 哦不对 后天下午再打吧", NOW, language="zh-CN")
+    assert result.name == "callback_request"
+    assert result.slots["callback_at"] == "2026-03-06T14:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("下午三点 哦不 四点", dt.datetime(2026, 3, 4, 16, 0)),  # corrected: the last time
+        ("下个月", dt.datetime(2026, 4, 1, 10, 0)),  # next month: its first day
+        ("下个月五号", dt.datetime(2026, 4, 5, 10, 0)),
+        ("明天后晌", dt.datetime(2026, 3, 5, 14, 0)),  # northern "afternoon"
+    ],
+)
+def test_corrected_and_monthly_callback_times(text, expected):
+    zh = pack("zh-CN")
+    assert zh.resolve_callback_time(zh.normalise(text), NOW) == expected.replace(tzinfo=SHANGHAI)
+
+
+def test_an_absurd_interval_is_no_callback_time_and_no_crash():
+    result = nlp.classify("过99999999999小时再打", NOW, language="zh-CN")
+    assert result.name == "callback_request" and "callback_at" not in result.slots

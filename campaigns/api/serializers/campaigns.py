@@ -6,6 +6,7 @@ import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -98,7 +99,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     def validate_retry_policy(self, value: dict) -> dict:
         unknown = sorted(set(value) - set(Disposition.values))
         if unknown:
-            raise serializers.ValidationError(f"Not dispositions: {', '.join(unknown)}.")
+            raise serializers.ValidationError(_("Not dispositions: %(names)s.") % {"names": ", ".join(unknown)})
         return value
 
     def validate_script(self, value):
@@ -151,7 +152,7 @@ class ScheduleSerializer(serializers.Serializer):
 
     def validate_starts_at(self, value):
         if value <= timezone.now():
-            raise serializers.ValidationError("Must be in the future; to start now, use start.")
+            raise serializers.ValidationError(_("Must be in the future; to start now, use start."))
         return value
 
 

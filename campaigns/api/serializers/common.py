@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,6 +14,7 @@ from campaigns.models import (
     Disposition,
 )
 from campaigns.phones import InvalidPhone, to_e164
+from campaigns.services.import_reasons import reason_text
 
 MAX_CONCURRENT_CALLS = 1000
 MAX_ATTEMPTS = 10
@@ -39,7 +41,7 @@ def e164(value: str) -> str:
     try:
         return to_e164(value, getattr(settings, "DEFAULT_PHONE_REGION", "US"))
     except InvalidPhone as exc:
-        raise serializers.ValidationError(str(exc)) from None
+        raise serializers.ValidationError(reason_text(str(exc))) from None
 
 
 @extend_schema_field(
@@ -85,7 +87,7 @@ class CallFilterSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": ["date_to is before date_from."]})
+            raise serializers.ValidationError({"date_to": [_("date_to is before date_from.")]})
         return attrs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from campaigns.api.serializers.common import (
@@ -16,16 +17,24 @@ from campaigns.models import (
     Membership,
     Turn,
 )
+from campaigns.services.import_reasons import reason_text
 
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV: phone (required), first_name, last_name, timezone, other columns.")
 
 
+class ReasonField(serializers.CharField):
+    """A rejection reason, stored in English, in the reader's language."""
+
+    def to_representation(self, value) -> str:
+        return reason_text(str(value))
+
+
 class RejectedRowSerializer(serializers.Serializer):
     line = serializers.IntegerField()
     phone = serializers.CharField(allow_blank=True)
-    reason = serializers.CharField()
+    reason = ReasonField()
 
 
 class ImportReportSerializer(serializers.Serializer):
@@ -168,7 +177,7 @@ class DoNotCallSerializer(serializers.ModelSerializer):
         phone = e164(value)
         tenant = self.context["tenant"]
         if DoNotCall.objects.for_tenant(tenant).filter(phone=phone).exists():
-            raise serializers.ValidationError(f"{phone} is already on the do-not-call list.")
+            raise serializers.ValidationError(_("%(phone)s is already on the do-not-call list.") % {"phone": phone})
         return phone
 
 

@@ -6,6 +6,7 @@ import secrets
 
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -74,9 +75,9 @@ class CampaignViewSet(
 
     def perform_destroy(self, instance):
         # Guarded: a campaign whose calls are being dialled is paused or cancelled first, never yanked away.
-        deleted, _ = Campaign.objects.filter(id=instance.id).exclude(status=Campaign.Status.RUNNING).delete()
+        deleted = Campaign.objects.filter(id=instance.id).exclude(status=Campaign.Status.RUNNING).delete()[0]
         if not deleted:
-            raise Conflict("The campaign is running; pause or cancel it before deleting it.")
+            raise Conflict(_("The campaign is running; pause or cancel it before deleting it."))
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 

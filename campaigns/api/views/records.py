@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -79,7 +80,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         root = Path(settings.MEDIA_ROOT).resolve()
         path = (root / attempt.recording).resolve()
         if not attempt.recording or root not in path.parents or not path.is_file():
-            raise NotFound("This call has no recording.")
+            raise NotFound(_("This call has no recording."))
         response = FileResponse(path.open("rb"), content_type=recordings.content_type(attempt.recording))
         response["Content-Disposition"] = f'inline; filename="call-{attempt.id}{path.suffix}"'
         return response
@@ -119,7 +120,9 @@ class DoNotCallViewSet(
             with transaction.atomic():
                 serializer.save(tenant=self.tenant)
         except IntegrityError:  # added concurrently since validation
-            raise serializers.ValidationError({"phone": ["This number is already on the do-not-call list."]}) from None
+            raise serializers.ValidationError(
+                {"phone": [_("This number is already on the do-not-call list.")]}
+            ) from None
 
 
 @extend_schema_view(
