@@ -205,12 +205,29 @@ class _Job:
     payload: bytes
 
 
+class _Flag:
+    """A cancel flag in shared memory, read by a decode process between its steps (no semaphore to leak when
+    the process is terminated, as a multiprocessing.Event would)."""
+
+    def __init__(self, context) -> None:
+        self._value = context.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def clear(self) -> None:
+        self._value.value = 0
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+
 class _Slot:
     """A decode process, its pipe and its cancel flag; `job` is what it is decoding now."""
 
     def __init__(self, context, model_path: str, threads: int) -> None:
         self.conn, child = context.Pipe()
-        self.cancelled = context.Event()
+        self.cancelled = _Flag(context)
         self.process = context.Process(
             target=_decode_process, args=(child, self.cancelled, model_path, threads), name="asr-decode", daemon=True
         )
@@ -310,9 +327,12 @@ class ASRService:
     def stop(self) -> None:
         for slot in self.slots:
             slot.conn.close()  # the decode process exits at its next read
-            slot.process.terminate()  # or now, if it is decoding
+        deadline = time.monotonic() + 3
         for slot in self.slots:
-            slot.process.join(timeout=5)
+            slot.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():  # still decoding: stopped now
+                slot.process.terminate()
+                slot.process.join(timeout=5)
 
 
 def serve(
