@@ -16,6 +16,7 @@ cancelled: dropped from the queue if it has not started, stopped between the enc
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import json
 import os
@@ -31,7 +32,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.asr_service import Cancelled, encode, receive
+from pipeline.asr_decode import Cancelled
+from pipeline.asr_messages import encode, receive
 from telephony.audio import pcm_to_array
 from telephony.interface import SAMPLE_RATE
 
@@ -119,7 +121,8 @@ class _Connection:
             raise ASRError(f"No ASR service at {path} ({exc}): start it with `manage.py asr_service`.") from exc
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pending requests
+        self._send_lock = threading.Lock()  # whole messages; never held by the reader (it must always read)
         self.broken = False
         threading.Thread(target=self._read, name="asr-replies", daemon=True).start()
 
@@ -130,13 +133,22 @@ class _Connection:
                 raise ASRError("the connection to the ASR service was lost")
             request_id = next(self._ids)
             self._pending[request_id] = future
-            self.sock.sendall(encode({**header, "id": request_id}, payload))
+        self._send(encode({**header, "id": request_id}, payload))
         return request_id, future
 
     def cancel(self, request_id: int) -> None:
         with self._lock:
-            if not self.broken and request_id in self._pending:
-                self.sock.sendall(encode({"op": "cancel", "id": request_id}))
+            wanted = not self.broken and request_id in self._pending
+        if wanted:
+            with contextlib.suppress(ASRError):  # lost: the decode fails anyway, and the call goes on
+                self._send(encode({"op": "cancel", "id": request_id}))
+
+    def _send(self, message: bytes) -> None:
+        try:
+            with self._send_lock:
+                self.sock.sendall(message)
+        except OSError as exc:  # the reader finds the connection closed and fails what is pending
+            raise ASRError(f"the connection to the ASR service was lost ({exc})") from exc
 
     def _read(self) -> None:
         try:
