@@ -12,7 +12,7 @@ next audio) and end of speech → robot audio (the endpointer's pause added turn
 understood, why callee turns ended, CPU-seconds per minute of call, and the process's peak memory.
 
     .venv/bin/python -m bench.call_mix --levels 2 4                       # a quick look (shared machine)
-    .venv/bin/python -m bench.call_mix --levels 20 40 60 80 --rounds 2 --asr-workers 2 --write   # quiet machine
+    .venv/bin/python -m bench.call_mix --levels 20 40 60 80 --rounds 2 --write   # quiet machine
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ from bench.sip_concurrency import (
     QUESTIONS,
     RATE,
     SCENARIO,
+    asr_pids,
     code_version,
     percentile,
+    process_cpu_seconds,
+    process_peak_rss_mb,
     run_calls,
     script,
     write_pcap,
@@ -180,7 +183,11 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, workdir: P
                     if profile.expects:
                         found["understood"].append(t.intent == profile.expects)
 
+    service = asr_pids(asr)
+    asr_cpu = process_cpu_seconds(service)
     wall, cpu = run_calls(slot, n)
+    asr_cpu = process_cpu_seconds(service) - asr_cpu
+    cpu += asr_cpu  # the decodes done for these calls in the ASR service's processes
     callees.stop()
     call_minutes = sum(talk_s) / 60
     return {
@@ -196,8 +203,10 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, workdir: P
         "wait_p99": percentile(found["asr_wait"], 99),
         "endings": dict(endings),
         "cpu_cores": cpu / wall,
+        "asr_cores": asr_cpu / wall,
         "cpu_s_per_call_min": cpu / call_minutes if call_minutes else float("nan"),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # the peak so far: the run's
+        "asr_rss_mb": process_peak_rss_mb(service),
         "load": os.getloadavg()[0],
         "wall": wall,
         "errors": errors,
@@ -211,13 +220,15 @@ def report(rows: list[dict], command: str, args, code: str) -> str:
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d} on this project's 2-core machine (load average at the end of "
         "each level in the table; above about 2 means other work shared the CPU). One process, one thread per call; "
-        f"whisper tiny.en int8, {args.asr_workers} decode(s) at once, {args.asr_threads} thread(s) each; callee mix: "
+        f"whisper tiny.en int8 in an ASR service of {args.asr_processes} decode process(es), {args.asr_threads} "
+        "thread(s) each (CPU and memory columns: the call process + the ASR service's processes); callee mix: "
         f"{mix}. Code: {code}.",
         "",
         f"Command: `{command}`",
         "",
         "| calls at once | calls | understood | turn latency P50 / P99 (ms) | end of speech → audio P50 / P99 (ms) "
-        "| ASR wait P50 / P99 (ms) | turn endings | CPU (cores) | CPU-s per call-minute | peak RSS (MB) | load |",
+        "| ASR wait P50 / P99 (ms) | turn endings | CPU (cores), of which ASR | CPU-s per call-minute "
+        "| peak RSS calls + ASR (MB) | load |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
@@ -225,7 +236,8 @@ def report(rows: list[dict], command: str, args, code: str) -> str:
         lines.append(
             f"| {r['n']} | {r['calls']} | {100 * r['understood']:.0f} % | {r['p50']:.0f} / {r['p99']:.0f} "
             f"| {r['e2a_p50']:.0f} / {r['e2a_p99']:.0f} | {r['wait_p50']:.0f} / {r['wait_p99']:.0f} | {endings} "
-            f"| {r['cpu_cores']:.2f} | {r['cpu_s_per_call_min']:.1f} | {r['rss_mb']:.0f} | {r['load']:.1f} |"
+            f"| {r['cpu_cores']:.2f}, {r['asr_cores']:.2f} | {r['cpu_s_per_call_min']:.1f} "
+            f"| {r['rss_mb']:.0f} + {r['asr_rss_mb']:.0f} | {r['load']:.1f} |"
         )
     errors = sorted({e for r in rows for e in r["errors"]})
     if errors:
@@ -238,7 +250,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--rounds", type=int, default=1, help="calls per slot, back to back")
     parser.add_argument("--asr-threads", type=int, default=1)
-    parser.add_argument("--asr-workers", type=int, default=2)
+    parser.add_argument("--asr-processes", type=int, default=os.cpu_count(), help="ASR decode processes")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--stop-after", type=int, default=2, help="stop after this many levels over 1 s in a row")
     parser.add_argument("--write", action="store_true", help="replace the section in docs/PERFORMANCE.md")
@@ -250,7 +262,7 @@ def main() -> None:
         speaker = Speaker([PiperTTS(), EspeakTTS()], PromptCache(workdir / "tts"))
         for text in [*QUESTIONS, GOODBYE, *(REPROMPT_PREFIX + q for q in QUESTIONS)]:
             speaker(text)  # presynthesised, as a campaign's static prompts are
-        asr = WhisperASR(threads=args.asr_threads, workers=args.asr_workers)
+        asr = WhisperASR(threads=args.asr_threads, processes=args.asr_processes)
         asr.transcribe(np.zeros(RATE, np.int16))
         nlp.classify("yes", NOW)  # the answer classifier loads its model on first use: not inside a call
         rows, over = [], 0
@@ -263,7 +275,7 @@ def main() -> None:
                 break
     levels = " ".join(str(r["n"]) for r in rows)
     command = f".venv/bin/python -m bench.call_mix --levels {levels} --rounds {args.rounds}"
-    command += f" --asr-workers {args.asr_workers} --asr-threads {args.asr_threads} --write"
+    command += f" --asr-processes {args.asr_processes} --asr-threads {args.asr_threads} --write"
     section = report(rows, command, args, code)
     print(section)
     if args.write:

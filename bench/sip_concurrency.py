@@ -173,7 +173,9 @@ def run_level(n: int, rounds: int, speaker: Speaker, asr: WhisperASR, pcap: Path
                 if outcome.outcome != "interested":
                     errors.append(f"outcome {outcome.outcome} ({outcome.end_reason})")
 
+    asr_cpu = process_cpu_seconds(asr_pids(asr))
     wall, cpu = run_calls(slot, n)
+    cpu += process_cpu_seconds(asr_pids(asr)) - asr_cpu
     peer.stop()
     return {
         "n": n,
@@ -208,6 +210,32 @@ def run_calls(slot, n: int) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) other processes have used so far: the ASR service's, whose decodes are work
+    done for the calls but not counted in this process's rusage."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_peak_rss_mb(pids: list[int]) -> float:
+    """The sum of other processes' peak resident memory (VmHWM) so far, in MB."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def asr_pids(asr: WhisperASR) -> list[int]:
+    """The ASR service and its decode processes (pipeline/asr_service.py)."""
+    stats = asr.stats
+    return [stats.service_pid, *stats.pids]
+
+
 def code_version() -> str:
     """HEAD, and which speech/telephony files differ from it (the work tree is shared with other engineers)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
@@ -229,8 +257,8 @@ def report(rows: list[dict], command: str, asr_threads: int, rounds: int, code: 
         "engineers' test runs and benchmarks** (the load average at the end of each level is in the table; "
         "anything above about 2 means others were using the CPU too), so these are conservative figures. "
         "One process, one thread per call, the product's `Conversation` over real `SipCall`s to one sipp UAS "
-        f"playing a recorded callee; whisper tiny.en int8 with {asr_threads} thread(s) (`ASR_THREADS`), one model "
-        f"per process running {workers} decode(s) at once (`ASR_WORKERS`); piper prompts from the cache. "
+        f"playing a recorded callee; whisper tiny.en int8 in {workers} ASR decode process(es) (`ASR_PROCESSES`) of "
+        f"{asr_threads} thread(s) each (`ASR_THREADS`); piper prompts from the cache. "
         "Four questions per call, "
         f"{rounds} calls per slot, calls started staggered over one turn period. Code: {code or code_version()}.",
         "",
@@ -274,7 +302,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 6, 8, 10, 12])
     parser.add_argument("--rounds", type=int, default=2, help="calls per slot, back to back")
     parser.add_argument("--asr-threads", type=int, default=1)
-    parser.add_argument("--asr-workers", type=int, default=1, help="whisper decodes at once (ASR_WORKERS)")
+    parser.add_argument("--asr-processes", type=int, default=os.cpu_count(), help="ASR decode processes")
     parser.add_argument("--stop-after", type=int, default=2, help="stop after this many levels over 1 s in a row")
     parser.add_argument("--write", action="store_true", help="replace the section in docs/PERFORMANCE.md")
     args = parser.parse_args()
@@ -286,7 +314,7 @@ def main() -> None:
         speaker = Speaker([PiperTTS(), EspeakTTS()], PromptCache(workdir / "tts"))
         for text in [*QUESTIONS, GOODBYE]:
             speaker(text)  # presynthesised, as a campaign's static prompts are
-        asr = WhisperASR(threads=args.asr_threads, workers=args.asr_workers)
+        asr = WhisperASR(threads=args.asr_threads, processes=args.asr_processes)
         asr.transcribe(np.zeros(RATE, np.int16))  # load the model before timing
         pcap = workdir / "callee.pcap"
         write_pcap(pcap, callee_track(speaker, PiperTTS().synthesize(ANSWER)))
@@ -307,8 +335,8 @@ def main() -> None:
     levels = " ".join(str(r["n"]) for r in rows)
     command = f".venv/bin/python -m bench.sip_concurrency --levels {levels} --rounds {args.rounds}"
     command += f" --asr-threads {args.asr_threads}" if args.asr_threads != 1 else ""
-    command += f" --asr-workers {args.asr_workers}" if args.asr_workers != 1 else ""
-    section = report(rows, command + " --write", args.asr_threads, args.rounds, code, args.asr_workers)
+    command += f" --asr-processes {args.asr_processes}"
+    section = report(rows, command + " --write", args.asr_threads, args.rounds, code, args.asr_processes)
     print(section)
     if args.write:
         write(section)

@@ -66,6 +66,7 @@ MODES = {
     "fixed 600 ms silence (before)": EndpointConfig(content_turns=False),
     "turn model + transcript, first asked at 200 ms (the default)": EndpointConfig(),
     "turn model + transcript, first asked at 400 ms": EndpointConfig(turn_pause_ms=400),
+    "turn model + transcript, decoding from 60 ms into the pause": EndpointConfig(early_decode_ms=60),
 }
 
 

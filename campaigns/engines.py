@@ -81,7 +81,9 @@ def asr_engine(language: str = "en", engine: str = "") -> ASREngine:
     if engine == "whisper":
         if not pack(language).speech.whisper_model:
             raise ASRError(f"The bundled whisper model is English-only; {pack(language).speech.asr_install_hint}.")
-        return WhisperASR(threads=settings.ASR_THREADS, workers=settings.ASR_WORKERS)
+        return WhisperASR(
+            threads=settings.ASR_THREADS, processes=settings.ASR_PROCESSES, socket_path=settings.ASR_SOCKET or None
+        )
     raise ASRError(f"Unknown ASR engine {engine!r}; use one of {', '.join(ASR_ENGINES)}.")
 
 

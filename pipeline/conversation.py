@@ -8,12 +8,7 @@ for `speech_start_ms` (60 ms by default), or pressed a key, the robot stops send
 that same utterance (its first frames included). Robot audio echoed back by the line does not count as speech:
 during playback a frame must be louder than the robot's recent level minus `echo_margin_db`.
 
-Opt-out safety: an answer the classifier thinks may be a request to stop calling (nlp.opt_out_probability at
-least nlp.OPT_OUT_CONFIRM) but that is not acted on as one is confirmed: "Would you like us to stop calling this
-number?". A yes (or an opt-out) is recorded as an `opt_out` turn with `{"opt_out_confirmation": true}` in its
-slots (on_turn puts the number on the do-not-call list at once) and the call ends politely, through the node's
-`opt_out` branch when it has one; anything else records `{"opt_out_confirmation": false}` and the question is
-asked again.
+Opt-out confirmation and keypad entry: pipeline.callee_input.
 """
 
 from __future__ import annotations
@@ -29,6 +24,16 @@ import numpy as np
 
 from pipeline import amd, nlp
 from pipeline.asr import ASREngine
+from pipeline.callee_input import (  # noqa: F401 (OPT_OUT_QUESTION, DTMF_INTERDIGIT_MS: re-exported)
+    BUILTIN_NODES,
+    DTMF_INTERDIGIT_MS,
+    OPT_OUT_QUESTION,
+    OPTED_OUT,
+    classify_answer,
+    confirmation,
+    keypad_done,
+    keypad_spec,
+)
 from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.handoff import summary_context, transfer_for_node
 from pipeline.languages import pack
@@ -45,12 +50,6 @@ NO_INPUT_TIMEOUT_MS = 6000
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
-DTMF_INTERDIGIT_MS = 2500  # keypad input ends with '#', after max_digits, or after this long without a key
-OPT_OUT_QUESTION = "Would you like us to stop calling this number?"
-OPTED_OUT = "__opted_out__"  # where a confirmed opt-out goes when the node has no opt_out branch
-BUILTIN_NODES = {
-    OPTED_OUT: {"type": "end", "say": "Understood, we will not call you again. Goodbye.", "outcome": "opted_out"},
-}
 
 
 @dataclass
@@ -194,7 +193,7 @@ class Conversation:
         first_key_at = heard.speech_start if heard.dtmf else None
         now = started
         try:
-            while not _keypad_done(digits, spec):
+            while not keypad_done(digits, spec):
                 frame = self._exchange(SILENCE_FRAME)
                 now = self.call.elapsed_ms
                 if frame.dtmf:
@@ -233,9 +232,16 @@ class Conversation:
         decided_at = self._end_of_speech_at or time.monotonic()
         transcript = recognizer.result()
         asr_latency = int((time.monotonic() - decided_at) * 1000)
-        intent = self._classify(transcript.text, transcript.confidence or 1.0)
+        intent = classify_answer(
+            transcript.text,
+            transcript.confidence or 1.0,
+            self.now_local,
+            self.script.get("intents"),
+            self.language.code,
+            self.min_confidence,
+        )
         if confirming:
-            intent = self._confirmation(intent)
+            intent = confirmation(intent)
         turn = TurnRecord(
             "callee",
             node,
@@ -260,28 +266,6 @@ class Conversation:
         turn.end_of_turn = EndOfTurn.KEYPAD.value
         self._record(turn)
         return turn
-
-    def _classify(self, text: str, asr_confidence: float) -> nlp.Intent:
-        intent = nlp.classify(text, self.now_local, asr_confidence, self.script.get("intents"), self.language.code)
-        acted = intent.name != nlp.UNKNOWN and intent.confidence >= self.min_confidence
-        if acted and intent.name == "opt_out":
-            return intent
-        opt_out = nlp.opt_out_probability(intent)
-        if opt_out >= nlp.OPT_OUT_CONFIRM:
-            # Perhaps a request to stop calling: never dropped, never acted on unasked: confirmed (_ask).
-            slots = {"guess": intent.name, "probable_opt_out": round(opt_out, 3), **intent.slots}
-            return nlp.Intent(nlp.UNKNOWN, intent.confidence, slots, intent.scores)
-        if intent.name != nlp.UNKNOWN and not acted:
-            # Too unsure to act on: treated as not understood (re-ask, then `otherwise`); the guess is kept.
-            return nlp.Intent(nlp.UNKNOWN, intent.confidence, {"guess": intent.name, **intent.slots}, intent.scores)
-        return intent
-
-    def _confirmation(self, intent: nlp.Intent) -> nlp.Intent:
-        """The answer to OPT_OUT_QUESTION: a yes or an opt-out confirms (an opt_out turn), anything else does not."""
-        yes = intent.name == "affirm" or intent.name == "opt_out" or intent.slots.get("guess") == "opt_out"
-        if yes:
-            return nlp.Intent("opt_out", intent.confidence, {"opt_out_confirmation": True})
-        return nlp.Intent(intent.name, intent.confidence, {**intent.slots, "opt_out_confirmation": False})
 
     def _confirm_opt_out(self, name: str, barge_in: bool) -> bool:
         """Ask whether the callee wants no more calls; True when they said yes (the turn is an opt_out)."""
@@ -355,10 +339,7 @@ class Conversation:
         if visit > MAX_VISITS_PER_NODE:
             return node["otherwise"]
         barge_in = bool(node.get("barge_in", self.barge_in))
-        spec = node
-        if self.keypad_transfer and self.keypad_transfer[0] not in node.get("dtmf", {}):
-            # "press 0 for a person": the key ends keypad entry at once and leads to the transfer node
-            spec = {**node, "dtmf": {**node.get("dtmf", {}), self.keypad_transfer[0]: KEYPAD_TRANSFER}}
+        spec = keypad_spec(node, self.keypad_transfer)
         for attempt in range(2):  # ask, then re-ask once when nothing usable was heard
             reprompt = self.language.reprompt_prefix + prompt
             heard = self._say(name, prompt if attempt == 0 else reprompt, barge_in=barge_in)
@@ -415,13 +396,3 @@ class Conversation:
             return self._result("answering_machine", ended.reason)
         self.call.hangup()
         return self._result("voicemail_left", EndReason.ROBOT_HANGUP)
-
-
-def _keypad_done(digits: str, spec: dict) -> bool:
-    """Keypad entry is complete at '#', at the node's max_digits, or at a key the node maps to an intent."""
-    if not digits:
-        return False
-    if digits.endswith("#") or digits in (spec.get("dtmf") or {}):
-        return True
-    max_digits = spec.get("max_digits")
-    return bool(max_digits) and len(digits) >= max_digits

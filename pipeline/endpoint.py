@@ -48,6 +48,7 @@ class EndpointConfig:
     speech_start_ms: int = 60  # consecutive voiced audio before we call it speech
     content_turns: bool = True  # end of turn decided by the turn model (else: fixed trailing silence)
     turn_pause_ms: int = 200  # pause after which the turn model is first asked
+    early_decode_ms: int = 200  # pause after which the recogniser starts its final decoding (speculatively)
     reask_ms: int = 300  # then asked again this often while the pause lasts
     max_pause_ms: int = 1200  # an answer that never sounds finished ends after this much silence
     complete_threshold: float = 0.5  # the model's probability of "finished" that ends the turn

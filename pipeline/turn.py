@@ -30,7 +30,6 @@ WINDOW_S = 8  # the model's input: the last 8 s of the utterance, zero-padded in
 TURN_MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
 VAD_MODEL_FILE = "silero_vad.onnx"
 MODEL_PACKAGE = "pipecat-ai"
-EARLY_DECODE_MS = 200  # after this much silence the recogniser starts its final decoding (speculatively)
 MODEL_ENV = "TURN_MODEL_DIR"  # a folder holding the .onnx files instead (an image that copies them elsewhere)
 
 
@@ -155,11 +154,11 @@ def words_unfinished(text: str) -> bool:
 
 def follow_pause(endpointer: Endpointer, recognizer: Recognizer) -> State:
     """After each frame of an open utterance (fed to both): start the speculative decode once the pause reaches
-    EARLY_DECODE_MS, supersede it when the callee goes on, and give the endpointer the words when it asks for them
-    (an answer that sounds finished ends only if its words do not stop mid-phrase)."""
+    the config's `early_decode_ms`, supersede it when the callee goes on, and give the endpointer the words when
+    it asks for them (an answer that sounds finished ends only if its words do not stop mid-phrase)."""
     if endpointer.state is State.ENDED:
         return State.ENDED
-    if endpointer.silent_ms >= EARLY_DECODE_MS:
+    if endpointer.silent_ms >= endpointer.config.early_decode_ms:
         recognizer.prepare()
     elif endpointer.silent_ms == 0:
         recognizer.cancel_prepared()

@@ -5,6 +5,7 @@ production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=fal
 """
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import environ
@@ -237,9 +238,13 @@ GTTS_TIMEOUT_SECONDS = env.float("GTTS_TIMEOUT_SECONDS", default=5.0)
 ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 # Vosk models per language: VOSK_MODELS="en=/srv/vosk/en,ko=/srv/vosk/ko"
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
-ASR_THREADS = env.int("ASR_THREADS", default=1)  # cores per whisper decode
-# Whisper decodes at once per dial process (CTranslate2 workers); a further answer waits for one (asr_wait_ms).
-ASR_WORKERS = env.int("ASR_WORKERS", default=2)
+# Whisper decodes run in an ASR service's decode processes (pipeline/asr_service.py): ASR_PROCESSES of them
+# (default: one per core), each on ASR_THREADS cores; a further answer waits for one (asr_wait_ms). ASR_SOCKET:
+# the Unix socket of the host's `manage.py asr_service`, shared by every worker on the host; empty: each process
+# that needs whisper starts its own service, which exits with it.
+ASR_THREADS = env.int("ASR_THREADS", default=1)
+ASR_PROCESSES = env.int("ASR_PROCESSES", default=os.cpu_count() or 1)
+ASR_SOCKET = env("ASR_SOCKET", default="")
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country
 # Personal prompts (`{first_name}`) synthesised ahead for this many of the next contacts to be dialled.
 TTS_PRESYNTH_CONTACTS = env.int("TTS_PRESYNTH_CONTACTS", default=50)

@@ -157,11 +157,3 @@ def test_whisper_decodes_early_once_silence_begins(piper, whisper):
     for frame in frames(through_g711(piper.synthesize("Friday works."))):
         recognizer.accept(frame)
     assert_heard("Yes, I will be there. Friday works.", recognizer.result().text)
-
-
-def test_whisper_engines_on_one_model_share_its_workers(whisper):
-    """Live calls and post-call transcripts build separate WhisperASR objects; one CTranslate2 model per process
-    means one set of worker slots, or more decodes would run at once than the model has workers."""
-    post_call = WhisperASR(short_window=False)
-    assert post_call.model is whisper.model
-    assert post_call._loaded.slots is whisper._loaded.slots

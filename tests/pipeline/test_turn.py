@@ -13,7 +13,6 @@ from collections import deque
 import numpy as np
 import pytest
 
-from pipeline.asr import WhisperASR
 from pipeline.conversation import PRE_ROLL_FRAMES
 from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.turn import follow_pause, words_unfinished
@@ -141,36 +140,3 @@ def test_words_that_cannot_end_an_answer():
     assert not words_unfinished("Yes, I will.")
     assert not words_unfinished("Only after five.")
     assert not words_unfinished("")
-
-
-def test_superseded_speculative_decodes_are_cancelled_and_decodes_run_in_parallel(piper):
-    """One worker: a speculative decode queued behind a running one is dropped when the callee goes on, without
-    running the encoder. Two workers: two calls' decodes run at the same time."""
-    answer = frames(through_g711(piper.synthesize("Yes, I will be there on Monday morning.")))
-    single = WhisperASR(workers=1, threads=1)
-    busy, superseded = single.recognizer(), single.recognizer()
-    for frame in answer:
-        busy.accept(frame)
-        superseded.accept(frame)
-    decodes, cancelled = single.stats.decodes, single.stats.cancelled
-    busy.prepare()  # holds the only worker for a few hundred ms
-    superseded.prepare()  # queued behind it
-    superseded.cancel_prepared()  # the callee went on
-    assert_heard("Yes, I will be there on Monday morning.", busy.result().text)
-    assert single.stats.decodes == decodes + 1, "the superseded decode ran"
-    assert single.stats.cancelled == cancelled + 1
-    # The superseded recogniser's final result decodes everything it heard, once.
-    assert_heard("Yes, I will be there on Monday morning.", superseded.result().text)
-
-    parallel = WhisperASR(workers=2, threads=1)
-    first, second = parallel.recognizer(), parallel.recognizer()
-    for frame in answer:
-        first.accept(frame)
-        second.accept(frame)
-    first.prepare()
-    second.prepare()
-    results = [first.result(), second.result()]
-    assert parallel.stats.most_in_flight == 2
-    for result in results:
-        assert_heard("Yes, I will be there on Monday morning.", result.text)
-    assert max(r.wait_ms for r in results) < 100  # neither waited for the other
