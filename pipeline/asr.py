@@ -167,7 +167,7 @@ ANSWER_PHRASES = {
 def answer_prompt(intents: list[str] | None = None) -> str:
     """A prompt for whisper made of typical answers to the node's expected intents (all built-in ones by
     default): whisper then favours those words when the audio is unclear."""
-    names = intents or list(ANSWER_PHRASES)
+    names = list(ANSWER_PHRASES) if intents is None else intents
     return " ".join(ANSWER_PHRASES[n] for n in names if n in ANSWER_PHRASES)
 
 

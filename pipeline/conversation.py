@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 PRE_ROLL_FRAMES = 16  # audio kept from before the detected speech start, so the first syllable is not cut (Silero
 # confirms speech ~120 ms after its onset; whisper hears short answers best with ~200 ms of quiet before them)
 NO_INPUT_TIMEOUT_MS = 6000
-# Answers any ask node may get, whatever it branches on: in whisper's prompt beside the node's own intents.
-ALWAYS_EXPECTED = ("opt_out", "callback_request", "ask_repeat", "question")
 MAX_VISITS_PER_NODE = 3
 ECHO_MARGIN_DB = 20.0  # during playback, callee audio must be within this of the robot's level to be speech
 ECHO_WINDOW_FRAMES = 25  # the robot's level is its loudest frame over the last 500 ms (echo arrives late)
@@ -232,12 +230,13 @@ class Conversation:
         return turn
 
     def _expected_answers(self, spec: dict, confirming: bool) -> str | None:
-        """Whisper's prompt: typical answers to the intents this node branches on, plus the answers any node may
-        get (stop calling, call back, say again); a yes or no when confirming an opt-out (docs/NLU.md)."""
+        """Whisper's prompt: typical answers to the intents this node branches on (yes, no or stop when confirming
+        an opt-out). Only the node's own: with every intent in it, espeak's "four two seven one" came back
+        "four two, hammer one" (tests/pipeline/test_conversation.py); docs/NLU.md has the measurement."""
         if self.language.code != "en":  # the phrases are English; other languages' recognisers get none
             return None
-        expected = ["affirm", "deny", "opt_out"] if confirming else [*spec.get("on", {}), *ALWAYS_EXPECTED]
-        return answer_prompt(list(dict.fromkeys(expected))) or None
+        expected = ["affirm", "deny", "opt_out"] if confirming else list(spec.get("on", {}))
+        return answer_prompt(expected) or None
 
     def _callee_turn(self, node, recognizer, start: int, end: int, ended_by, confirming: bool) -> TurnRecord:
         decided_at = self._end_of_speech_at or time.monotonic()

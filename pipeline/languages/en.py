@@ -170,7 +170,6 @@ _OPT_OUT_RULES = [
             r"(don't|do not) (bother|even bother) (calling|ringing|phoning)",
             r"stop (hounding|pestering|harassing|harrassing|calling|ringing|phoning)",
             r"take (me|us|this number|my number|our number) off",
-            r"leave (me|us) alone",
             r"(second|third|fourth|fifth|sixth|\w+th|how many|so many) (call|calls|time)s? "
             r"(today|this week|this month|now)",
             r"how many .{0,30}(call|ring|phone) me",
@@ -318,8 +317,8 @@ def resolve_callback_time(norm: str, now_local: dt.datetime) -> dt.datetime | No
 
 # Where a callee starts over: sentence punctuation and the words of a self-correction.
 _CLAUSE_BREAK = re.compile(
-    r"[.!?;…]+|\.\.\.|,\s*(?=(actually|i mean|no wait|wait|scratch that|sorry|on second thought|but|so)\b)|"
-    r"\b(actually|i mean|no wait|scratch that|on second thought)\b",
+    r"[.!?;…]+|,\s*(?=(?:actually|i mean|no wait|wait|scratch that|sorry|on second thought|but|so)\b)|"
+    r"\b(?:actually|i mean|no wait|scratch that|on second thought)\b",
     re.I,
 )
 FINAL_CLAUSE_MIN_WORDS = 2
