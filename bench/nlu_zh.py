@@ -14,38 +14,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import shlex
-import subprocess
 import sys
 import zoneinfo
-from pathlib import Path
 
-from bench.nlu import evaluate
+from bench.nlu_sets import (
+    EvalSet,
+    add_set_argument,
+    command,
+    evaluate,
+    loadavg,
+    log_test_run,
+    now_utc,
+    version,
+    write_result,
+)
+from bench.nlu_sets import decide as decide_in
 
-SETS = Path(__file__).resolve().parent / "data"
-DATA = SETS / "nlu_zh"  # --set nlu_zh_v2: the set another author wrote (test only; its PROTOCOL.md)
-RESULTS = DATA / "results"
 LANGUAGE = "zh-CN"
 NOW = dt.datetime(2026, 3, 4, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai"))
 
 
-def load(split: str) -> list[dict]:
-    rows = [json.loads(line) for line in (DATA / "answers.jsonl").read_text().splitlines() if line.strip()]
-    return [row for row in rows if row["split"] == split]
-
-
 def decide(text: str) -> dict:
     """What the conversation does with the answer: act, confirm an opt-out, or re-ask."""
-    from pipeline import nlp
-
-    intent = nlp.classify(text, NOW, language=LANGUAGE)
-    acted = intent.name != nlp.UNKNOWN and intent.confidence >= nlp.MIN_CONFIDENCE
-    confirm = not (acted and intent.name == "opt_out") and nlp.opt_out_probability(intent) >= nlp.OPT_OUT_CONFIRM
-    if confirm:
-        acted = False
-    label = {"label": intent.name, "action": "act" if acted else "re-ask", "confirm": confirm, "p": intent.confidence}
-    return {**label, "slots": intent.slots}
+    return decide_in(text, NOW, LANGUAGE)
 
 
 def slot_scores(rows: list[dict]) -> dict:
@@ -61,30 +52,20 @@ def slot_scores(rows: list[dict]) -> dict:
     return {"digits_exact": f"{digits_ok}/{len(digits)}", "callback_time_exact": f"{times_ok}/{len(times)}"}
 
 
-def version() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "pipeline/nlp.py", "pipeline/languages", "pipeline/embeddings.py"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return head + ("+uncommitted" if dirty else "")
-
-
 def run(args) -> None:
-    rows = load(args.split)
+    data: EvalSet = args.set
+    rows = data.load(args.split)
     result = {
         "split": args.split,
         "lines": len(rows),
         "version": version(),
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": ".venv/bin/python -m bench.nlu_zh " + shlex.join(sys.argv[1:]),
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        "when": now_utc(),
+        "command": command("bench.nlu_zh"),
+        "loadavg": loadavg().split(),
         "result": evaluate(rows, decide),
         "slots": slot_scores(rows),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.split}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_result(data, args.split, result)
     r = result["result"]
     line = (
         f"{args.split}: accuracy {r['accuracy']:.3f} decision {r['decision_accuracy']:.3f} "
@@ -93,14 +74,16 @@ def run(args) -> None:
         f"callback times {result['slots']['callback_time_exact']}"
     )
     if args.split == "test":
-        with (RESULTS / "test-runs.log").open("a") as log:
-            log.write(f"{result['when']} version {result['version']}: {line}\n")
+        log_test_run(data, f"{result['when']} version {result['version']}: {line}")
     print(line)
 
 
 def errors(args) -> None:
     """Dev only: the mistakes, for error analysis (never the test split)."""
-    for row in load("dev"):
+    data: EvalSet = args.set
+    if data.name != "nlu_zh":
+        sys.exit(f"errors lists lines: {data.name} is held out")
+    for row in data.load("dev"):
         d = decide(row["text"])
         effective = d["label"] if d["action"] == "act" else "unknown"
         if d["label"] != row["intent"] or (args.all and effective != row["intent"]):
@@ -108,9 +91,8 @@ def errors(args) -> None:
 
 
 def main() -> None:
-    global DATA, RESULTS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", default="nlu_zh", choices=["nlu_zh", "nlu_zh_v2"], help="which evaluation set")
+    add_set_argument(parser, "nlu_zh")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run")
     p.add_argument("--split", choices=["dev", "test"], default="dev")
@@ -119,8 +101,6 @@ def main() -> None:
     p.add_argument("--all", action="store_true", help="also the correct answers that were not acted on")
     p.set_defaults(func=errors)
     args = parser.parse_args()
-    DATA = SETS / args.set
-    RESULTS = DATA / "results"
     args.func(args)
 
 

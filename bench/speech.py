@@ -97,7 +97,7 @@ def recognise(engine, audio: np.ndarray) -> dict:
 def decide(text: str, confidence: float) -> tuple[nlp.Intent, str]:
     """The intent and what the conversation does with it: 'act', or 're-ask' (unknown or below threshold)."""
     intent = nlp.classify(text, NOW, confidence or 1.0)
-    acted = intent.name != nlp.UNKNOWN and intent.confidence >= nlp.MIN_CONFIDENCE  # else re-ask (or confirm)
+    acted = nlp.acts(intent)  # else re-ask (or confirm)
     return intent, "act" if acted else "re-ask"
 
 
@@ -164,7 +164,7 @@ def run_asr(args) -> None:
     )
     note = (
         f"Engine **{args.engine}** ({engine_note}), {condition}. *Intent accuracy*: the conversation's decision "
-        f"(intent, or a re-ask when unknown or below min_confidence {nlp.MIN_CONFIDENCE}) equals the label; "
+        f"(intent, or a re-ask when unknown or below min_confidence {nlp.act_threshold()}) equals the label; "
         "*wrong action*: it acted on a wrong intent; *NLP on reference text*: the classifier on the true words. "
         "*Endpoint → final*: wall time from the endpointer's end-of-utterance decision to the final transcript; "
         "end of speech → final adds the 600 ms of trailing silence the endpointer waits. "

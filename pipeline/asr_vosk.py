@@ -33,7 +33,7 @@ class VoskASR:
     def __init__(self, model_path: str) -> None:
         self.model = _vosk_model(str(model_path))
 
-    def recognizer(self) -> Recognizer:
+    def recognizer(self, prompt: str | None = None) -> Recognizer:  # vosk has no prompt: `prompt` is ignored
         return _VoskRecognizer(self.model)
 
     def transcribe(self, audio: np.ndarray) -> Transcript:

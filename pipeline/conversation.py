@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline import amd, nlp
-from pipeline.asr import ASREngine
+from pipeline.asr import ASREngine, answer_prompt
 from pipeline.callee_input import (  # noqa: F401 (OPT_OUT_QUESTION, DTMF_INTERDIGIT_MS: re-exported)
     BUILTIN_NODES,
     DTMF_INTERDIGIT_MS,
@@ -118,7 +118,7 @@ class Conversation:
         self.on_turn = on_turn or (lambda turn: None)
         self.endpoint_config = endpoint_config or EndpointConfig()
         self.barge_in = bool(script.get("barge_in", barge_in))
-        self.min_confidence = float(script.get("min_confidence", nlp.MIN_CONFIDENCE))
+        self.min_confidence = float(script.get("min_confidence", self.language.min_confidence))
         self.echo_margin_db = echo_margin_db
         self.recorder = CallRecorder()
         self.turns: list[TurnRecord] = []
@@ -183,7 +183,7 @@ class Conversation:
         spec = spec or {}
         heard = heard or _BargeIn()
         endpointer = heard.endpointer or Endpointer(self.endpoint_config)
-        recognizer = self.asr.recognizer()
+        recognizer = self.asr.recognizer(self._expected_answers(spec, confirming))
         pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
         started = self.call.elapsed_ms
         speech_start = heard.speech_start if heard.endpointer else None
@@ -227,6 +227,15 @@ class Conversation:
         turn = self._callee_turn(node, recognizer, speech_start, now, endpointer.ended_by, confirming)
         turn.pause_ms = endpointer.pause_ms
         return turn
+
+    def _expected_answers(self, spec: dict, confirming: bool) -> str | None:
+        """Whisper's prompt: typical answers to the intents this node branches on (yes, no or stop when confirming
+        an opt-out). Only the node's own: with every intent in it, espeak's "four two seven one" came back
+        "four two, hammer one" (tests/pipeline/test_conversation.py); docs/NLU.md has the measurement."""
+        if self.language.code != "en":  # the phrases are English; other languages' recognisers get none
+            return None
+        expected = ["affirm", "deny", "opt_out"] if confirming else list(spec.get("on", {}))
+        return answer_prompt(expected) or None
 
     def _callee_turn(self, node, recognizer, start: int, end: int, ended_by, confirming: bool) -> TurnRecord:
         decided_at = self._end_of_speech_at or time.monotonic()

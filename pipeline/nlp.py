@@ -41,7 +41,9 @@ from pipeline.languages.en import normalise, resolve_callback_time, spoken_digit
 
 log = logging.getLogger(__name__)
 
-MIN_CONFIDENCE = 0.8  # below this an intent is not acted on: the robot re-asks, then ends as `unclear`
+# Below this an intent is not acted on: the robot re-asks, then ends as `unclear`. The default for a language pack;
+# each pack carries its own (`LanguagePack.min_confidence`, English 0.85), and a script may set one.
+MIN_CONFIDENCE = 0.8
 OPT_OUT_CONFIRM = 0.2  # an opt-out this probable, not acted on, is confirmed ("stop calling this number?")
 RULE_BONUS = 0.1  # added to the score of the intent a keyword rule names
 CAMPAIGN_BONUS = 0.1  # added to a campaign's own intents: more specific than the built-in ones they overlap
@@ -51,6 +53,7 @@ NEAREST_WEIGHTS = (0.5, 0.5)  # an intent's score: its closest examples' similar
 # The recogniser's confidence (whisper: exp of the mean token log-probability) scales the classifier's only below
 # this: a clear transcript is taken at its word, a doubtful one lowers the confidence in proportion.
 ASR_TRUSTED = 0.5
+TAIL_WEIGHT = 0.5  # share of an answer's score that comes from its final clause, when it has several
 MAX_SPOKEN_DIGITS = 20  # a longer run of spoken digits is a barrage, not an answer: re-asked
 MAX_CONFIDENCE = 0.99  # the classifier is never certain: a script's min_confidence of 0.999 always re-asks
 
@@ -99,7 +102,8 @@ def classify(
     if any(p.search(norm) for p in lp.opt_out_rules):
         return Intent("opt_out", round(0.95 * asr_confidence, 3))
     digits = lp.spoken_digits(norm)
-    if digits:
+    rule = _keyword_rule(norm, lp)
+    if digits and rule != "ask_repeat":  # "seven fifteen or seven fifty, did you say?" asks, it does not answer
         if len(digits) > MAX_SPOKEN_DIGITS:
             return Intent(UNKNOWN, 0.0, {"guess": DIGITS})
         return Intent(DIGITS, round(0.95 * asr_confidence, 3), {"digits": digits, "source": "speech"})
@@ -111,7 +115,11 @@ def classify(
         bank = example_bank(language)
     except Exception:  # the model is not installed: the rules still answer (logged once)
         return classify_rules(text, now_local, heard, intents, language)
-    probabilities = bank.probabilities(norm, custom, _rule_intent(norm, lp, custom), lp.negated(norm))
+    tail = lp.final_clause(text) if lp.final_clause else None
+    tail = clean(tail, lp) if tail else None
+    probabilities = bank.probabilities(
+        norm, custom, _rule_intent(norm, lp, custom), lp.negated(norm), tail if tail != norm else None
+    )
     ranked = sorted(probabilities, key=probabilities.get, reverse=True)
     best = ranked[0]
     slots: dict = {}
@@ -126,6 +134,17 @@ def classify(
     return _with_slots(Intent(best, confidence, slots, scores), norm, now_local, lp)
 
 
+def act_threshold(language: str = "en") -> float:
+    """The confidence from which the robot acts on an answer in this language (a script may set its own)."""
+    return pack(language).min_confidence
+
+
+def acts(intent: Intent, min_confidence: float | None = None, language: str = "en") -> bool:
+    """Whether the robot acts on this intent (else it re-asks): its confidence reaches the threshold."""
+    threshold = act_threshold(language) if min_confidence is None else min_confidence
+    return intent.name != UNKNOWN and intent.confidence >= threshold
+
+
 def opt_out_probability(intent: Intent) -> float:
     """How likely the answer was a request to stop calling (1.0 for an explicit opt-out phrase)."""
     if intent.name == "opt_out" and not intent.scores:
@@ -136,9 +155,9 @@ def opt_out_probability(intent: Intent) -> float:
 def _rule_intent(norm: str, lp: LanguagePack, custom: dict[str, list[str]] | None = None) -> str | None:
     """The intent the keyword rules name for this answer (the first rule that matches), else the one whose
     example it resembles letter by letter (the old fuzzy matching: "yu have the rong numbr"), if any."""
-    for intent, patterns in lp.rules:
-        if any(p.search(norm) for p in patterns):
-            return intent
+    rule = _keyword_rule(norm, lp)
+    if rule:
+        return rule
     if len(lp.words(norm)) > FUZZY_MAX_WORDS:  # letter matching is for short, garbled answers (and is slow on long)
         return None
     best, score = None, FUZZY_THRESHOLD
@@ -151,6 +170,14 @@ def _rule_intent(norm: str, lp: LanguagePack, custom: dict[str, list[str]] | Non
     return best
 
 
+def _keyword_rule(norm: str, lp: LanguagePack) -> str | None:
+    """The intent of the first keyword rule that matches the answer."""
+    for intent, patterns in lp.rules:
+        if any(p.search(norm) for p in patterns):
+            return intent
+    return None
+
+
 class ExampleBank:
     """The built-in examples embedded once; campaign examples embedded on first use and kept (thread-safe)."""
 
@@ -159,8 +186,15 @@ class ExampleBank:
 
         self.encoder = encoder(lp.encoder)
         self.temperature, self.bonus_scale = lp.temperature, lp.bonus_scale
+        self.negated = lp.negated
         self.builtin = {
             name: self.encoder.encode_many([lp.normalise(e) for e in lines]) for name, lines in lp.examples().items()
+        }
+        # Which examples carry a negation: an embedding barely tells "it works for me" from "it doesn't work for
+        # me", so an example of the other polarity than the answer counts the pack's polarity_penalty less.
+        self.polarity_penalty = lp.polarity_penalty
+        self.polarity = {
+            name: np.array([lp.negated(lp.normalise(e)) for e in lines]) for name, lines in lp.examples().items()
         }
         self._custom: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
@@ -183,18 +217,25 @@ class ExampleBank:
             extra = np.stack([self._embed(p) for p in phrases if p]) if any(phrases) else None
             if extra is not None:
                 matrices[name] = np.concatenate([matrices[name], extra]) if name in matrices else extra
+        negated = self.negated(norm)
         out = {}
         for name, matrix in matrices.items():
             similarities = matrix @ vector
+            if self.polarity_penalty and name in self.polarity:
+                mismatch = self.polarity[name] != negated
+                similarities[: mismatch.size] -= self.polarity_penalty * mismatch
             nearest = np.sort(similarities)[::-1][: len(NEAREST_WEIGHTS)]
             weights = np.array(NEAREST_WEIGHTS[: len(nearest)])
             out[name] = float(nearest @ weights / weights.sum())
         return out
 
     def probabilities(
-        self, norm: str, custom: dict[str, list[str]], rule: str | None, negated: bool
+        self, norm: str, custom: dict[str, list[str]], rule: str | None, negated: bool, tail: str | None = None
     ) -> dict[str, float]:
         scores = self.scores(norm, custom)
+        if tail:  # the final statement decides (self-corrections, rambles): the last clause weighs as much as all
+            last = self.scores(tail, custom)
+            scores = {name: (1 - TAIL_WEIGHT) * value + TAIL_WEIGHT * last[name] for name, value in scores.items()}
         for name in custom:
             if name not in self.builtin:
                 scores[name] += CAMPAIGN_BONUS * self.bonus_scale

@@ -55,8 +55,14 @@ class LanguagePack:
     # Numbers written without +country in a campaign of this language ("" = the deployment's DEFAULT_PHONE_REGION)
     phone_region: str = ""
     temperature: float = 0.05
+    min_confidence: float = 0.8  # the act threshold (pipeline.nlp.acts), chosen on the language's dev data
+    # taken from a bank example's similarity when it and the answer differ in negation (pipeline.nlp.ExampleBank)
+    polarity_penalty: float = 0.0
     bonus_scale: float = 1.0
     default_script: Callable[[], dict] = field(default=lambda: {})
+    # The answer's final clause (raw text in, raw text out) when it has several, else None: scored beside the
+    # whole answer because the final statement decides. None: the language does not split answers.
+    final_clause: Callable[[str], str | None] | None = None
 
 
 # language code prefix -> module under pipeline.languages

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from pipeline import embeddings, nlp
+from pipeline.languages.en import final_clause
 from pipeline.nlp import MIN_CONFIDENCE, OPT_OUT_CONFIRM, UNKNOWN, classify, opt_out_probability
 
 
 def acted(intent: nlp.Intent) -> bool:
-    return intent.name != UNKNOWN and intent.confidence >= MIN_CONFIDENCE
+    return nlp.acts(intent)  # the English act threshold
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,11 @@ def test_every_intent_in_new_words(expected, text):
         ("definitely not", "deny"),
         ("no problem at all", "affirm"),
         ("why not", "affirm"),
+        ("that date doesn't suit me at all", "deny"),
+        ("it isn't convenient for us", "deny"),
+        ("I can't see why not", "affirm"),
+        ("no objection from me", "affirm"),
+        ("no no, that's fine, go ahead", "affirm"),
     ],
 )
 def test_negation(text, expected):
@@ -92,6 +98,38 @@ def test_campaign_intents_by_examples_alone(text, expected):
 def test_campaign_intents_do_not_leak_into_other_calls():
     classify("set up a payment plan", intents=PAYMENTS)
     assert classify("set up a payment plan").name not in PAYMENTS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yes I'd like that... actually no, I can't make it after all", "deny"),
+        ("hmm let me think, the kids are off that week, so, yes, go on, put me down", "affirm"),
+        ("was that nine fifteen or nine fifty?", "ask_repeat"),  # numbers in a question about what was said
+    ],
+)
+def test_the_final_statement_decides(text, expected):
+    assert classify(text).name == expected, text
+
+
+def test_final_clause():
+    assert final_clause("sure... actually no, scrap that") == "no, scrap that"
+    assert final_clause("yes please") is None
+    assert final_clause("no. who is calling?") == "who is calling"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kindly not phone me any more",
+        "how many times are you lot going to ring me",
+        "oh great, you lot again",
+        "don't bother ringing back, ever",
+    ],
+)
+def test_opt_outs_in_other_words_are_acted_on(text):
+    intent = classify(text)
+    assert intent.name == "opt_out" and acted(intent), (text, intent)
 
 
 def test_confidence_means_something():

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.asr import ASRError, WhisperASR
+from pipeline.asr import ASRError, WhisperASR, answer_prompt
 from pipeline.asr_vosk import VoskASR
 from pipeline.endpoint import EndpointConfig, Endpointer, State
 from pipeline.tts import GoogleTTS, PromptCache, Speaker, TTSError, build_engines
@@ -130,6 +130,19 @@ def test_whisper_short_window_hears_what_the_full_window_hears(piper, whisper):
     assert_heard(said, short_result.text)
     assert_heard(full_result.text, short_result.text, at_least=0.9)
     assert short_result.words[-1].end <= len(audio) / SAMPLE_RATE + 0.1
+
+
+def test_whisper_biased_toward_the_expected_answers(piper, whisper):
+    """The prompt made of the node's expected answers (docs/NLU.md: it helps on the spoken dev subset) changes
+    what whisper favours, not what it hears: the answer is transcribed, and silence still gives nothing."""
+    prompt = answer_prompt(["affirm", "deny", "opt_out"])
+    assert "Stop calling me" in prompt and "Wrong number" not in prompt
+    said = "Please stop ringing this number."
+    assert_heard(said, whisper.transcribe_utterance(through_g711(piper.synthesize(said)), prompt=prompt).text)
+    recognizer = whisper.recognizer(prompt)
+    for frame in frames(np.zeros(SAMPLE_RATE, dtype=np.int16)):
+        recognizer.accept(frame)
+    assert recognizer.result().text == ""
 
 
 def test_whisper_short_window_does_not_repeat_the_answer(piper, whisper):
