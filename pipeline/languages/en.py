@@ -283,6 +283,7 @@ def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
     return "".join(out)
 
 
+MAX_CALLBACK_HOURS = 24 * 366
 _DAYPART_HOURS = {"morning": 9, "afternoon": 14, "evening": 18, "tonight": 19}
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -294,6 +295,8 @@ def resolve_callback_time(norm: str, now_local: dt.datetime) -> dt.datetime | No
     if match:
         value = match.group(1)
         hours = int(value) if value.isdigit() else numbers[value]
+        if hours > MAX_CALLBACK_HOURS:  # "in 99999999999 hours" is no time to call (and overflows a timedelta)
+            return None
         # Add real hours in UTC: aware-datetime arithmetic in a zone is wall-clock and drifts across DST.
         later = now_local.astimezone(dt.UTC) + dt.timedelta(hours=hours)
         return later.astimezone(now_local.tzinfo).replace(second=0, microsecond=0)

@@ -234,6 +234,15 @@ def test_callback_without_a_time_has_no_slot():
     assert classify("call me back tomorrow").slots == {}  # no now: nothing to resolve against
 
 
+def test_an_absurd_interval_is_no_callback_time():
+    # Bad input: a number no timedelta holds is still a callback request, with no time (never an exception).
+    intent = classify("call me back in 99999999999 hours", NOW)
+    assert intent.name == "callback_request"
+    assert "callback_at" not in intent.slots
+    assert slot("call me back in 9000 hours") is None  # past a year: not a time we would call at
+    assert slot("call me back in 48 hours") == dt.datetime(2025, 6, 13, 10, 15, tzinfo=LA)
+
+
 def test_other_intents_carry_no_slots():
     assert classify("yes tomorrow afternoon is fine", NOW).slots == {}
 
