@@ -238,13 +238,14 @@ GTTS_TIMEOUT_SECONDS = env.float("GTTS_TIMEOUT_SECONDS", default=5.0)
 ASR_ENGINE = env("ASR_ENGINE", default="whisper")  # whisper | vosk
 # Vosk models per language: VOSK_MODELS="en=/srv/vosk/en,ko=/srv/vosk/ko"
 VOSK_MODELS = env.dict("VOSK_MODELS", default={})
-# Whisper decodes run in an ASR service's decode processes (pipeline/asr_service.py): ASR_PROCESSES of them
-# (default: one per core), each on ASR_THREADS cores; a further answer waits for one (asr_wait_ms). ASR_SOCKET:
-# the Unix socket of the host's `manage.py asr_service`, shared by every worker on the host; empty: each process
-# that needs whisper starts its own service, which exits with it.
+# Whisper decodes run in an ASR service's decode processes (pipeline/asr_service.py): ASR_PROCESSES of them,
+# each on ASR_THREADS cores; a further answer waits for one (asr_wait_ms). ASR_SOCKET: the Unix socket of the
+# host's `manage.py asr_service`, shared by every worker on the host (default: one decode process per core);
+# empty: each worker process that needs whisper starts its own service, which exits with it (default: one decode
+# process, as a prefork worker has several such processes: -c 4 with one per core each held 8 models on 2 cores).
 ASR_THREADS = env.int("ASR_THREADS", default=1)
-ASR_PROCESSES = env.int("ASR_PROCESSES", default=os.cpu_count() or 1)
 ASR_SOCKET = env("ASR_SOCKET", default="")
+ASR_PROCESSES = env.int("ASR_PROCESSES", default=(os.cpu_count() or 1) if ASR_SOCKET else 1)
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")  # for numbers written without +country
 # Personal prompts (`{first_name}`) synthesised ahead for this many of the next contacts to be dialled.
 TTS_PRESYNTH_CONTACTS = env.int("TTS_PRESYNTH_CONTACTS", default=50)
