@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Aggregate, Exists, FloatField, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Aggregate, Exists, FloatField, Max, Min, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import counters
@@ -218,7 +219,8 @@ def campaign_calls(
     intent: str = "",
 ) -> QuerySet[CallAttempt]:
     """The campaign's call attempts, newest first, filtered. Dates apply to when the call was dialled (or
-    created, for attempts never dialled), in the active time zone.
+    created, for attempts never dialled), in the active time zone; a list filtered by date is ordered by that
+    moment, newest first (else by creation).
 
     Days are ranges of instants [start of date_from, start of the day after date_to), not `dialed_at::date`:
     a range is answered by the (campaign, dialed_at) index, a date cast of each row is not."""
@@ -231,14 +233,15 @@ def campaign_calls(
     if disposition:
         calls = calls.filter(disposition=disposition)
     if date_from or date_to:
-        dialed, created = Q(), Q(dialed_at__isnull=True)
+        # When a call happened: dialled, or created for one never dialled. Filtered and ordered on that one
+        # expression, so the (campaign, COALESCE(dialed_at, created_at), id) index serves the range, the count and
+        # the page's order alike.
+        when = Coalesce("dialed_at", "created_at")
+        calls = calls.alias(when=when).order_by(when.desc(), "-id")
         if date_from:
-            dialed &= Q(dialed_at__gte=day_start(date_from))
-            created &= Q(created_at__gte=day_start(date_from))
+            calls = calls.filter(when__gte=day_start(date_from))
         if date_to:
-            dialed &= Q(dialed_at__lt=day_start(date_to + dt.timedelta(days=1)))
-            created &= Q(created_at__lt=day_start(date_to + dt.timedelta(days=1)))
-        calls = calls.filter(dialed | created)
+            calls = calls.filter(when__lt=day_start(date_to + dt.timedelta(days=1)))
     if intent:
         calls = calls.filter(
             Exists(Turn.objects.filter(tenant_id=campaign.tenant_id, attempt=OuterRef("pk"), intent=intent))

@@ -22,8 +22,9 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        # COUNT over a LIMIT: stops at limit + 1 rows, which makes one more page than the counted rows fill.
-        return self.object_list[: self.limit + 1].count()
+        # COUNT over a LIMIT: stops at limit + 1 rows, which makes one more page than the counted rows fill. Any
+        # rows will do, so unordered: the planner is free to count through whichever index the filters suit.
+        return self.object_list.order_by()[: self.limit + 1].count()
 
     @property
     def capped(self) -> bool:

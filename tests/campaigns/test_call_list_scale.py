@@ -37,15 +37,27 @@ def test_days_are_the_active_zones_days(tenant, outsider_tenant):
     # Same day, elsewhere: another campaign of the tenant and another tenant.
     dialled(CampaignFactory(tenant=tenant), dt.datetime(2026, 3, 2, 12, tzinfo=UTC))
     dialled(CampaignFactory(tenant=outsider_tenant), dt.datetime(2026, 3, 2, 12, tzinfo=UTC))
+    # Queued on the 2nd, dialled on the 3rd: the 3rd's. Dialled a moment before it was created (dialed_at is on
+    # Redis's clock, created_at on the dispatcher's): still the day it was dialled.
+    crossing = dialled(campaign, dt.datetime(2026, 3, 3, 5, 0, 10, tzinfo=UTC))
+    skewed = dialled(campaign, dt.datetime(2026, 3, 3, 4, 59, 59, 900_000, tzinfo=UTC))
+    CallAttempt.objects.filter(id=crossing.id).update(created_at=dt.datetime(2026, 3, 3, 4, 59, 30, tzinfo=UTC))
+    CallAttempt.objects.filter(id=skewed.id).update(created_at=dt.datetime(2026, 3, 3, 5, 0, 0, 500_000, tzinfo=UTC))
     day = dt.date(2026, 3, 2)
     with timezone.override("America/New_York"):
         on_day = selectors.campaign_calls(campaign, date_from=day, date_to=day)
-        assert ids(on_day) == {first.id, late_evening.id, never.id}
-        assert ids(selectors.campaign_calls(campaign, date_from=dt.date(2026, 3, 3))) == {midnight.id}
+        assert ids(on_day) == {first.id, late_evening.id, never.id, skewed.id}
+        third = {midnight.id, crossing.id}
+        assert ids(selectors.campaign_calls(campaign, date_from=dt.date(2026, 3, 3))) == third
+        assert (
+            ids(selectors.campaign_calls(campaign, date_from=dt.date(2026, 3, 3), date_to=dt.date(2026, 3, 3))) == third
+        )
         assert ids(selectors.campaign_calls(campaign, date_to=dt.date(2026, 3, 1))) == {before.id}
     with timezone.override("UTC"):  # the same calls on UTC days
         assert ids(selectors.campaign_calls(campaign, date_from=day, date_to=day)) == {first.id, before.id, never.id}
-        assert ids(selectors.campaign_calls(campaign, date_from=dt.date(2026, 3, 3))) == {late_evening.id, midnight.id}
+        later = selectors.campaign_calls(campaign, date_from=dt.date(2026, 3, 3))
+        # Newest first by when the call happened (the creation order differs: `crossing` was created first).
+        assert [a.id for a in later] == [crossing.id, midnight.id, skewed.id, late_evening.id]
 
 
 @pytest.mark.django_db
