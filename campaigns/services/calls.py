@@ -406,7 +406,8 @@ def finalize_call(attempt_id: int, now: dt.datetime | None = None, then_analyse=
                 [attempt.status, attempt.disposition, attempt.id, contact.status, contact.next_attempt_at, contact.id],
             )
         queue_call_completed(attempt)
-    complete_if_done(attempt.campaign_id)
+    if contact.status == Contact.Status.DONE:  # a contact waiting for its retry keeps the campaign running
+        complete_if_done(attempt.campaign_id)
     if then_analyse is not None and attempt.recording:
         then_analyse()
     return True
