@@ -103,14 +103,15 @@ def run(calls: int, profile: bool) -> dict:
     assert finalized == n + 1, finalized
     app.control.purge()
     drop_campaign(campaign)
-    kinds: dict[str, int] = {}
+    kinds: dict[str, list[float]] = {}
     for q in queries.captured_queries:
         head = " ".join(q["sql"].split()[:4])[:70]
-        kinds[head] = kinds.get(head, 0) + 1
-    for head, count in sorted(kinds.items(), key=lambda kv: -kv[1])[:20]:
-        print(f"{count / n:5.2f}/call  {head}")
+        kinds.setdefault(head, []).append(float(q["time"]) * 1000)
+    for head, times in sorted(kinds.items(), key=lambda kv: -len(kv[1]))[:20]:
+        print(f"{len(times) / n:5.2f}/call  {sum(times) / len(times):6.2f} ms each  {head}")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return result
 
 

@@ -5,6 +5,7 @@ import datetime as dt
 import inspect
 
 import pytest
+from django.db import connection
 
 from campaigns import queues, tasks
 from campaigns.limits import client as redis_client
@@ -307,8 +308,10 @@ def test_names_of_the_previous_release_still_run_on_the_same_queue():
     assert app.amqp.router.route({}, "pipeline.tasks.place_call")["queue"].name == "dial"
 
 
+@pytest.mark.django_db(transaction=True)  # real commits: the finalize's lazy flush must not outlive it
 def test_the_dial_task_finalizes_its_own_call_once(campaign):
-    """No finalize message per call: the dial task finalizes inline (a second finalize, the sweeper's, is a no-op)."""
+    """No finalize message per call: the dial task finalizes inline (a second finalize, the sweeper's, is a no-op).
+    A call without a recording is finalized without waiting for the WAL flush, in that transaction only."""
     contact = ContactFactory(campaign=campaign, phone=BUSY)
     [attempt_id] = dispatch()
     app.control.purge()
@@ -318,3 +321,6 @@ def test_the_dial_task_finalizes_its_own_call_once(campaign):
     assert contact.status == Contact.Status.PENDING and contact.attempts_made == 1  # retried per the busy policy
     assert redis_client().llen("default") == 0  # no finalize message waits for this call
     assert tasks.finalize_call(attempt_id) is False
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
