@@ -140,7 +140,41 @@ def _median_ms(func, runs: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def bench_pages(attempts: int, turns_per_attempt: int, runs: int, only: str = "") -> dict:
+def _rss_mb() -> tuple[float, float]:
+    """(resident now, resident peak) of this process, from /proc (MB)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def measure_export_memory(client, url: str, marks: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> list[dict]:
+    """The whole CSV export read as a client would, memory noted as it passes 10k, 100k and 1M rows: one pass for
+    the process's resident memory, another under tracemalloc for the Python heap's peak so far (a streamed export
+    keeps both flat; one that builds its rows in memory grows with them). Not timed: tracemalloc slows it."""
+    points: dict[int, dict] = {mark: {"rows": mark} for mark in marks}
+    for traced in (False, True):
+        if traced:
+            tracemalloc.start()
+        response, rows, pending = client.get(url), 0, list(marks)
+        assert response.status_code == 200
+        for chunk in response.streaming_content:
+            rows += chunk.count(b"\n")
+            while pending and rows >= pending[0]:
+                mark = pending.pop(0)
+                if traced:
+                    points[mark]["heap_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1_048_576
+                else:
+                    points[mark]["rss_mb"], points[mark]["rss_peak_mb"] = _rss_mb()
+        response.close()
+        if traced:
+            tracemalloc.stop()
+        for mark in pending:  # fewer rows than this mark
+            points.pop(mark, None)
+    for point in points.values():
+        print("export memory", point, flush=True)
+    return list(points.values())
+
+
+def bench_pages(attempts: int, turns_per_attempt: int, runs: int, only: str = "", export_memory: bool = False) -> dict:
     from django.conf import settings
     from django.test import Client
 
@@ -185,6 +219,8 @@ def bench_pages(attempts: int, turns_per_attempt: int, runs: int, only: str = ""
         median, times = _median_ms(func, runs)
         out["pages"][name] = {"median_ms": median, "runs_ms": times}
         print(f"{name}: {median:.0f} ms ({', '.join(f'{t:.0f}' for t in times)})", flush=True)
+    if export_memory:
+        out["export_memory"] = measure_export_memory(client, f"/campaigns/{c}/export.csv")
     if only and "CSV export, whole" not in only.split("|"):
         return out
     started = time.perf_counter()
@@ -290,6 +326,7 @@ def main() -> int:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--profile", action="store_true", help="imports: profile one import of the first size")
     parser.add_argument("--only", default="", help='pages: re-measure only these pages ("/metrics|call list")')
+    parser.add_argument("--export-memory", action="store_true", help="pages: memory of the whole CSV export")
     args = parser.parse_args()
     if args.part == "doc":  # parts run separately (--json each), written as one section
         from bench.doc import replace_section
@@ -330,7 +367,9 @@ def main() -> int:
     if args.part in ("all", "orchestration"):
         results["orchestration"] = bench_orchestration(args.calls, args.orchestration_runs)
     if args.part in ("all", "pages"):
-        results["pages"] = bench_pages(args.attempts, args.turns_per_attempt, args.runs, args.only)
+        results["pages"] = bench_pages(
+            args.attempts, args.turns_per_attempt, args.runs, args.only, export_memory=args.export_memory
+        )
     results["load_end"] = machine_load()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))

@@ -168,12 +168,16 @@ def generate(attempts: int, turns_per_attempt: int) -> dict:
                     "",
                     "{}",
                     dialed.isoformat(),
+                    "",
+                    "outbound",
+                    "",
+                    "",
                 )
 
         cols = (
             "id, tenant_id, campaign_id, contact_id, attempt_number, status, queued_at, dial_status, sip_code, "
             "end_reason, outcome, disposition, error, worker, dialed_at, answered_at, ended_at, talk_ms, "
-            "recording, full_transcript, analysis, created_at"
+            "recording, full_transcript, analysis, created_at, caller, direction, transfer_status, transfer_target"
         )
         cursor.copy_expert(f"COPY campaigns_callattempt ({cols}) FROM STDIN", Lines(_lines(calls())))
         print(f"attempts {time.perf_counter() - started:.0f} s", flush=True)
@@ -197,11 +201,12 @@ def generate(attempts: int, turns_per_attempt: int) -> dict:
                         start + 2500,
                         None if robot else rng.randint(120, 900),
                         rng.randint(300, 1500) if robot else None,
+                        "",
                     )
 
         cols = (
             "tenant_id, attempt_id, index, speaker, node, text, intent, confidence, slots, start_ms, end_ms, "
-            "asr_latency_ms, response_latency_ms"
+            "asr_latency_ms, response_latency_ms, end_of_turn"
         )
         if turns_per_attempt:
             cursor.copy_expert(f"COPY campaigns_turn ({cols}) FROM STDIN", Lines(_lines(turns())))

@@ -23,6 +23,8 @@ _ACQUIRE = """
 local live, starts = KEYS[1], KEYS[2]
 local call_id, max_live, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
 local dial_slots, window_ms = tonumber(ARGV[3]), tonumber(ARGV[5])
+-- Redis lost the live sets (restart, flush): the caller rebuilds them before anyone takes a channel.
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
 local t = redis.call('TIME')
 local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', live, '-inf', now_ms)
@@ -88,15 +90,22 @@ class ChannelLimiter:
 
         `live_calls` (limit key -> call ids live now) rebuilds the live sets first if Redis lost them.
         """
-        if live_calls is not None and not client().exists(STATE_KEY) and not self.rebuild(live_calls):
-            return "limits are being rebuilt after Redis lost them"
         taken: list[Limit] = []
-        for limit in limits:
+        for index, limit in enumerate(limits):
             dials, window_ms = limit.dial_window
-            result = self._acquire(
-                keys=[f"limit:{limit.key}:live", f"limit:{limit.key}:starts"],
-                args=[call_id, limit.max_concurrent, dials, self.lease_ms, window_ms],
-            )
+
+            def take(check_state: bool, limit: Limit = limit, dials: int = dials, window_ms: int = window_ms) -> int:
+                return self._acquire(
+                    keys=[f"limit:{limit.key}:live", f"limit:{limit.key}:starts", STATE_KEY],
+                    args=[call_id, limit.max_concurrent, dials, self.lease_ms, window_ms, int(check_state)],
+                )
+
+            # The first script also says whether Redis still holds the live sets (no round trip of its own).
+            result = take(live_calls is not None and index == 0)
+            if result == -2:
+                if not self.rebuild(live_calls):
+                    return "limits are being rebuilt after Redis lost them"
+                result = take(False)
             if result <= 0:
                 self.release(taken, call_id)
                 return f"{limit.key}: {'all channels busy' if result == 0 else 'calls-per-second limit'}"
@@ -125,6 +134,11 @@ class ChannelLimiter:
         for limit in limits:
             self._renew(keys=[f"limit:{limit.key}:live"], args=[call_id, self.lease_ms])
 
-    def release(self, limits: list[Limit], call_id: str) -> None:
+    def release(self, limits: list[Limit], call_id: str, also_delete: tuple[str, ...] = ()) -> None:
+        """Free the call's channels (and delete `also_delete` keys with them: one round trip for all)."""
+        pipe = client().pipeline(transaction=False)
         for limit in limits:
-            client().zrem(f"limit:{limit.key}:live", call_id)
+            pipe.zrem(f"limit:{limit.key}:live", call_id)
+        if also_delete:
+            pipe.delete(*also_delete)
+        pipe.execute()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Aggregate, Exists, FloatField, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Aggregate, Exists, FloatField, Max, Min, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from campaigns import counters
 from campaigns.models import CallAttempt, Campaign, Contact, Membership, Tenant, Turn
@@ -201,6 +203,14 @@ def campaign_intents(campaign: Campaign) -> list[str]:
         return [intent for (intent,) in cursor.fetchall()]
 
 
+def day_start(day: dt.date, zone: dt.tzinfo | None = None) -> dt.datetime:
+    """The first instant of `day` in `zone` (default: the active time zone) as an aware datetime. A day whose
+    midnight a DST change skips starts at its first existing instant (zoneinfo resolves the gap forward)."""
+    zone = zone or timezone.get_current_timezone()
+    local = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+    return local.astimezone(dt.UTC).astimezone(zone)  # normalises a skipped midnight to the real instant
+
+
 def campaign_calls(
     campaign: Campaign,
     disposition: str = "",
@@ -209,7 +219,11 @@ def campaign_calls(
     intent: str = "",
 ) -> QuerySet[CallAttempt]:
     """The campaign's call attempts, newest first, filtered. Dates apply to when the call was dialled (or
-    created, for attempts never dialled), in the server's time zone."""
+    created, for attempts never dialled), in the active time zone; a list filtered by date is ordered by that
+    moment, newest first (else by creation).
+
+    Days are ranges of instants [start of date_from, start of the day after date_to), not `dialed_at::date`:
+    a range is answered by the (campaign, dialed_at) index, a date cast of each row is not."""
     calls = (
         CallAttempt.objects.for_tenant(campaign.tenant_id)
         .filter(campaign=campaign)
@@ -218,12 +232,16 @@ def campaign_calls(
     )
     if disposition:
         calls = calls.filter(disposition=disposition)
-    if date_from:
-        calls = calls.filter(
-            Q(dialed_at__date__gte=date_from) | Q(dialed_at__isnull=True, created_at__date__gte=date_from)
-        )
-    if date_to:
-        calls = calls.filter(Q(dialed_at__date__lte=date_to) | Q(dialed_at__isnull=True, created_at__date__lte=date_to))
+    if date_from or date_to:
+        # When a call happened: dialled, or created for one never dialled. Filtered and ordered on that one
+        # expression, so the (campaign, COALESCE(dialed_at, created_at), id) index serves the range, the count and
+        # the page's order alike.
+        when = Coalesce("dialed_at", "created_at")
+        calls = calls.alias(when=when).order_by(when.desc(), "-id")
+        if date_from:
+            calls = calls.filter(when__gte=day_start(date_from))
+        if date_to:
+            calls = calls.filter(when__lt=day_start(date_to + dt.timedelta(days=1)))
     if intent:
         calls = calls.filter(
             Exists(Turn.objects.filter(tenant_id=campaign.tenant_id, attempt=OuterRef("pk"), intent=intent))

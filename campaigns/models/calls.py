@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, Disposition
@@ -122,6 +123,13 @@ class CallAttempt(models.Model):
             models.Index(fields=["status", "disposition"], name="attempt_status_disposition_idx"),
             # The report's first and last dial: min/max through an index, not a scan of the campaign's attempts.
             models.Index(fields=["campaign", "dialed_at"], name="attempt_campaign_dialed_idx"),
+            # The call list filtered by date: when the call happened (dialled, else created), newest first.
+            models.Index(
+                models.F("campaign"),
+                Coalesce("dialed_at", "created_at"),
+                models.F("id"),
+                name="attempt_campaign_when_idx",
+            ),
         ]
 
     def __str__(self) -> str:

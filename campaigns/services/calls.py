@@ -156,8 +156,7 @@ def place_call(attempt_id: int, now: dt.datetime | None = None) -> str:
     finally:
         keeper.stop()
         try:
-            limiter.release(keeper.limits, keeper.call_id)
-            call_guard.client().delete(call_guard.heartbeat_key(attempt.id))
+            limiter.release(keeper.limits, keeper.call_id, also_delete=(call_guard.heartbeat_key(attempt.id),))
         except redis.RedisError as exc:  # the lease expires by itself
             log.warning("attempt %s: channel not released (%s); it frees when its lease runs out", attempt.id, exc)
 
@@ -224,14 +223,6 @@ def _claimed(attempt: CallAttempt, token: str, now: dt.datetime, keeper: call_gu
     if refused:
         return _requeue(attempt, token)
     keeper.limits = limits  # renewed with the lease from now on, released when the call is over
-    # Do-not-call last, just before the phone rings: a number added while the engines loaded or the channel
-    # was awaited is never dialled.
-    if is_blocked(attempt.tenant_id, contact.phone):
-        reason = "on the do-not-call list"
-        skipped = {"skip_reason": reason}
-        _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
-        complete_if_done(campaign.id)
-        return "skipped"
     # Stamped with the moment Redis gave the dial slot: the calls-per-second limit holds on these stamps.
     dialing_at = dt.datetime.fromtimestamp(keeper.limiter.acquired_at_ms / 1000, tz=dt.UTC)
     return _dial_and_talk(
@@ -261,18 +252,37 @@ def _dial_and_talk(attempt, token, campaign, contact, now, dialing_at, engines_r
 
     def started() -> bool:
         """dialed_at and the script version on our attempt and the contact's attempts_made + 1, in one statement
-        (atomic by itself): the contact is counted only when the guarded write on the attempt matched."""
+        (atomic by itself): the contact is counted only when the guarded write on the attempt matched, and the
+        write matches only while the number is on no do-not-call list. Do-not-call is so checked last, in the
+        statement that lets the phone ring: a number added while the engines loaded or the channel was awaited
+        is never dialled."""
         with connection.cursor() as cursor:
             cursor.execute(
                 "WITH ours AS (UPDATE campaigns_callattempt SET dialed_at = %s, script_version_id = %s "
-                "WHERE id = %s AND status = %s AND worker = %s RETURNING contact_id) "
+                "WHERE id = %s AND status = %s AND worker = %s AND NOT EXISTS ("
+                "  SELECT 1 FROM campaigns_donotcall d WHERE d.phone = %s AND (d.tenant_id = %s OR d.tenant_id IS NULL)"
+                ") RETURNING contact_id) "
                 "UPDATE campaigns_contact SET attempts_made = attempts_made + 1 FROM ours "
                 "WHERE campaigns_contact.id = ours.contact_id RETURNING campaigns_contact.id",
-                [dialing_at, version.id, attempt.id, CallAttempt.Status.DIALING.value, token],
+                [
+                    dialing_at,
+                    version.id,
+                    attempt.id,
+                    CallAttempt.Status.DIALING.value,
+                    token,
+                    contact.phone,
+                    attempt.tenant_id,
+                ],
             )
             return cursor.fetchone() is not None
 
     if not call_guard.retry_while_database_down(started, f"attempt {attempt.id}: dial start"):
+        if is_blocked(attempt.tenant_id, contact.phone):  # why the dial start did not match
+            reason = "on the do-not-call list"
+            skipped = {"skip_reason": reason}
+            _release(attempt, token, Contact.Status.SKIPPED, skipped, status=CallAttempt.Status.CANCELLED, error=reason)
+            complete_if_done(campaign.id)
+            return "skipped"
         log.error("attempt %s: taken from this worker before dialling; not dialled", attempt.id)
         return "ended"
     result = carrier.dial(contact.phone, campaign.caller_id, settings.RING_TIMEOUT_SECONDS)
@@ -389,14 +399,21 @@ def finalize_call(attempt_id: int, now: dt.datetime | None = None, then_analyse=
             contact.status, contact.next_attempt_at = Contact.Status.PENDING, again
         else:
             contact.status = Contact.Status.DONE
+        # A call without a recording asks nothing outside PostgreSQL once finalized (no analysis; a webhook's
+        # delivery row commits with it and a message for a lost row is a no-op), so its commit need not wait for
+        # the WAL flush: it is lost only if PostgreSQL itself crashes within a fraction of a second, and then the
+        # attempt is still ENDED and the sweeper finalizes it again; any later durable commit flushes it first.
+        lazy = "" if attempt.recording else "SET LOCAL synchronous_commit TO off; "
         with connection.cursor() as cursor:
             cursor.execute(
-                "WITH finalized AS (UPDATE campaigns_callattempt SET status = %s, disposition = %s WHERE id = %s) "
+                lazy  # noqa: S608 - two constant strings, the values are parameters
+                + "WITH finalized AS (UPDATE campaigns_callattempt SET status = %s, disposition = %s WHERE id = %s) "
                 "UPDATE campaigns_contact SET status = %s, next_attempt_at = %s WHERE id = %s",
                 [attempt.status, attempt.disposition, attempt.id, contact.status, contact.next_attempt_at, contact.id],
             )
         queue_call_completed(attempt)
-    complete_if_done(attempt.campaign_id)
+    if contact.status == Contact.Status.DONE:  # a contact waiting for its retry keeps the campaign running
+        complete_if_done(attempt.campaign_id)
     if then_analyse is not None and attempt.recording:
         then_analyse()
     return True

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +21,7 @@ from campaigns.models import Campaign, Disposition, Rehearsal
 from campaigns.services import lifecycle as services
 from campaigns.views.access import can_write, member_attempt, member_campaign
 from campaigns.views.charts import disposition_bars, hourly_bars
+from campaigns.views.paging import CappedPaginator
 from campaigns.views.report import report_cards
 from campaigns.views.script_map import script_map
 from pipeline.script import ScriptError, validate_script
@@ -176,7 +176,8 @@ def call_list(request, campaign_id: int):
         date_to=filters.get("date_to"),
         intent=filters.get("intent", ""),
     )
-    page = Paginator(calls, CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    number = request.GET.get("page")
+    page = CappedPaginator(calls, CALLS_PER_PAGE, number).get_page(number)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

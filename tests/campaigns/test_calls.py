@@ -5,6 +5,7 @@ import datetime as dt
 import inspect
 
 import pytest
+from django.db import connection
 
 from campaigns import queues, tasks
 from campaigns.limits import client as redis_client
@@ -92,6 +93,32 @@ def test_do_not_call_added_after_dispatch_is_honoured_at_dial_time(campaign):
     attempt = CallAttempt.objects.get(id=attempt_id)
     assert attempt.status == CallAttempt.Status.CANCELLED and attempt.dialed_at is None
     assert Contact.objects.get(id=contact.id).status == Contact.Status.SKIPPED
+
+
+@pytest.mark.parametrize(("whose", "blocked"), [("tenant", True), ("global", True), ("other tenant", False)])
+def test_do_not_call_added_while_the_channel_is_awaited_is_honoured_by_the_dial_start(
+    campaign, outsider_tenant, monkeypatch, whose, blocked
+):
+    """The last check is in the statement that lets the phone ring (after the claim, engines and limits)."""
+    contact = ContactFactory(campaign=campaign, phone=BUSY)
+    [attempt_id] = dispatch()
+    owner = {"tenant": campaign.tenant, "global": None, "other tenant": outsider_tenant}[whose]
+    real_limits = calls.limits_for
+
+    def limits_then_listed(of):  # the number is listed the moment the channel is being taken
+        DoNotCall.objects.create(tenant=owner, phone=contact.phone, reason="asked by email")
+        return real_limits(of)
+
+    monkeypatch.setattr(calls, "limits_for", limits_then_listed)
+    outcome = calls.place_call(attempt_id, now=NOON_NEW_YORK)
+    attempt, contact = CallAttempt.objects.get(id=attempt_id), Contact.objects.get(id=contact.id)
+    if blocked:
+        assert outcome == "skipped" and attempt.status == CallAttempt.Status.CANCELLED
+        assert attempt.dialed_at is None and contact.attempts_made == 0 and contact.status == Contact.Status.SKIPPED
+        assert attempt.error == contact.skip_reason == "on the do-not-call list"
+    else:  # another tenant's list does not stop this tenant's call
+        assert outcome == "ended" and attempt.dialed_at is not None and attempt.dial_status == "busy"
+        assert contact.attempts_made == 1
 
 
 @pytest.mark.parametrize(
@@ -279,3 +306,21 @@ def test_names_of_the_previous_release_still_run_on_the_same_queue():
         assert inspect.unwrap(type(old).__dict__["run"]) is inspect.unwrap(type(new).__dict__["run"])
         assert app.amqp.router.route({}, legacy)["queue"].name == queues.TASKS[current]
     assert app.amqp.router.route({}, "pipeline.tasks.place_call")["queue"].name == "dial"
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the finalize's lazy flush must not outlive it
+def test_the_dial_task_finalizes_its_own_call_once(campaign):
+    """No finalize message per call: the dial task finalizes inline (a second finalize, the sweeper's, is a no-op).
+    A call without a recording is finalized without waiting for the WAL flush, in that transaction only."""
+    contact = ContactFactory(campaign=campaign, phone=BUSY)
+    [attempt_id] = dispatch()
+    app.control.purge()
+    assert tasks.place_call(attempt_id) == "ended"
+    attempt, contact = CallAttempt.objects.get(id=attempt_id), Contact.objects.get(id=contact.id)
+    assert attempt.status == CallAttempt.Status.FINALIZED and attempt.disposition == "busy"
+    assert contact.status == Contact.Status.PENDING and contact.attempts_made == 1  # retried per the busy policy
+    assert redis_client().llen("default") == 0  # no finalize message waits for this call
+    assert tasks.finalize_call(attempt_id) is False
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
