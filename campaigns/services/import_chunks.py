@@ -202,9 +202,9 @@ class ChunkWriter:
         call_zones = "[]" if chosen or len(zones) < 2 else json.dumps(zones)
         custom = "{" + ", ".join([f"{key}: {_json_string(row[i].strip())}" for key, i in self.custom_columns]) + "}"
         values = (first, last, chosen or zones[0], call_zones, custom)
+        if _COPY_SPECIAL.search("".join(values)):
+            values = [value.translate(_ESCAPES) for value in values]
         text = "\t".join(values)
-        if _COPY_SPECIAL.search(text):
-            text = "\t".join(value.translate(_ESCAPES) for value in values)
         return f"{head}{phone}\t{text}\t{_PENDING}\t\t0\t{line}{tail}"
 
     def _row_problem(self, phone, row, zones, existing, blocked) -> str | None:

@@ -140,8 +140,8 @@ def rows(stream: BinaryIO, layout: Layout) -> Iterator[tuple[int, list[str]]]:
                     f'{line}), so those lines would be read as one value: a closing quote (") is probably '
                     "missing. Fix the quote and upload again."
                 )
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not rows
+            if not "".join(row).strip():
+                continue  # blank lines (or only blank cells) are not rows
             yield line, row
     except csv.Error as exc:
         raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
