@@ -32,8 +32,9 @@ _PLAIN = re.compile(r"\+?[0-9]+")
 _ALL_DIGITS = frozenset(range(ord("0"), ord("9") + 1))
 _SLOW = None  # a memo entry: this key's numbers go to phonenumbers every time
 
-# key -> (head, zones) for a valid number, (suffix of its error message,) for an invalid one, or _SLOW
-_memo: dict[tuple[str, int, str], tuple | None] = {}
+# (region, length, first digits) -> (head, zones) for a valid number, (suffix of its error message,) for an invalid
+# one, or _SLOW; (region, text) -> the error message of a text that is not plain digits and not a phone number
+_memo: dict[tuple, tuple | str | None] = {}
 
 
 def clear() -> None:
@@ -186,24 +187,48 @@ def _entry(text: str, region: str, tail: str) -> tuple | None:
     return e164[: len(e164) - len(tail)], tuple(zones)
 
 
+@functools.cache
+def _cut(region: str, lead: str) -> int | None:
+    """Where a plain number's key ends (K, plus its +): `lead` is a + number's first three digits (its calling code
+    is among them), empty for a national number of `region`."""
+    if not lead:
+        country_code = _util.country_code_for_region(region)
+        k = prefix_length(country_code, region, True) if country_code else None
+        return k
+    digits = lead[1:]  # phonenumbers' reading: a leading 0 is no calling code, else the shortest known one
+    codes = [] if digits[0] == "0" else [int(digits[:n]) for n in range(1, len(digits) + 1)]
+    country_code = next((c for c in codes if c in _util.COUNTRY_CODE_TO_REGION_CODE), 0)
+    if not country_code:
+        return None
+    k = prefix_length(country_code, _util.region_code_for_country_code(country_code), False)
+    return None if k is None else k + 1
+
+
+def _written_otherwise(raw: str, region: str) -> tuple[str, list[str]]:
+    """A number with spaces, brackets, letters... goes to phonenumbers; what is not a number at all ("n/a", "none",
+    a cut-off cell: the same few texts over and over in a bad file) is remembered by its exact text."""
+    key = (region, raw)
+    message = _memo.get(key)
+    if message is not None:
+        raise InvalidPhone(message)
+    try:
+        return e164_and_zones(raw, region)
+    except InvalidPhone as exc:
+        if len(_memo) >= MAX_ENTRIES:
+            _memo.clear()
+        _memo[key] = str(exc)
+        raise
+
+
 def validate(raw: str, region: str = "US") -> tuple[str, list[str]]:
     """Same answer as campaigns.phones.e164_and_zones(raw, region), in about a microsecond for numbers written as
     +digits or national digits whose key was seen before."""
     text = raw.strip() if raw else ""
     if not _PLAIN.fullmatch(text):
-        return e164_and_zones(raw, region)
-    national = text[0] != "+"
-    if national:
-        country_code, parsing_region = _util.country_code_for_region(region), region
-    else:
-        digits = text[1:4]  # phonenumbers' reading: a leading 0 is no calling code, else the shortest known one
-        codes = [] if digits[0] == "0" else [int(digits[:n]) for n in range(1, len(digits) + 1)]
-        country_code = next((c for c in codes if c in _util.COUNTRY_CODE_TO_REGION_CODE), 0)
-        parsing_region = _util.region_code_for_country_code(country_code)
-    k = prefix_length(country_code, parsing_region, national) if country_code else None
-    if k is None:
+        return _written_otherwise(raw, region)
+    cut = _cut(region, text[:4] if text[0] == "+" else "")
+    if cut is None:
         return e164_and_zones(text, region)
-    cut = k + (not national)  # the + is not a digit
     key = (region, len(text), text[:cut])
     entry = _memo.get(key, False)
     if entry is False:
