@@ -1,9 +1,11 @@
 """Call-list import, pass 2: the rows validated and stored a chunk at a time (see campaigns.services.imports).
 
-Per chunk: phone numbers parsed once each; the chunk's numbers looked up in the campaign, in this import's earlier
+Per chunk: phone numbers validated once each (campaigns.phone_prefixes: phonenumbers' answer, reused for numbers
+that share its deciding leading digits); the chunk's numbers looked up in the campaign, in this import's earlier
 chunks and on the do-not-call lists with one query each; good rows COPYed into the contacts (through a temporary
-table with ON CONFLICT DO NOTHING when a concurrent upload stored one of them first), rejected rows COPYed into
-ImportRejection, and the import's progress updated, all in one transaction.
+table with ON CONFLICT DO NOTHING when a concurrent upload stored one of them first; each row formatted as COPY
+text in a few string operations), rejected rows COPYed into ImportRejection, and the import's progress updated,
+all in one transaction.
 """
 
 from __future__ import annotations
