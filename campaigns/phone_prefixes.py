@@ -27,7 +27,7 @@ from phonenumbers import timezone as phone_timezone
 
 from campaigns.phones import InvalidPhone, e164_and_zones
 
-MAX_ENTRIES = 100_000  # bounded memory: cleared when full (a key stands for 10^(length - K) numbers)
+MAX_ENTRIES = 50_000  # bounded memory (about 17 MB full): cleared when full; a key stands for 10^(length - K) numbers
 _PLAIN = re.compile(r"\+?[0-9]+")
 _ALL_DIGITS = frozenset(range(ord("0"), ord("9") + 1))
 _SLOW = None  # a memo entry: this key's numbers go to phonenumbers every time
