@@ -1,23 +1,28 @@
 """Call-list import, pass 2: the rows validated and stored a chunk at a time (see campaigns.services.imports).
 
-Per chunk: phone numbers parsed once each; the chunk's numbers looked up in the campaign, in this import's earlier
+Per chunk: phone numbers validated once each (campaigns.phone_prefixes: phonenumbers' answer, reused for numbers
+that share its deciding leading digits); the chunk's numbers looked up in the campaign, in this import's earlier
 chunks and on the do-not-call lists with one query each; good rows COPYed into the contacts (through a temporary
-table with ON CONFLICT DO NOTHING when a concurrent upload stored one of them first), rejected rows COPYed into
-ImportRejection, and the import's progress updated, all in one transaction.
+table with ON CONFLICT DO NOTHING when a concurrent upload stored one of them first; each row formatted as COPY
+text in a few string operations), rejected rows COPYed into ImportRejection, and the import's progress updated,
+all in one transaction.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import zoneinfo
+from json.encoder import encode_basestring as _json_string  # json.dumps(ensure_ascii=False)'s own
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.languages import phone_region
 from campaigns.models import Campaign, Contact, ContactImport
-from campaigns.phones import InvalidPhone, e164_and_zones
+from campaigns.phone_prefixes import validate
+from campaigns.phones import InvalidPhone
 from campaigns.services.import_file import Layout
 
 KNOWN_COLUMNS = {"first_name", "last_name", "timezone"}
@@ -45,6 +50,8 @@ CONTACT_COLUMNS = (  # as written in _insert's SQL
     "created_at",
 )
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # what COPY's text format escapes
+_PENDING = Contact.Status.PENDING.value
 
 
 def _copy_value(value) -> str:
@@ -57,9 +64,12 @@ def _copy_value(value) -> str:
 
 def _copy(cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """COPY rows (tuples in `columns` order) into `table` through Django's connection (psycopg2)."""
-    if not rows:
-        return
-    body = "".join("\t".join(_copy_value(v) for v in row) + "\n" for row in rows)
+    if rows:
+        _copy_text(cursor, table, columns, "".join("\t".join(_copy_value(v) for v in row) + "\n" for row in rows))
+
+
+def _copy_text(cursor, table: str, columns: tuple[str, ...], body: str) -> None:
+    """COPY lines of COPY text, already formatted, into `table`."""
     with connection.wrap_database_errors:  # psycopg2's errors as Django's (IntegrityError...)
         cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(body))
 
@@ -75,6 +85,13 @@ class ChunkWriter:
         header = layout.header
         self.name_columns = [(name, header.index(name)) for name in ("first_name", "last_name") if name in header]
         self.zone_column = header.index("timezone") if "timezone" in header else None
+        self.first_index = header.index("first_name") if "first_name" in header else None
+        self.last_index = header.index("last_name") if "last_name" in header else None
+        self.custom_columns = [  # (the key as JSON, its cell's index), in the file's order
+            (_json_string(name), i)
+            for i, name in enumerate(header)
+            if name not in KNOWN_COLUMNS and name != layout.phone_column
+        ]
 
     def _zone_known(self, zone: str) -> bool:
         known = self.zone_ok.get(zone)
@@ -97,7 +114,7 @@ class ChunkWriter:
                 parsed.append((line, raw, row, None, None, f"expected {width} columns, found {len(row)}"))
                 continue
             try:
-                e164, zones = e164_and_zones(raw, region)
+                e164, zones = validate(raw, region)
             except InvalidPhone as exc:
                 parsed.append((line, raw, row, None, None, str(exc)))
                 continue
@@ -137,13 +154,11 @@ class ChunkWriter:
         """Validate and store one chunk; returns (created, rejected). Raises ImportSuperseded when another worker
         has already stored past `expected_line`."""
         parsed = self.parse(chunk)
-        header, phone_column, campaign, record = (
-            self.layout.header,
-            self.layout.phone_column,
-            self.campaign,
-            self.record,
-        )
+        campaign, record = self.campaign, self.record
         now = timezone.now()
+        # the columns every row of the chunk shares, in CONTACT_COLUMNS order around the row's own
+        head = f"{campaign.tenant_id}\t{campaign.id}\t{record.id}\t"
+        tail = f"\t{now.isoformat()}\n"
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT resume_line FROM campaigns_contactimport WHERE id = %s FOR UPDATE", [record.id])
             found = cursor.fetchone()
@@ -164,28 +179,7 @@ class ChunkWriter:
                 if reason is not None:
                     rejected.append((record.id, line, raw, reason, phone or ""))
                     continue
-                values = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
-                zone = values.get("timezone", "") or zones[0]
-                call_zones = zones if not values.get("timezone") and len(zones) > 1 else []
-                custom = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k != phone_column}
-                good.append(
-                    (
-                        campaign.tenant_id,
-                        campaign.id,
-                        record.id,
-                        phone,
-                        values.get("first_name", ""),
-                        values.get("last_name", ""),
-                        zone,
-                        json.dumps(call_zones) if call_zones else "[]",
-                        json.dumps(custom, ensure_ascii=False),
-                        Contact.Status.PENDING.value,
-                        "",
-                        0,
-                        line,
-                        now.isoformat(),
-                    )
-                )
+                good.append((phone, line, self._contact_line(head, phone, row, zones, line, tail)))
             created = self._insert(cursor, good, rejected)
             _copy(
                 cursor,
@@ -199,6 +193,21 @@ class ChunkWriter:
                 [len(chunk), created, len(rejected), last_line, now, record.id],
             )
         return created, len(rejected)
+
+    def _contact_line(self, head: str, phone: str, row: list[str], zones: list[str], line: int, tail: str) -> str:
+        """One contact as a line of COPY text (CONTACT_COLUMNS), formatted in a few string operations: escaping only
+        when a value holds a backslash, tab or line break, custom fields as json.dumps(..., ensure_ascii=False)
+        writes them (the same encoder, the same separators)."""
+        first = row[self.first_index].strip() if self.first_index is not None else ""
+        last = row[self.last_index].strip() if self.last_index is not None else ""
+        chosen = row[self.zone_column].strip() if self.zone_column is not None else ""
+        call_zones = "[]" if chosen or len(zones) < 2 else json.dumps(zones)
+        custom = "{" + ", ".join([f"{key}: {_json_string(row[i].strip())}" for key, i in self.custom_columns]) + "}"
+        values = (first, last, chosen or zones[0], call_zones, custom)
+        if _COPY_SPECIAL.search("".join(values)):
+            values = [value.translate(_ESCAPES) for value in values]
+        text = "\t".join(values)
+        return f"{head}{phone}\t{text}\t{_PENDING}\t\t0\t{line}{tail}"
 
     def _row_problem(self, phone, row, zones, existing, blocked) -> str | None:
         if phone in existing:
@@ -216,15 +225,16 @@ class ChunkWriter:
             return "cannot tell the time zone from the number; add a timezone column"
         return None
 
-    def _insert(self, cursor, good: list[tuple], rejected: list[tuple]) -> int:
+    def _insert(self, cursor, good: list[tuple[str, int, str]], rejected: list[tuple]) -> int:
         """COPY straight into the contacts; when another upload stored one of these numbers since the lookup (a
         unique violation on (campaign, phone)), the chunk goes through this connection's temporary table instead
         and is inserted with ON CONFLICT DO NOTHING: the numbers it could not store are "already in this campaign"."""
         if not good:
             return 0
+        body = "".join(text for _phone, _line, text in good)
         try:
             with transaction.atomic():  # a savepoint: a conflict undoes only this COPY
-                _copy(cursor, "campaigns_contact", CONTACT_COLUMNS, good)
+                _copy_text(cursor, "campaigns_contact", CONTACT_COLUMNS, body)
             return len(good)
         except IntegrityError:
             pass
@@ -234,7 +244,7 @@ class ChunkWriter:
             "custom_fields, status, skip_reason, attempts_made, source_line, created_at "
             "FROM campaigns_contact WITH NO DATA"
         )
-        _copy(cursor, "import_chunk", CONTACT_COLUMNS, good)
+        _copy_text(cursor, "import_chunk", CONTACT_COLUMNS, body)
         cursor.execute(
             "INSERT INTO campaigns_contact ("
             "tenant_id, campaign_id, contact_import_id, phone, first_name, last_name, timezone, call_zones, "
@@ -245,8 +255,8 @@ class ChunkWriter:
         stored = {phone for (phone,) in cursor.fetchall()}
         cursor.execute("TRUNCATE import_chunk")  # the connection's own table, kept for its next chunk
         if len(stored) < len(good):
-            for row in good:
-                if row[3] not in stored:  # a concurrent upload stored this number first
-                    rejected.append((row[2], row[12], row[3], "already in this campaign", row[3]))
+            for phone, line, _text in good:
+                if phone not in stored:  # a concurrent upload stored this number first
+                    rejected.append((self.record.id, line, phone, "already in this campaign", phone))
             rejected.sort(key=lambda r: r[1])
         return len(stored)

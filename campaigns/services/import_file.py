@@ -156,8 +156,8 @@ def rows(stream: BinaryIO, layout: Layout) -> Iterator[tuple[int, list[str]]]:
                     )
                     % {"first": first, "count": line - first + 1, "line": line}
                 )
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not rows
+            if not "".join(row).strip():
+                continue  # blank lines (or only blank cells) are not rows
             yield line, row
     except csv.Error as exc:
         raise ImportFileError(

@@ -59,6 +59,22 @@ def test_good_file_stores_e164_zone_names_and_custom_fields(campaign, manager):
     assert (record.rows, record.created_count, record.rejected, record.uploaded_by) == (3, 3, [], manager)
 
 
+def test_values_that_copy_and_json_must_escape_are_stored_as_written(campaign):
+    """Backslashes, tabs, line breaks, quotes and non-ASCII text in names and custom fields (the contacts are
+    written as COPY text lines, their custom fields as JSON)."""
+    data = csv_bytes(
+        "phone,first_name,last_name,note,ref",
+        '+12025550123,"Zo\u00eb ""Z""","back\\slash","line one\nline two\ttab",\u6d4b\u8bd5',
+        "+12025550124,Plain,Name,,",
+    )
+    report = import_contacts(campaign, data)
+    assert (report.created, report.rejected) == (2, [])
+    odd, plain = contacts_of(campaign)["+12025550123"], contacts_of(campaign)["+12025550124"]
+    assert (odd.first_name, odd.last_name) == ('Zo\u00eb "Z"', "back\\slash")
+    assert odd.custom_fields == {"note": "line one\nline two\ttab", "ref": "\u6d4b\u8bd5"}
+    assert plain.custom_fields == {"note": "", "ref": ""} and plain.call_zones == []
+
+
 def test_semicolon_delimited_file_with_decimal_commas(campaign):
     data = csv_bytes("phone;first_name;last_name;amount", "+12025550123;Anna;Smith;1,50", "+12025550124;Bob;Jones;2,75")
     report = import_contacts(campaign, data)
