@@ -52,6 +52,15 @@ def slot_scores(rows: list[dict]) -> dict:
     return {"digits_exact": f"{digits_ok}/{len(digits)}", "callback_time_exact": f"{times_ok}/{len(times)}"}
 
 
+def summary(r: dict, slots: dict) -> str:
+    """One line of figures: `evaluate`'s result and `slot_scores`'."""
+    return (
+        f"accuracy {r['accuracy']:.3f} decision {r['decision_accuracy']:.3f} wrong action {r['wrong_action']:.3f} "
+        f"re-asked {r['reasked']:.3f} opt-out recall {r['opt_out_recall']:.3f} caught {r['opt_out_caught']:.3f} "
+        f"digits {slots['digits_exact']} callback times {slots['callback_time_exact']}"
+    )
+
+
 def run(args) -> None:
     data: EvalSet = args.set
     rows = data.load(args.split)
@@ -66,13 +75,7 @@ def run(args) -> None:
         "slots": slot_scores(rows),
     }
     write_result(data, args.split, result)
-    r = result["result"]
-    line = (
-        f"{args.split}: accuracy {r['accuracy']:.3f} decision {r['decision_accuracy']:.3f} "
-        f"wrong action {r['wrong_action']:.3f} re-asked {r['reasked']:.3f} opt-out recall {r['opt_out_recall']:.3f} "
-        f"caught {r['opt_out_caught']:.3f} digits {result['slots']['digits_exact']} "
-        f"callback times {result['slots']['callback_time_exact']}"
-    )
+    line = f"{args.split}: {summary(result['result'], result['slots'])}"
     if args.split == "test":
         log_test_run(data, f"{result['when']} version {result['version']}: {line}")
     print(line)
@@ -83,10 +86,15 @@ def errors(args) -> None:
     data: EvalSet = args.set
     if data.name != "nlu_zh":
         sys.exit(f"errors lists lines: {data.name} is held out")
-    for row in data.load("dev"):
+    print_errors(data.load("dev"), args.all)
+
+
+def print_errors(rows: list[dict], all_answers: bool) -> None:
+    """Each answer labelled wrongly (and with `all_answers`, each right one not acted on), one line each."""
+    for row in rows:
         d = decide(row["text"])
         effective = d["label"] if d["action"] == "act" else "unknown"
-        if d["label"] != row["intent"] or (args.all and effective != row["intent"]):
+        if d["label"] != row["intent"] or (all_answers and effective != row["intent"]):
             print(f"{row['intent']:>16} -> {d['label']:<16} {d['p']:.2f} {d['action']:<6} {row['text']}")
 
 

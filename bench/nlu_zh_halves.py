@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from bench.nlu import evaluate
-from bench.nlu_zh import decide, slot_scores
+from bench.nlu_zh import decide, print_errors, slot_scores, summary
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -41,24 +41,14 @@ def sets() -> dict[str, list[dict]]:
 
 def run(_args) -> None:
     for name, rows in sets().items():
-        r, slots = evaluate(rows, decide), slot_scores(rows)
-        print(
-            f"{name:>9} ({len(rows)}): accuracy {r['accuracy']:.3f} decision {r['decision_accuracy']:.3f} "
-            f"wrong action {r['wrong_action']:.3f} re-asked {r['reasked']:.3f} opt-out recall "
-            f"{r['opt_out_recall']:.3f} caught {r['opt_out_caught']:.3f} digits {slots['digits_exact']} "
-            f"callback times {slots['callback_time_exact']}"
-        )
+        print(f"{name:>9} ({len(rows)}): {summary(evaluate(rows, decide), slot_scores(rows))}")
 
 
 def errors(args) -> None:
     """The tuning data's mistakes (never the check half)."""
     chosen = sets()
     for name in ("nlu_zh", "v2 tune"):
-        for row in chosen[name]:
-            d = decide(row["text"])
-            effective = d["label"] if d["action"] == "act" else "unknown"
-            if d["label"] != row["intent"] or (args.all and effective != row["intent"]):
-                print(f"{row['intent']:>16} -> {d['label']:<16} {d['p']:.2f} {d['action']:<6} {row['text']}")
+        print_errors(chosen[name], args.all)
 
 
 def main() -> None:
