@@ -32,12 +32,10 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.asr_decode import Cancelled
+from pipeline.asr_decode import MODEL_RATE, Cancelled  # noqa: F401 (MODEL_RATE: asr_vosk's too)
 from pipeline.asr_messages import encode, receive
 from telephony.audio import pcm_to_array
 from telephony.interface import SAMPLE_RATE
-
-MODEL_RATE = 16000
 
 
 class ASRError(RuntimeError):
