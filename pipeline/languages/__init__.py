@@ -65,6 +65,19 @@ class LanguagePack:
     final_clause: Callable[[str], str | None] | None = None
 
 
+MAX_CALLBACK_AHEAD = dt.timedelta(days=366)  # a callback asked for further ahead is no time to call at
+
+
+def after_interval(now_local: dt.datetime, minutes: float) -> dt.datetime | None:
+    """The moment `minutes` after now, in now's zone, to the minute ("in two hours", "过两个小时"); None past
+    MAX_CALLBACK_AHEAD ("in 99999999999 hours" would also overflow a timedelta). Real minutes are added in UTC:
+    aware-datetime arithmetic in a zone is wall-clock and drifts across DST."""
+    if minutes > MAX_CALLBACK_AHEAD.total_seconds() / 60:
+        return None
+    moment = now_local.astimezone(dt.UTC) + dt.timedelta(minutes=minutes)
+    return moment.astimezone(now_local.tzinfo).replace(second=0, microsecond=0)
+
+
 # language code prefix -> module under pipeline.languages
 PACKS = {"en": "en", "zh": "zh", "cmn": "zh"}
 _LOADED: dict[str, LanguagePack] = {}

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from pipeline.languages import LanguagePack, SpeechDefaults
+from pipeline.languages import LanguagePack, SpeechDefaults, after_interval
 
 # Negations that mean yes ("no problem", "can't see why not", "no no that's fine"): an affirm rule before deny's
 # bare "no", and taken out before looking for a negation that turns an affirm into something else.
@@ -283,7 +283,6 @@ def spoken_digits(norm: str, share: float = DIGIT_SHARE) -> str | None:
     return "".join(out)
 
 
-MAX_CALLBACK_HOURS = 24 * 366
 _DAYPART_HOURS = {"morning": 9, "afternoon": 14, "evening": 18, "tonight": 19}
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -295,11 +294,7 @@ def resolve_callback_time(norm: str, now_local: dt.datetime) -> dt.datetime | No
     if match:
         value = match.group(1)
         hours = int(value) if value.isdigit() else numbers[value]
-        if hours > MAX_CALLBACK_HOURS:  # "in 99999999999 hours" is no time to call (and overflows a timedelta)
-            return None
-        # Add real hours in UTC: aware-datetime arithmetic in a zone is wall-clock and drifts across DST.
-        later = now_local.astimezone(dt.UTC) + dt.timedelta(hours=hours)
-        return later.astimezone(now_local.tzinfo).replace(second=0, microsecond=0)
+        return after_interval(now_local, hours * 60)
     day = None
     if "tomorrow" in norm:
         day = now_local.date() + dt.timedelta(days=1)

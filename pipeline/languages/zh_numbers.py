@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pipeline.languages import after_interval
+
 _DIGIT = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
           "八": 8, "九": 9}  # fmt: skip
 _UNIT = {"十": 10, "百": 100, "千": 1000, "万": 10000}
@@ -145,7 +147,6 @@ _DAYPART_HOURS = {"早上": 9, "明早": 9, "今早": 9, "上午": 9, "中午": 
                   "晚上": 18, "今晚": 18, "明晚": 18}  # fmt: skip
 _WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
 _NUM = rf"[{NUMERAL}]+"
-MAX_INTERVAL_MINUTES = 60 * 24 * 366
 
 
 def _number(text: str) -> int:
@@ -203,11 +204,7 @@ def resolve_callback_time(norm: str, now_local: dt.datetime) -> dt.datetime | No
     if later and (later.group(1) or re.search(r"(小时|钟头|分钟)(以|之)?后", norm)):
         amount = 0.5 if later.group(2) == "半" else _number(later.group(2)) + (0.5 if later.group(4) else 0)
         minutes = amount if later.group(5) == "分钟" else amount * 60
-        if minutes > MAX_INTERVAL_MINUTES:
-            return None  # "过99999999999小时" is no time to call back (and would overflow a timedelta)
-        # Real minutes in UTC: aware-datetime arithmetic in a zone is wall-clock and drifts across DST.
-        moment = now_local.astimezone(dt.UTC) + dt.timedelta(minutes=minutes)
-        return moment.astimezone(now_local.tzinfo).replace(second=0, microsecond=0)
+        return after_interval(now_local, minutes)
     today = now_local.date()
     day = _day(norm, today)
     part = next((name for name in _DAYPART_HOURS if name in norm), None)
