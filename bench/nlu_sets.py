@@ -23,9 +23,9 @@ from pathlib import Path
 SETS = Path(__file__).resolve().parent / "data"
 INTENTS = ["affirm", "deny", "opt_out", "callback_request", "wrong_person", "ask_repeat", "question", "digits"]
 LABELS = [*INTENTS, "unknown"]
-# Sets whose lines may be read and tuned on (docs/NLU.md, protocol note of 2026-11-30): every split of these.
-# Any other set is held out: `errors` refuses it and `run` prints aggregates only.
-DEVELOPMENT = {"nlu", "nlu_v2", "nlu_zh"}
+# Sets whose lines may be read and tuned on (docs/NLU.md, protocol notes of 2026-11-30 and 2026-12-01): every split
+# of these. Any other set is held out: `errors` refuses it and `run` prints aggregates only.
+DEVELOPMENT = {"nlu", "nlu_v2", "nlu_v3", "nlu_zh", "nlu_zh_v2", "nlu_zh_v3"}
 CLASSIFIER_FILES = ["pipeline/nlp.py", "pipeline/languages", "pipeline/embeddings.py"]
 
 
