@@ -114,6 +114,27 @@ def test_calls_list_filters_by_disposition_status_and_date(api, tenant):
     assert "date_to" in error["fields"]
 
 
+def test_calls_list_days_are_utc_days_to_the_second(api, tenant):
+    """A day is [00:00, 24:00) UTC of created_at: the last second of a day and the first of the next fall apart,
+    and date, date_from and date_to together keep only what all of them allow."""
+    campaign = CampaignFactory(tenant=tenant)
+    late, early = (CallAttemptFactory(contact=ContactFactory(campaign=campaign)) for _ in range(2))
+    CallAttempt.objects.filter(id=late.id).update(created_at=dt.datetime(2026, 3, 1, 23, 59, 59, tzinfo=dt.UTC))
+    CallAttempt.objects.filter(id=early.id).update(created_at=dt.datetime(2026, 3, 2, 0, 0, 0, tzinfo=dt.UTC))
+
+    def ids(**params):
+        response = api.get(url("call-list", tenant), params)
+        assert response.status_code == 200, response.content
+        return {c["id"] for c in response.json()["results"]}
+
+    assert ids(date="2026-03-01") == {late.id}
+    assert ids(date="2026-03-02") == {early.id}
+    assert ids(date_to="2026-03-01") == {late.id}
+    assert ids(date_from="2026-03-02") == {early.id}
+    assert ids(date_from="2026-03-01", date_to="2026-03-02") == {late.id, early.id}
+    assert ids(date="2026-03-01", date_from="2026-03-02") == set()
+
+
 def test_call_detail_has_turns_in_order(api, tenant):
     attempt = CallAttemptFactory(
         contact=ContactFactory(campaign=CampaignFactory(tenant=tenant)), full_transcript="robot: Hi", recording="x.wav"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from campaigns.models import (
     DoNotCall,
     Turn,
 )
+from campaigns.selectors import day_start
 
 
 @extend_schema_view(
@@ -86,8 +88,17 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         return response
 
     def apply_filters(self, queryset, params: dict):
-        lookups = {"date": "created_at__date", "date_from": "created_at__date__gte", "date_to": "created_at__date__lte"}
-        return queryset.filter(**{lookups.get(name, name): value for name, value in params.items()})
+        # Days are UTC ranges of created_at, [start of the first day, start of the day after the last): the
+        # (tenant, created_at) index answers a range, not a date cast of every row.
+        params = dict(params)
+        day, first, last = params.pop("date", None), params.pop("date_from", None), params.pop("date_to", None)
+        for start in (day, first):
+            if start:
+                queryset = queryset.filter(created_at__gte=day_start(start, dt.UTC))
+        for end in (day, last):
+            if end:
+                queryset = queryset.filter(created_at__lt=day_start(end + dt.timedelta(days=1), dt.UTC))
+        return queryset.filter(**params)
 
 
 @extend_schema_view(
