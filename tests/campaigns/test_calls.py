@@ -41,6 +41,14 @@ def campaign(tenant):
     return CampaignFactory(tenant=tenant, status=Campaign.Status.RUNNING, retry_policy={"busy": 10})
 
 
+@pytest.fixture
+def daytime_campaign(campaign):
+    """The product's default window, 09:00-20:00 in the callee's zone (the factory opens all day)."""
+    campaign.window_start, campaign.window_end = dt.time(9, 0), dt.time(20, 0)
+    campaign.save(update_fields=["window_start", "window_end"])
+    return campaign
+
+
 def dispatch(now=NOON_NEW_YORK) -> list[int]:
     return dispatch_due(now)
 
@@ -75,8 +83,8 @@ def test_dispatch_honours_do_not_call_including_the_global_list(campaign, outsid
     assert Contact.objects.get(id=global_.id).status == Contact.Status.SKIPPED
 
 
-def test_dispatch_defers_contacts_outside_their_window_until_it_opens(campaign):
-    tokyo = ContactFactory(campaign=campaign, timezone="Asia/Tokyo")  # 02:00 there
+def test_dispatch_defers_contacts_outside_their_window_until_it_opens(daytime_campaign):
+    tokyo = ContactFactory(campaign=daytime_campaign, timezone="Asia/Tokyo")  # 02:00 there
     assert dispatch() == []
     tokyo.refresh_from_db()
     assert tokyo.status == Contact.Status.PENDING
@@ -128,8 +136,8 @@ def test_do_not_call_added_while_the_channel_is_awaited_is_honoured_by_the_dial_
         ("Asia/Tokyo", 17, dt.datetime(2026, 11, 28, 0, 0, tzinfo=dt.UTC)),  # 02:00 in Tokyo
     ],
 )
-def test_outside_the_window_at_dial_time_nothing_is_dialled(campaign, zone, utc_hour, opens_utc):
-    attempt = CallAttemptFactory(contact=ContactFactory(campaign=campaign, phone=BUSY, timezone=zone))
+def test_outside_the_window_at_dial_time_nothing_is_dialled(daytime_campaign, zone, utc_hour, opens_utc):
+    attempt = CallAttemptFactory(contact=ContactFactory(campaign=daytime_campaign, phone=BUSY, timezone=zone))
     assert calls.place_call(attempt.id, now=dt.datetime(2026, 11, 27, utc_hour, 0, tzinfo=dt.UTC)) == "skipped"
     attempt.refresh_from_db()
     assert attempt.status == CallAttempt.Status.CANCELLED and attempt.dialed_at is None
