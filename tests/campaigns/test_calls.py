@@ -43,8 +43,9 @@ def campaign(tenant):
 
 @pytest.fixture
 def daytime_campaign(campaign):
-    """The product's default window, 09:00-20:00 in the callee's zone (the factory opens all day)."""
-    campaign.window_start, campaign.window_end = dt.time(9, 0), dt.time(20, 0)
+    """The product's default window (09:00-20:00 in the callee's zone); the factory opens all day."""
+    campaign.window_start = Campaign._meta.get_field("window_start").default
+    campaign.window_end = Campaign._meta.get_field("window_end").default
     campaign.save(update_fields=["window_start", "window_end"])
     return campaign
 
